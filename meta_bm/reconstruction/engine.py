@@ -1,0 +1,654 @@
+"""Reconstruct individual patient data from a cleaned Kaplan–Meier curve (after Guyot et al. 2012).
+
+The method, per interval ``[tau_j, tau_{j+1})`` between published risk times:
+
+* Censoring inside an interval is spread uniformly over the whole interval (up to the next risk
+  time, not the last click). With ``c`` censorings, the expected number at risk just before time t
+  is ``n_j * S(t-)/S(tau_j-) - (c/L) * S(t-) * F(t)``, where ``F(t) = int_{tau_j}^t du / S(u)``, and
+  the events at a click that lowers S by ``delta`` are ``n(t-) * delta / S(t-)``. This is linear in
+  ``c``, so the censoring that reproduces the next published number at risk is solved in closed
+  form (Guyot's fixed-point search, without its iterations or its cap).
+* Counts are made whole: ``c`` is rounded, the interval's events are ``n_j - n_{j+1} - c`` (so the
+  published number at risk is met exactly), and they are allocated to the clicks by rounding the
+  cumulative expected events, which keeps the reconstructed curve on the digitized one.
+* When the curve falls further than the risk table allows, events are capped at the table's
+  decrease and a warning says so; nothing drifts silently.
+* After the last risk time (or over the whole curve without a risk table) the censoring is fitted
+  from the step heights (:mod:`meta_bm.reconstruction.censoring`), and patients still at risk at
+  the last click are censored there.
+* A given total number of events is met exactly: first through the free last interval, then by
+  turning censorings into events (or back) inside risk intervals, which keeps every published
+  number at risk.
+
+Every step is vectorized over clicks; the result carries the IPD and its fidelity figures.
+
+Example
+-------
+>>> import numpy as np
+>>> from meta_bm.reconstruction import reconstruct_arrays
+>>> r = reconstruct_arrays([0, 2, 2, 5, 5, 8], [1, 1, .9, .9, .75, .75],
+...                        risk_time=[0, 4], n_risk=[20, 16])
+>>> int(r.event.sum()), int(r.time.size)
+(5, 20)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from meta_bm.errors import InputError
+from meta_bm.reconstruction.censoring import CensoringModel, fit_censoring
+from meta_bm.reconstruction.cleaning import CleanCurve, clean_clicks
+from meta_bm.reconstruction.parsing import Clicks, RiskTable, clicks_from_arrays, risk_table_from_arrays
+from meta_bm.survival.km import kaplan_meier, quantile_time
+
+RECONSTRUCTION_VERSION = "1.0.0"
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How closely the reconstruction reproduces its inputs.
+
+    ``rmse``, ``mean_abs_error`` and ``max_abs_error`` compare each cleaned click with the
+    reconstructed KM curve *as drawn*: the distance from the click to the curve's value at that
+    time, taking a vertical drop as a segment (so the top corner of a drop is not an error).
+    RMSE divides by the number of clicks. ``risk_table`` lists published vs reconstructed numbers
+    at risk at each published time.
+    """
+
+    n_clicks: int
+    rmse: float
+    mean_abs_error: float
+    max_abs_error: float
+    max_error_time: float
+    n_patients: int
+    events: int
+    events_published: int | None
+    median: float
+    median_digitized: float
+    risk_table: pl.DataFrame
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "risk_table"}
+        d["risk_table_max_abs_diff"] = (
+            int(self.risk_table["difference"].abs().max()) if self.risk_table.height else None
+        )
+        return d
+
+    def summary(self) -> str:
+        lines = [
+            f"patients {self.n_patients}, events {self.events}"
+            + (f" (published {self.events_published})" if self.events_published is not None else ""),
+            f"clicks {self.n_clicks}: RMSE {self.rmse:.5f}, mean |error| {self.mean_abs_error:.5f}, "
+            f"max |error| {self.max_abs_error:.5f} at t={self.max_error_time:.4g}",
+            f"median: reconstructed {self.median:.4g}, digitized {self.median_digitized:.4g}",
+        ]
+        if self.risk_table.height:
+            lines.append("numbers at risk (time: published / reconstructed):")
+            lines.append(
+                "  "
+                + ", ".join(
+                    f"{t:g}: {p}/{r}"
+                    for t, p, r in self.risk_table.select("time", "published", "reconstructed").iter_rows()
+                )
+            )
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """Reconstructed IPD with its provenance and fidelity.
+
+    Attributes
+    ----------
+    time, event:
+        One entry per patient: time in the curve's unit, event 1 / censored 0.
+    curve:
+        The cleaned clicks used (with their cleaning log).
+    intervals:
+        Per interval: start, end, published n at start/end, events, censored, flags.
+    censoring:
+        The censoring model used after the last risk time.
+    warnings:
+        Everything the inputs made impossible or uncertain, in words.
+    fidelity:
+        See :class:`Fidelity`.
+    """
+
+    time: np.ndarray
+    event: np.ndarray
+    curve: CleanCurve
+    intervals: pl.DataFrame
+    censoring: CensoringModel
+    warnings: list[str]
+    fidelity: Fidelity
+    version: str = RECONSTRUCTION_VERSION
+    inputs: dict = field(default_factory=dict)
+
+    def to_frame(self) -> pl.DataFrame:
+        """The IPD as a polars frame with columns ``time`` (float) and ``event`` (0/1)."""
+        return pl.DataFrame({"time": self.time, "event": self.event.astype(np.int8)})
+
+    def summary(self) -> str:
+        out = [self.fidelity.summary()]
+        out += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(out)
+
+
+def _allocate(weights: np.ndarray, group: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """Integer allocation of ``totals[g]`` over each group's items, proportional to ``weights``.
+
+    Rounds the cumulative (scaled) weights within each group, so the running total never strays
+    from the continuous one by more than 1/2 and each group sums to its total exactly.
+    """
+    n_groups = totals.size
+    wsum = np.bincount(group, weights=weights, minlength=n_groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(wsum > 0, totals / wsum, 0.0)
+    w = weights * scale[group]
+    cum = np.cumsum(w)
+    # cumulative sum within group: subtract the sum of all earlier groups
+    group_end = np.cumsum(np.bincount(group, weights=w, minlength=n_groups))
+    offset = np.concatenate(([0.0], group_end[:-1]))[group]
+    within = np.rint(cum - offset + 1e-9)
+    first = np.ones(group.size, bool)
+    first[1:] = group[1:] != group[:-1]
+    prev = np.concatenate(([0.0], within[:-1]))
+    prev[first] = 0.0
+    return np.maximum(within - prev, 0).astype(np.int64)
+
+
+def _apportion(capacity: np.ndarray, k: int) -> np.ndarray:
+    """Split ``k`` units over items in proportion to ``capacity`` (largest remainder, capped)."""
+    capacity = capacity.astype(np.int64)
+    total = int(capacity.sum())
+    if k <= 0 or total == 0:
+        return np.zeros_like(capacity)
+    exact = capacity * (k / total)
+    share = np.floor(exact).astype(np.int64)
+    rest = k - int(share.sum())
+    if rest > 0:
+        order = np.argsort(-(exact - share), kind="stable")
+        share[order[:rest]] += 1
+    return np.minimum(share, capacity)
+
+
+def _spread(starts: np.ndarray, lengths: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``counts[j]`` times spread evenly over ``[starts[j], starts[j] + lengths[j])`` (bin midpoints)."""
+    counts = counts.astype(np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0)
+    g = np.repeat(np.arange(counts.size), counts)
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    i = np.arange(total) - first[g]
+    return starts[g] + (i + 0.5) * lengths[g] / counts[g]
+
+
+def reconstruct(
+    curve: CleanCurve | Clicks,
+    risk_table: RiskTable | None = None,
+    total_n: int | None = None,
+    total_events: int | None = None,
+) -> Reconstruction:
+    """Reconstruct IPD from a digitized KM curve.
+
+    Parameters
+    ----------
+    curve:
+        Parsed :class:`Clicks` (cleaned here) or an already cleaned :class:`CleanCurve`.
+    risk_table:
+        Published numbers at risk, optional.
+    total_n:
+        Number of patients; required without a risk table, and when the risk table starts after 0.
+    total_events:
+        Published total events, optional; when given the IPD has exactly this many events.
+
+    Returns
+    -------
+    Reconstruction
+    """
+    if isinstance(curve, Clicks):
+        curve = clean_clicks(curve)
+    src = curve.source
+    warnings: list[str] = []
+    t = curve.time
+    s = curve.survival
+    k_n = t.size
+    t_last = float(t[-1])
+
+    # ---- risk table: validate against N and the curve, start it at time 0 ----
+    if risk_table is None or len(risk_table) == 0:
+        if total_n is None:
+            raise InputError("total N is required when there is no risk table", src)
+        tau = np.array([0.0])
+        nr = np.array([int(total_n)])
+    else:
+        tau = risk_table.time.astype(float)
+        nr = risk_table.n_risk.astype(np.int64)
+        rsrc = risk_table.source
+        if total_n is not None:
+            if total_n < nr[0]:
+                raise InputError(
+                    f"total N {total_n} is smaller than the first number at risk {nr[0]}",
+                    rsrc,
+                    int(risk_table.rows[0]),
+                )
+            if tau[0] == 0 and total_n != nr[0]:
+                warnings.append(
+                    f"total N {total_n} differs from the number at risk at time 0 ({nr[0]}); "
+                    "the risk table is used"
+                )
+        if tau[0] > 0:
+            s_before = float(s[np.searchsorted(t, tau[0], "left") - 1])
+            if total_n is not None:
+                n0 = int(total_n)
+            else:
+                n0 = int(math.ceil(nr[0] / max(s_before, 1e-12) - 1e-9))
+                warnings.append(
+                    f"risk table starts at {tau[0]:g} and no total N was given: assumed {n0} "
+                    "patients at time 0 (no censoring before the first risk time)"
+                )
+            tau = np.concatenate(([0.0], tau))
+            nr = np.concatenate(([n0], nr))
+    if total_events is not None and not (0 <= total_events <= nr[0]):
+        raise InputError(f"total events {total_events} is outside 0..{nr[0]} (the number of patients)", src)
+    n_int = tau.size
+    last_j = n_int - 1
+
+    t = _snap_to_risk_times(t, s, tau, nr, warnings)
+
+    # ---- per-click quantities ----
+    level_before = np.concatenate(([1.0], s[:-1]))  # S(t_k-) as the sequence of clicks defines it
+    delta = np.maximum(level_before - s, 0.0)
+    j_of = np.searchsorted(tau, t, side="right") - 1  # interval of each click (tau[0] = 0 <= t)
+    inv_s = np.where(s > 0, 1.0 / np.where(s > 0, s, 1.0), 0.0)
+    seg = np.diff(t) * inv_s[:-1]
+    f_click = np.concatenate(([0.0], np.cumsum(seg)))  # F(t_k) = int_0^{t_k} du / S(u)
+
+    def level_left(x: np.ndarray) -> np.ndarray:
+        """S(x-): the level of the last click strictly before x."""
+        idx = np.searchsorted(t, x, side="left") - 1
+        return np.where(idx >= 0, s[np.maximum(idx, 0)], 1.0)
+
+    def big_f(x: np.ndarray) -> np.ndarray:
+        """F(x) = int_0^x du / S(u) with S the right-continuous step through the clicks."""
+        idx = np.maximum(np.searchsorted(t, x, side="right") - 1, 0)
+        return f_click[idx] + (x - t[idx]) * inv_s[idx]
+
+    s_b = level_left(tau)
+    tau_end = np.append(tau[1:], max(t_last, tau[-1]))
+    length = tau_end - tau
+    s_e = np.append(level_left(tau[1:]), s[-1])
+    f_b = big_f(tau)
+    i_end = big_f(tau_end) - f_b
+    n_start = nr.astype(float)
+
+    # ---- interior intervals: closed-form censoring that meets the next number at risk ----
+    drop = np.zeros(n_int)
+    drop[:-1] = nr[:-1] - nr[1:]
+    c_star = np.zeros(n_int)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = s_e * i_end
+        ok = (denom > 0) & (s_b > 0)
+        c_star[:-1] = np.where(
+            ok[:-1], (n_start[:-1] * s_e[:-1] / np.where(s_b[:-1] > 0, s_b[:-1], 1) - nr[1:]) * length[:-1] / np.where(denom[:-1] > 0, denom[:-1], 1), 0.0
+        )
+    # S reached 0 inside the interval: everyone left dies there unless the table says otherwise.
+    c_int = np.clip(np.rint(c_star), 0, drop).astype(np.int64)
+    capped = c_star[:-1] < -0.5
+
+    # expected events per click given each interval's censoring
+    inv_sb = np.where(s_b > 0, 1.0 / np.where(s_b > 0, s_b, 1.0), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(length > 0, c_int / np.where(length > 0, length, 1.0), 0.0)
+    n_cont_over_s = n_start[j_of] * inv_sb[j_of] - rate[j_of] * (f_click - f_b[j_of])
+    d_cont = np.maximum(n_cont_over_s, 0.0) * delta
+
+    # ---- last interval: censoring from the step heights ----
+    in_last = j_of == last_j
+    prior_hazard = None
+    if last_j > 0:
+        # censoring hazard of the risk intervals that hold clicks (person-time approximated)
+        pt = length[:-1] * (n_start[:-1] + nr[1:]) / 2.0
+        use = pt > 0
+        if use.any() and pt[use].sum() > 0:
+            prior_hazard = float(c_int[:-1][use].sum() / pt[use].sum())
+    n_last = float(nr[last_j])
+    e_before_target = None
+    last_target = None
+    if total_events is not None:
+        e_before = float(np.sum(nr[:-1] - nr[1:] - c_int[:-1]))
+        e_before_target = e_before
+        last_target = float(min(max(total_events - e_before, 0.0), n_last))
+    x_last = t[in_last] - tau[last_j]
+    cens = fit_censoring(
+        x_last,
+        delta[in_last],
+        n_last,
+        float(s_b[last_j]),
+        float(max(t_last - tau[last_j], 0.0)),
+        target_events=last_target,
+        prior_hazard=prior_hazard,
+    )
+    g_last = cens.survival(x_last)
+    d_cont[in_last] = n_last * inv_sb[last_j] * g_last * delta[in_last]
+    d_last = int(min(round(float(d_cont[in_last].sum())), n_last))
+    if last_target is not None:
+        d_last = int(round(last_target))
+
+    # ---- events per interval ----
+    events_int = np.zeros(n_int, np.int64)
+    events_int[:-1] = drop[:-1] - c_int[:-1]
+    events_int[last_j] = d_last
+    for j in np.flatnonzero(capped):
+        warnings.append(
+            f"interval {tau[j]:g}-{tau[j + 1]:g}: the curve falls by about "
+            f"{float(d_cont[j_of == j].sum()):.1f} events but the risk table drops only from "
+            f"{nr[j]} to {nr[j + 1]}; events were capped at {drop[j]} (clicks and risk table disagree)"
+        )
+
+    # ---- exact total events ----
+    if total_events is not None and e_before_target is not None:
+        diff = int(total_events - events_int.sum())
+        if diff != 0:
+            # The last interval could not absorb it: move events <-> censorings inside risk intervals.
+            cap = c_int[:-1] if diff > 0 else events_int[:-1]
+            movable = int(cap.sum())
+            k = min(abs(diff), movable)
+            if k > 0:
+                share = _apportion(cap, k)
+                sign = 1 if diff > 0 else -1
+                events_int[:-1] += sign * share
+                c_int[:-1] -= sign * share
+                warnings.append(
+                    f"to meet the published total of {total_events} events, {k} "
+                    f"{'censorings became events' if sign > 0 else 'events became censorings'} "
+                    "inside risk intervals (numbers at risk unchanged)"
+                )
+            if abs(diff) > movable:
+                warnings.append(
+                    f"the published total of {total_events} events cannot be met: "
+                    f"{int(events_int.sum())} events reconstructed"
+                )
+
+    # ---- integer events per click ----
+    d_int = _allocate(d_cont, j_of, events_int.astype(float))
+    # intervals where the curve shows no drop but events are required: put them at the interval's
+    # last click (or its start) so the counts stay exact
+    placed = np.bincount(j_of, weights=d_int, minlength=n_int).astype(np.int64)
+    missing = events_int - placed
+    extra_t: list[float] = []
+    extra_n: list[int] = []
+    for j in np.flatnonzero(missing != 0):
+        if missing[j] > 0:
+            in_j = np.flatnonzero(j_of == j)
+            extra_t.append(float(t[in_j[-1]]) if in_j.size else float(tau[j]))
+            extra_n.append(int(missing[j]))
+            warnings.append(
+                f"interval {tau[j]:g}-{tau_end[j]:g}: {missing[j]} event(s) needed but the curve shows no drop; "
+                "placed at the interval's last click"
+            )
+
+    # ---- censoring times ----
+    c_final = np.zeros(n_int, np.int64)
+    c_final[:-1] = c_int[:-1]
+    survivors_end = 0
+    last_len = float(max(t_last - tau[last_j], 0.0))
+    if last_len > 0 and n_last > 0:
+        # censorings the model expects in the last interval, placed at their expected quantiles
+        c_last, c_times_last = _last_interval_censoring(t, s, level_before, in_last, tau[last_j], last_len, n_last, s_b[last_j], cens, d_last)
+    else:
+        c_last, c_times_last = 0, np.zeros(0)
+    survivors_end = int(n_last - d_last - c_last)
+    if survivors_end < 0:
+        # cannot censor more than are left: drop the latest censorings
+        c_times_last = np.sort(c_times_last)[: max(c_last + survivors_end, 0)]
+        c_last = c_times_last.size
+        survivors_end = int(n_last - d_last - c_last)
+    c_final[last_j] = c_last
+    cens_times = _place_censoring(t, level_before, delta, j_of, d_int, tau, length, nr, c_final)
+    end_time = max(t_last, float(tau[-1]))
+
+    ev_times = np.repeat(t, d_int)
+    if extra_t:
+        ev_times = np.concatenate((ev_times, np.repeat(np.asarray(extra_t), extra_n)))
+    times = np.concatenate((ev_times, cens_times, c_times_last, np.full(max(survivors_end, 0), end_time)))
+    events = np.concatenate((np.ones(ev_times.size, np.int8), np.zeros(times.size - ev_times.size, np.int8)))
+    order = np.lexsort((1 - events, times))
+    times, events = times[order], events[order]
+
+    intervals = pl.DataFrame(
+        {
+            "start": tau,
+            "end": tau_end,
+            "n_risk_start": nr.astype(np.int64),
+            "n_risk_end_published": np.append(nr[1:], -1).astype(np.int64),
+            "events": np.bincount(np.searchsorted(tau, ev_times, side="right") - 1, minlength=n_int).astype(np.int64),
+            "censored": c_final,
+            "capped": np.append(capped, False),
+        }
+    ).with_columns(pl.when(pl.col("n_risk_end_published") < 0).then(None).otherwise(pl.col("n_risk_end_published")).alias("n_risk_end_published"))
+
+    if total_events is not None and int(events.sum()) != total_events:
+        warnings.append(f"reconstructed {int(events.sum())} events, published {total_events}")
+
+    fid = fidelity(times, events, curve, risk_table, total_events)
+    return Reconstruction(
+        time=times,
+        event=events,
+        curve=curve,
+        intervals=intervals,
+        censoring=cens,
+        warnings=warnings,
+        fidelity=fid,
+        inputs={"total_n": total_n, "total_events": total_events, "n_clicks": k_n},
+    )
+
+
+STEP_NOISE = 0.0025  # typical digitizing error of one drop, survival units
+
+
+def _isotonic_increasing(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted least-squares non-decreasing fit (pool adjacent violators)."""
+    vals: list[float] = []
+    wts: list[float] = []
+    cnt: list[int] = []
+    for yi, wi in zip(y.tolist(), w.tolist(), strict=True):
+        vals.append(yi)
+        wts.append(wi)
+        cnt.append(1)
+        while len(vals) > 1 and vals[-2] > vals[-1]:
+            v, ww, c = vals.pop(), wts.pop(), cnt.pop()
+            tot = wts[-1] + ww
+            vals[-1] = (vals[-1] * wts[-1] + v * ww) / tot
+            wts[-1] = tot
+            cnt[-1] += c
+    return np.repeat(np.asarray(vals), cnt)
+
+
+def _place_censoring(
+    t: np.ndarray,
+    level_before: np.ndarray,
+    delta: np.ndarray,
+    j_of: np.ndarray,
+    d_int: np.ndarray,
+    tau: np.ndarray,
+    length: np.ndarray,
+    nr: np.ndarray,
+    c_final: np.ndarray,
+) -> np.ndarray:
+    """Censoring times inside each risk interval, guided by the step heights.
+
+    A drop of ``d`` events at risk ``n`` measures ``n = d * S(t-) / delta``, so each event click
+    says how many of the interval's censorings came before it. These noisy counts (weighted by
+    their precision, with the uniform spread as a weak prior) are fitted by a non-decreasing
+    function, and the censorings are placed evenly between the event clicks accordingly.
+    """
+    out: list[np.ndarray] = []
+    for j in np.flatnonzero(c_final[:-1] > 0):
+        c = int(c_final[j])
+        start, span = float(tau[j]), float(length[j])
+        ev = np.flatnonzero((j_of == j) & (d_int > 0) & (delta > 0))
+        if span <= 0 or ev.size == 0:
+            out.append(_spread(np.array([start]), np.array([span]), np.array([c])))
+            continue
+        tk = t[ev]
+        d_before = np.cumsum(d_int[ev]) - d_int[ev]
+        n_hat = d_int[ev] * level_before[ev] / delta[ev]
+        implied = nr[j] - d_before - n_hat
+        sd = np.maximum(n_hat * STEP_NOISE / delta[ev], 0.5)
+        prior = c * (tk - start) / span
+        w, w0 = 1.0 / sd**2, 1.0 / max(1.0, 0.5 * c) ** 2
+        est = _isotonic_increasing((w * implied + w0 * prior) / (w + w0), w + w0)
+        before = np.maximum.accumulate(np.clip(np.rint(est), 0, c).astype(np.int64))
+        inc = np.diff(np.concatenate(([0], before, [c])))
+        edges = np.concatenate(([start], tk, [start + span]))
+        out.append(_spread(edges[:-1], np.diff(edges), inc))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+SNAP_TOLERANCE = 0.01  # fraction of the time range
+
+
+def _snap_to_risk_times(t: np.ndarray, s: np.ndarray, tau: np.ndarray, nr: np.ndarray, warnings: list[str]) -> np.ndarray:
+    """Move drops clicked just before a risk time onto it when the table says they happened there.
+
+    Events at exactly a risk time (common with whole-month or whole-day data) are counted after
+    it by the table; x-noise can put their click just before it. When the curve in an interval
+    falls by more than the table allows even with no censoring, clicks within
+    ``SNAP_TOLERANCE`` of the time range before the next risk time are moved onto it.
+    """
+    if tau.size < 2:
+        return t
+    tol = SNAP_TOLERANCE * float(t[-1])
+    idx_b = np.searchsorted(t, tau, side="left") - 1
+    s_left = np.where(idx_b >= 0, s[np.maximum(idx_b, 0)], 1.0)
+    t = t.copy()
+    for j in range(tau.size - 1):
+        sb, se = s_left[j], s_left[j + 1]
+        if sb <= 0:
+            continue
+        excess = nr[j] * (1 - se / sb) - (nr[j] - nr[j + 1])
+        if excess <= 0.5:
+            continue
+        near = (t >= tau[j + 1] - tol) & (t < tau[j + 1]) & (t >= tau[j])
+        if near.any():
+            warnings.append(
+                f"{int(near.sum())} click(s) just before the risk time {tau[j + 1]:g} moved onto it: "
+                "the table counts those events after it"
+            )
+            t[near] = tau[j + 1]
+    return t
+
+
+def _last_interval_censoring(
+    t: np.ndarray,
+    s: np.ndarray,
+    level_before: np.ndarray,
+    in_last: np.ndarray,
+    tau0: float,
+    length: float,
+    n0: float,
+    s0: float,
+    model: CensoringModel,
+    d_last: int,
+) -> tuple[int, np.ndarray]:
+    """Number and times of censorings after the last risk time under ``model``.
+
+    Expected censorings in ``[x, x + dx)`` are ``n0 * S(x)/S0 * (-dG(x))``; their total is
+    rounded, then capped so no more than ``n0 - d_last`` patients leave, and the times are put at
+    the expected quantiles of that density.
+    """
+    if not np.isfinite(model.beta) or s0 <= 0:
+        return 0, np.zeros(0)
+    idx = np.flatnonzero(in_last)
+    # S is piecewise constant between the last interval's breakpoints
+    knots = np.concatenate(([tau0], t[idx], [tau0 + length]))
+    levels = np.concatenate(([float(level_before[idx[0]]) if idx.size else s0], s[idx]))
+    g = model.survival(knots - tau0)
+    mass = n0 / s0 * levels * (g[:-1] - g[1:])
+    cum = np.concatenate(([0.0], np.cumsum(mass)))
+    total = float(cum[-1])
+    c = int(min(round(total), max(n0 - d_last, 0)))
+    if c == 0:
+        return 0, np.zeros(0)
+    targets = (np.arange(c) + 0.5) / c * total
+    k = np.clip(np.searchsorted(cum, targets, side="right") - 1, 0, mass.size - 1)
+    # invert G within the piece: G(x) = g_k - (target - cum_k) / (n0/s0 * level_k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gx = g[k] - (targets - cum[k]) / np.where(levels[k] > 0, n0 / s0 * levels[k], np.inf)
+    gx = np.clip(gx, 1e-300, 1.0)
+    x = model.beta * (-np.log(gx)) ** (1.0 / model.alpha)
+    x = np.clip(x, knots[k] - tau0, knots[k + 1] - tau0)
+    return c, tau0 + x
+
+
+def fidelity(
+    time: np.ndarray,
+    event: np.ndarray,
+    curve: CleanCurve,
+    risk_table: RiskTable | None = None,
+    total_events: int | None = None,
+) -> Fidelity:
+    """Compare reconstructed IPD with the clicks and published figures it came from.
+
+    The error at a click is its distance to the reconstructed KM as drawn: zero when the click lies
+    between S(t) and S(t-) (on a vertical drop), otherwise the distance to the nearer of the two.
+    """
+    km = kaplan_meier(time, event)
+    right = km.at(curve.time, "right")
+    left = km.at(curve.time, "left")
+    lo, hi = np.minimum(right, left), np.maximum(right, left)
+    err = np.where(curve.survival < lo, lo - curve.survival, np.where(curve.survival > hi, curve.survival - hi, 0.0))
+    i_max = int(np.argmax(err)) if err.size else 0
+    if risk_table is not None and len(risk_table):
+        rec = km.at_risk(risk_table.time)
+        rt = pl.DataFrame(
+            {
+                "time": risk_table.time,
+                "published": risk_table.n_risk.astype(np.int64),
+                "reconstructed": rec.astype(np.int64),
+            }
+        ).with_columns((pl.col("reconstructed") - pl.col("published")).alias("difference"))
+    else:
+        rt = pl.DataFrame(
+            schema={"time": pl.Float64, "published": pl.Int64, "reconstructed": pl.Int64, "difference": pl.Int64}
+        )
+    return Fidelity(
+        n_clicks=int(curve.time.size),
+        rmse=float(np.sqrt(np.mean(err**2))) if err.size else 0.0,
+        mean_abs_error=float(np.mean(err)) if err.size else 0.0,
+        max_abs_error=float(err[i_max]) if err.size else 0.0,
+        max_error_time=float(curve.time[i_max]) if err.size else 0.0,
+        n_patients=int(time.size),
+        events=int(event.sum()),
+        events_published=total_events,
+        median=km.median(),
+        median_digitized=quantile_time(curve.time, curve.survival, 0.5),
+        risk_table=rt,
+    )
+
+
+def reconstruct_arrays(
+    time,
+    survival,
+    risk_time=None,
+    n_risk=None,
+    total_n: int | None = None,
+    total_events: int | None = None,
+    y_scale: str = "auto",
+    source: str = "<arrays>",
+) -> Reconstruction:
+    """Python API: reconstruct from sequences (clicks, optional risk table) without files."""
+    clicks = clicks_from_arrays(time, survival, source, y_scale)  # type: ignore[arg-type]
+    table = None
+    if risk_time is not None or n_risk is not None:
+        if risk_time is None or n_risk is None:
+            raise InputError("give both risk_time and n_risk", source)
+        table = risk_table_from_arrays(risk_time, n_risk, source)
+    return reconstruct(clicks, table, total_n=total_n, total_events=total_events)

@@ -1,0 +1,320 @@
+"""Read digitizer exports (clicks) and numbers-at-risk tables into validated arrays.
+
+Accepted click files: two numeric columns (time, survival), with or without one or two header lines
+(WebPlotDigitizer's "Dataset" / "X,Y" header rows included), separated by comma, semicolon, tab or
+whitespace; decimal commas are accepted when the separator is not a comma. Survival may be a
+probability or a percentage: ``y_scale="auto"`` decides from the data, ``"probability"`` or
+``"percent"`` force it and are checked against the data.
+
+Risk tables: ``time,n_risk`` (header optional), same separators.
+
+Every problem raises :class:`meta_bm.errors.InputError` naming the file, the row and the problem.
+
+Example
+-------
+>>> clicks = parse_clicks("time;surv\\n0;100\\n2,5;80\\n5;61,5\\n", source="arm_a.csv")
+>>> clicks.y_scale, clicks.survival.tolist()
+('percent', [1.0, 0.8, 0.615])
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from meta_bm.errors import InputError
+
+YScale = Literal["auto", "probability", "percent"]
+
+# A survival value up to this far outside [0, 1] is a digitizing excursion (clamped by cleaning);
+# beyond it the input is wrong.
+SURVIVAL_EXCURSION = 0.05
+# Negative times down to this fraction of the time range are digitizing excursions.
+TIME_EXCURSION = 0.02
+
+_RISK_TIME_NAMES = {"time", "t", "trisk", "t_risk", "times"}
+_RISK_N_NAMES = {"n_risk", "nrisk", "n.risk", "n", "at_risk", "number_at_risk", "n_at_risk"}
+
+
+@dataclass(frozen=True)
+class Clicks:
+    """Digitized points of one Kaplan–Meier curve, as read (not yet cleaned).
+
+    Attributes
+    ----------
+    time, survival:
+        Float arrays in file order; survival on the probability scale.
+    rows:
+        1-based line number of each point in its file, so cleaning can report by row.
+    source:
+        File name (or label) the points came from.
+    y_scale:
+        ``"probability"`` or ``"percent"``: how the file expressed survival.
+    """
+
+    time: np.ndarray
+    survival: np.ndarray
+    rows: np.ndarray
+    source: str
+    y_scale: str
+
+    def __len__(self) -> int:
+        return int(self.time.size)
+
+
+@dataclass(frozen=True)
+class RiskTable:
+    """A published numbers-at-risk table: strictly increasing times, non-increasing counts."""
+
+    time: np.ndarray
+    n_risk: np.ndarray
+    rows: np.ndarray
+    source: str
+
+    def __len__(self) -> int:
+        return int(self.time.size)
+
+
+def _read_text(path: str | Path) -> tuple[str, str]:
+    p = Path(path)
+    name = str(path)
+    if not p.exists():
+        raise InputError("file not found", name)
+    if not p.is_file():
+        raise InputError("not a regular file", name)
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return text, name
+
+
+def _data_lines(text: str) -> list[tuple[int, str]]:
+    """Non-blank, non-comment lines with their 1-based line numbers."""
+    out = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        s = line.strip()
+        if s and not s.startswith("#"):
+            out.append((i, s))
+    return out
+
+
+def _detect_separator(lines: list[tuple[int, str]]) -> str | None:
+    """The field separator: tab, semicolon, comma, or None for runs of whitespace."""
+    sample = [s for _, s in lines[:50]]
+    for sep in ("\t", ";"):
+        if sum(sep in s for s in sample) >= max(1, len(sample) // 2):
+            return sep
+    if sum("," in s for s in sample) >= max(1, len(sample) // 2):
+        return ","
+    return None
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _to_float(cell: str, decimal_comma: bool) -> float | None:
+    c = cell.strip().strip('"').strip("'").strip()
+    if decimal_comma:
+        c = c.replace(",", ".")
+    if not _NUMBER.match(c):
+        return None
+    v = float(c)
+    return v if math.isfinite(v) else None
+
+
+def _split(line: str, sep: str | None) -> list[str]:
+    cells = line.split(sep) if sep is not None else line.split()
+    # WebPlotDigitizer and spreadsheets leave trailing empty columns.
+    while len(cells) > 1 and cells[-1].strip() == "":
+        cells.pop()
+    return [c.strip() for c in cells]
+
+
+def _parse_table(
+    text: str, source: str, what: str
+) -> tuple[list[str] | None, np.ndarray, np.ndarray, np.ndarray]:
+    """Parse a 2-column numeric table; returns (header cells or None, col0, col1, rows)."""
+    lines = _data_lines(text)
+    if not lines:
+        raise InputError(f"the {what} file is empty (no data rows)", source)
+    sep = _detect_separator(lines)
+    decimal_comma = sep != ","
+    header: list[str] | None = None
+    xs: list[float] = []
+    ys: list[float] = []
+    rows: list[int] = []
+    for idx, (lineno, line) in enumerate(lines):
+        cells = _split(line, sep)
+        values = [_to_float(c, decimal_comma) for c in cells]
+        if not xs and all(v is None for v in values) and idx < 2:
+            # Header line(s): at most two before the first data row (WebPlotDigitizer writes two).
+            header = [c.strip().strip('"').lower() for c in cells]
+            continue
+        if len(cells) != 2:
+            hint = ""
+            if sep == "," and len(cells) == 4:
+                hint = " (decimal commas need a ';' or tab separator)"
+            raise InputError(
+                f"expected 2 columns ({what}), found {len(cells)}{hint}: {line!r}", source, lineno
+            )
+        for col, (cell, v) in enumerate(zip(cells, values, strict=True), start=1):
+            if v is None:
+                raise InputError(f"non-numeric cell {cell!r} in column {col}", source, lineno)
+        xs.append(values[0])  # type: ignore[arg-type]
+        ys.append(values[1])  # type: ignore[arg-type]
+        rows.append(lineno)
+    if not xs:
+        raise InputError(f"the {what} file has a header but no data rows", source)
+    return header, np.asarray(xs, float), np.asarray(ys, float), np.asarray(rows, np.int64)
+
+
+def parse_clicks(text: str, source: str = "<string>", y_scale: YScale = "auto") -> Clicks:
+    """Parse the text of a digitizer export into :class:`Clicks`.
+
+    Parameters
+    ----------
+    text:
+        File contents.
+    source:
+        Name used in error messages.
+    y_scale:
+        ``"auto"`` (percent when any survival value exceeds 1.5), ``"probability"`` or ``"percent"``.
+    """
+    if y_scale not in ("auto", "probability", "percent"):
+        raise InputError(f"unknown y scale {y_scale!r}; use auto, probability or percent", source)
+    _, t, s, rows = _parse_table(text, source, "clicks")
+    return _validate_clicks(t, s, rows, source, y_scale)
+
+
+def clicks_from_arrays(
+    time, survival, source: str = "<arrays>", y_scale: YScale = "auto"
+) -> Clicks:
+    """Validated :class:`Clicks` from two sequences (Python API; rows are 1-based positions)."""
+    t = np.asarray(time, float)
+    s = np.asarray(survival, float)
+    if t.shape != s.shape or t.ndim != 1:
+        raise InputError("time and survival must be 1-D sequences of equal length", source)
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(s))):
+        i = int(np.flatnonzero(~(np.isfinite(t) & np.isfinite(s)))[0])
+        raise InputError("non-finite value", source, i + 1)
+    if y_scale not in ("auto", "probability", "percent"):
+        raise InputError(f"unknown y scale {y_scale!r}; use auto, probability or percent", source)
+    return _validate_clicks(t, s, np.arange(1, t.size + 1), source, y_scale)
+
+
+def _validate_clicks(
+    t: np.ndarray, s: np.ndarray, rows: np.ndarray, source: str, y_scale: YScale
+) -> Clicks:
+    if t.size < 3:
+        raise InputError(f"only {t.size} click(s); a curve needs at least 3", source)
+    t_max = float(t.max())
+    if t_max <= 0 or float(np.ptp(t)) == 0.0:
+        raise InputError("all clicks have the same time (is the time column constant?)", source)
+    s_max = float(s.max())
+    looks_percent = s_max > 1.5
+    if y_scale == "auto":
+        scale = "percent" if looks_percent else "probability"
+    else:
+        scale = y_scale
+        if scale == "probability" and looks_percent:
+            i = int(np.argmax(s))
+            raise InputError(
+                f"survival {s[i]:g} is not a probability; the values look like percent "
+                "(use y scale 'percent' or 'auto')",
+                source,
+                int(rows[i]),
+            )
+        if scale == "percent" and s_max <= 1.5:
+            raise InputError(
+                f"y scale 'percent' was given but no survival value exceeds {s_max:g}; "
+                "the values look like probabilities (use 'probability' or 'auto')",
+                source,
+            )
+    if scale == "percent":
+        s = s / 100.0
+    bad = np.flatnonzero((s < -SURVIVAL_EXCURSION) | (s > 1 + SURVIVAL_EXCURSION))
+    if bad.size:
+        i = int(bad[0])
+        shown = s[i] * (100 if scale == "percent" else 1)
+        raise InputError(
+            f"survival {shown:g} is outside the {scale} range "
+            f"(more than {SURVIVAL_EXCURSION:g} beyond [0, 1] after scaling)",
+            source,
+            int(rows[i]),
+        )
+    bad = np.flatnonzero(t < -TIME_EXCURSION * t_max)
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(f"negative time {t[i]:g} (beyond a digitizing excursion)", source, int(rows[i]))
+    return Clicks(time=t, survival=s, rows=rows, source=source, y_scale=scale)
+
+
+def read_clicks(path: str | Path, y_scale: YScale = "auto") -> Clicks:
+    """Read a digitizer export file; see :func:`parse_clicks`."""
+    text, name = _read_text(path)
+    return parse_clicks(text, name, y_scale)
+
+
+def parse_risk_table(text: str, source: str = "<string>") -> RiskTable:
+    """Parse a numbers-at-risk table (``time,n_risk``) and check it is a valid risk table.
+
+    Raises :class:`InputError` for negative or non-integer counts, counts that increase over time,
+    and times that are negative, unsorted or duplicated.
+    """
+    header, t, n, rows = _parse_table(text, source, "risk table")
+    if header is not None:
+        cols = [h for h in header if h]
+        if len(cols) != 2 or cols[0] not in _RISK_TIME_NAMES or cols[1] not in _RISK_N_NAMES:
+            raise InputError(
+                f"risk table header must be 'time,n_risk', found {','.join(header)!r}", source, 1
+            )
+    return _validate_risk_table(t, n, rows, source)
+
+
+def _validate_risk_table(t: np.ndarray, n: np.ndarray, rows: np.ndarray, source: str) -> RiskTable:
+    for i in range(t.size):
+        row = int(rows[i])
+        if t[i] < 0:
+            raise InputError(f"negative risk time {t[i]:g}", source, row)
+        if n[i] < 0:
+            raise InputError(f"negative n_risk {n[i]:g}", source, row)
+        if n[i] != math.floor(n[i]):
+            raise InputError(f"n_risk {n[i]:g} is not a whole number", source, row)
+        if i > 0:
+            if t[i] == t[i - 1]:
+                raise InputError(f"duplicated risk time {t[i]:g}", source, row)
+            if t[i] < t[i - 1]:
+                raise InputError(
+                    f"risk times are not sorted: {t[i]:g} comes after {t[i - 1]:g}", source, row
+                )
+            if n[i] > n[i - 1]:
+                raise InputError(
+                    f"n_risk increases over time ({n[i - 1]:g} at {t[i - 1]:g} to {n[i]:g} at {t[i]:g})",
+                    source,
+                    row,
+                )
+    return RiskTable(time=t, n_risk=n.astype(np.int64), rows=rows, source=source)
+
+
+def read_risk_table(path: str | Path) -> RiskTable:
+    """Read a numbers-at-risk CSV file; see :func:`parse_risk_table`."""
+    text, name = _read_text(path)
+    return parse_risk_table(text, name)
+
+
+def risk_table_from_arrays(time, n_risk, source: str = "<arrays>") -> RiskTable:
+    """Build a validated :class:`RiskTable` from two sequences (for the Python API)."""
+    t = np.asarray(time, float)
+    n = np.asarray(n_risk, float)
+    if t.shape != n.shape or t.ndim != 1 or t.size == 0:
+        raise InputError("risk table needs two equal-length, non-empty 1-D sequences", source)
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(n))):
+        raise InputError("risk table has a non-finite value", source)
+    return _validate_risk_table(t, n, np.arange(1, t.size + 1), source)
