@@ -131,9 +131,7 @@ def fit_censoring(
     return CensoringModel(float(alpha_col[i]), float(beta_col[i]), "step heights (marginal likelihood)")
 
 
-def _refine_beta(
-    x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, beta: float, target: float
-) -> float:
+def _refine_beta(x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, beta: float, target: float) -> float:
     """Bisection on log(beta) so that the expected events equal ``target``."""
     lb0 = float(np.clip(np.log(beta), -60.0, 50.0)) if beta > 0 and np.isfinite(beta) else 0.0
     lo, hi = lb0 - 0.5, lb0 + 0.5

@@ -135,7 +135,10 @@ def _merge_swapped_corners(
             if old != new_t:
                 log.append(
                     CleaningChange(
-                        int(r), "moved", (float(old), float("nan")), (new_t, float("nan")),
+                        int(r),
+                        "moved",
+                        (float(old), float("nan")),
+                        (new_t, float("nan")),
                         "corners of one vertical drop clicked out of order; put on one time",
                     )
                 )
@@ -156,9 +159,7 @@ def clean_clicks(clicks: Clicks) -> CleanCurve:
     order = np.lexsort((-s, t))  # by time, then survival descending
     if not np.array_equal(order, np.arange(t.size)):
         moved = int(np.sum(order != np.arange(t.size)))
-        log.append(
-            CleaningChange(None, "sorted", None, None, f"{moved} click(s) reordered by time")
-        )
+        log.append(CleaningChange(None, "sorted", None, None, f"{moved} click(s) reordered by time"))
         t, s, rows = t[order], s[order], rows[order]
 
     t, s, rows = _merge_swapped_corners(t, s, rows, log)

@@ -240,15 +240,14 @@ def reconstruct(
                 )
             if tau[0] == 0 and total_n != nr[0]:
                 warnings.append(
-                    f"total N {total_n} differs from the number at risk at time 0 ({nr[0]}); "
-                    "the risk table is used"
+                    f"total N {total_n} differs from the number at risk at time 0 ({nr[0]}); the risk table is used"
                 )
         if tau[0] > 0:
             s_before = float(s[np.searchsorted(t, tau[0], "left") - 1])
             if total_n is not None:
                 n0 = int(total_n)
             else:
-                n0 = int(math.ceil(nr[0] / max(s_before, 1e-12) - 1e-9))
+                n0 = math.ceil(nr[0] / max(s_before, 1e-12) - 1e-9)
                 warnings.append(
                     f"risk table starts at {tau[0]:g} and no total N was given: assumed {n0} "
                     "patients at time 0 (no censoring before the first risk time)"
@@ -296,7 +295,11 @@ def reconstruct(
         denom = s_e * i_end
         ok = (denom > 0) & (s_b > 0)
         c_star[:-1] = np.where(
-            ok[:-1], (n_start[:-1] * s_e[:-1] / np.where(s_b[:-1] > 0, s_b[:-1], 1) - nr[1:]) * length[:-1] / np.where(denom[:-1] > 0, denom[:-1], 1), 0.0
+            ok[:-1],
+            (n_start[:-1] * s_e[:-1] / np.where(s_b[:-1] > 0, s_b[:-1], 1) - nr[1:])
+            * length[:-1]
+            / np.where(denom[:-1] > 0, denom[:-1], 1),
+            0.0,
         )
     # S reached 0 inside the interval: everyone left dies there unless the table says otherwise.
     c_int = np.clip(np.rint(c_star), 0, drop).astype(np.int64)
@@ -339,7 +342,7 @@ def reconstruct(
     d_cont[in_last] = n_last * inv_sb[last_j] * g_last * delta[in_last]
     d_last = int(min(round(float(d_cont[in_last].sum())), n_last))
     if last_target is not None:
-        d_last = int(round(last_target))
+        d_last = round(last_target)
 
     # ---- events per interval ----
     events_int = np.zeros(n_int, np.int64)
@@ -401,7 +404,9 @@ def reconstruct(
     last_len = float(max(t_last - tau[last_j], 0.0))
     if last_len > 0 and n_last > 0:
         # censorings the model expects in the last interval, placed at their expected quantiles
-        c_last, c_times_last = _last_interval_censoring(t, s, level_before, in_last, tau[last_j], last_len, n_last, s_b[last_j], cens, d_last)
+        c_last, c_times_last = _last_interval_censoring(
+            t, s, level_before, in_last, tau[last_j], last_len, n_last, s_b[last_j], cens, d_last
+        )
     else:
         c_last, c_times_last = 0, np.zeros(0)
     survivors_end = int(n_last - d_last - c_last)
@@ -432,7 +437,12 @@ def reconstruct(
             "censored": c_final,
             "capped": np.append(capped, False),
         }
-    ).with_columns(pl.when(pl.col("n_risk_end_published") < 0).then(None).otherwise(pl.col("n_risk_end_published")).alias("n_risk_end_published"))
+    ).with_columns(
+        pl.when(pl.col("n_risk_end_published") < 0)
+        .then(None)
+        .otherwise(pl.col("n_risk_end_published"))
+        .alias("n_risk_end_published")
+    )
 
     if total_events is not None and int(events.sum()) != total_events:
         warnings.append(f"reconstructed {int(events.sum())} events, published {total_events}")
@@ -515,7 +525,9 @@ def _place_censoring(
 SNAP_TOLERANCE = 0.01  # fraction of the time range
 
 
-def _snap_to_risk_times(t: np.ndarray, s: np.ndarray, tau: np.ndarray, nr: np.ndarray, warnings: list[str]) -> np.ndarray:
+def _snap_to_risk_times(
+    t: np.ndarray, s: np.ndarray, tau: np.ndarray, nr: np.ndarray, warnings: list[str]
+) -> np.ndarray:
     """Move drops clicked just before a risk time onto it when the table says they happened there.
 
     Events at exactly a risk time (common with whole-month or whole-day data) are counted after

@@ -137,9 +137,7 @@ def _split(line: str, sep: str | None) -> list[str]:
     return [c.strip() for c in cells]
 
 
-def _parse_table(
-    text: str, source: str, what: str
-) -> tuple[list[str] | None, np.ndarray, np.ndarray, np.ndarray]:
+def _parse_table(text: str, source: str, what: str) -> tuple[list[str] | None, np.ndarray, np.ndarray, np.ndarray]:
     """Parse a 2-column numeric table; returns (header cells or None, col0, col1, rows)."""
     lines = _data_lines(text)
     if not lines:
@@ -161,9 +159,7 @@ def _parse_table(
             hint = ""
             if sep == "," and len(cells) == 4:
                 hint = " (decimal commas need a ';' or tab separator)"
-            raise InputError(
-                f"expected 2 columns ({what}), found {len(cells)}{hint}: {line!r}", source, lineno
-            )
+            raise InputError(f"expected 2 columns ({what}), found {len(cells)}{hint}: {line!r}", source, lineno)
         for col, (cell, v) in enumerate(zip(cells, values, strict=True), start=1):
             if v is None:
                 raise InputError(f"non-numeric cell {cell!r} in column {col}", source, lineno)
@@ -193,9 +189,7 @@ def parse_clicks(text: str, source: str = "<string>", y_scale: YScale = "auto") 
     return _validate_clicks(t, s, rows, source, y_scale)
 
 
-def clicks_from_arrays(
-    time, survival, source: str = "<arrays>", y_scale: YScale = "auto"
-) -> Clicks:
+def clicks_from_arrays(time, survival, source: str = "<arrays>", y_scale: YScale = "auto") -> Clicks:
     """Validated :class:`Clicks` from two sequences (Python API; rows are 1-based positions)."""
     t = np.asarray(time, float)
     s = np.asarray(survival, float)
@@ -209,9 +203,7 @@ def clicks_from_arrays(
     return _validate_clicks(t, s, np.arange(1, t.size + 1), source, y_scale)
 
 
-def _validate_clicks(
-    t: np.ndarray, s: np.ndarray, rows: np.ndarray, source: str, y_scale: YScale
-) -> Clicks:
+def _validate_clicks(t: np.ndarray, s: np.ndarray, rows: np.ndarray, source: str, y_scale: YScale) -> Clicks:
     if t.size < 3:
         raise InputError(f"only {t.size} click(s); a curve needs at least 3", source)
     t_max = float(t.max())
@@ -272,9 +264,7 @@ def parse_risk_table(text: str, source: str = "<string>") -> RiskTable:
     if header is not None:
         cols = [h for h in header if h]
         if len(cols) != 2 or cols[0] not in _RISK_TIME_NAMES or cols[1] not in _RISK_N_NAMES:
-            raise InputError(
-                f"risk table header must be 'time,n_risk', found {','.join(header)!r}", source, 1
-            )
+            raise InputError(f"risk table header must be 'time,n_risk', found {','.join(header)!r}", source, 1)
     return _validate_risk_table(t, n, rows, source)
 
 
@@ -291,9 +281,7 @@ def _validate_risk_table(t: np.ndarray, n: np.ndarray, rows: np.ndarray, source:
             if t[i] == t[i - 1]:
                 raise InputError(f"duplicated risk time {t[i]:g}", source, row)
             if t[i] < t[i - 1]:
-                raise InputError(
-                    f"risk times are not sorted: {t[i]:g} comes after {t[i - 1]:g}", source, row
-                )
+                raise InputError(f"risk times are not sorted: {t[i]:g} comes after {t[i - 1]:g}", source, row)
             if n[i] > n[i - 1]:
                 raise InputError(
                     f"n_risk increases over time ({n[i - 1]:g} at {t[i - 1]:g} to {n[i]:g} at {t[i]:g})",

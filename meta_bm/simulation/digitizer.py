@@ -39,8 +39,12 @@ class DigitizerStyle:
     height_px: int = 400
 
 
-CAREFUL = DigitizerStyle("careful", noise_px=0.5, merge_gap_px=1.5, min_step_px=0.7, p_miss_top=0.0, p_duplicate=0.0, shuffle=False)
-SLOPPY = DigitizerStyle("sloppy", noise_px=1.0, merge_gap_px=2.0, min_step_px=1.0, p_miss_top=0.15, p_duplicate=0.05, shuffle=True)
+CAREFUL = DigitizerStyle(
+    "careful", noise_px=0.5, merge_gap_px=1.5, min_step_px=0.7, p_miss_top=0.0, p_duplicate=0.0, shuffle=False
+)
+SLOPPY = DigitizerStyle(
+    "sloppy", noise_px=1.0, merge_gap_px=2.0, min_step_px=1.0, p_miss_top=0.15, p_duplicate=0.05, shuffle=True
+)
 
 
 @dataclass(frozen=True)
