@@ -29,7 +29,7 @@ Example
 >>> r = reconstruct_arrays([0, 2, 2, 5, 5, 8], [1, 1, .9, .9, .75, .75],
 ...                        risk_time=[0, 4], n_risk=[20, 16])
 >>> int(r.event.sum()), int(r.time.size)
-(5, 20)
+(4, 20)
 """
 
 from __future__ import annotations
@@ -146,6 +146,7 @@ def _allocate(weights: np.ndarray, group: np.ndarray, totals: np.ndarray) -> np.
     from the continuous one by more than 1/2 and each group sums to its total exactly.
     """
     n_groups = totals.size
+    weights = np.where(np.isfinite(weights) & (weights > 0), weights, 0.0)
     wsum = np.bincount(group, weights=weights, minlength=n_groups)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(wsum > 0, totals / wsum, 0.0)
@@ -217,7 +218,8 @@ def reconstruct(
     src = curve.source
     warnings: list[str] = []
     t = curve.time
-    s = curve.survival
+    # survival below 1e-12 is zero (keeps 1/S finite)
+    s = np.where(curve.survival < 1e-12, 0.0, curve.survival)
     k_n = t.size
     t_last = float(t[-1])
 
@@ -260,6 +262,25 @@ def reconstruct(
     last_j = n_int - 1
 
     t = _snap_to_risk_times(t, s, tau, nr, warnings)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return _reconstruct_core(curve, t, s, tau, nr, total_n, total_events, warnings, risk_table, k_n)
+
+
+def _reconstruct_core(
+    curve: CleanCurve,
+    t: np.ndarray,
+    s: np.ndarray,
+    tau: np.ndarray,
+    nr: np.ndarray,
+    total_n: int | None,
+    total_events: int | None,
+    warnings: list[str],
+    risk_table: RiskTable | None,
+    k_n: int,
+) -> Reconstruction:
+    n_int = tau.size
+    last_j = n_int - 1
+    t_last = float(t[-1])
 
     # ---- per-click quantities ----
     level_before = np.concatenate(([1.0], s[:-1]))  # S(t_k-) as the sequence of clicks defines it

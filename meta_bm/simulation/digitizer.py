@@ -11,7 +11,7 @@ Example
 >>> import numpy as np
 >>> ipd = simulate_ipd(100, seed=1)
 >>> sim = digitize(ipd.time, ipd.event, CAREFUL, seed=1)
->>> sim.risk_time[0], int(sim.n_risk[0])
+>>> float(sim.risk_time[0]), int(sim.n_risk[0])
 (0.0, 100)
 """
 

@@ -9,7 +9,7 @@ Example
 >>> import numpy as np
 >>> t = np.array([1, 2, 3, 4, 5, 6.]); e = np.array([1, 1, 1, 1, 1, 0]); x = np.array([0, 1, 0, 1, 0, 1.])
 >>> round(cox_log_hr(t, e, x), 6)
--0.475305
+-0.632052
 """
 
 from __future__ import annotations

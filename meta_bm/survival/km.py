@@ -52,7 +52,7 @@ class KaplanMeier:
 
 
 def quantile_time(time: np.ndarray, surv: np.ndarray, p: float) -> float:
-    """First time with S(t) <= 1 - p... expressed for the median as S <= ``p``; R's midpoint rule.
+    """First time with S(t) <= ``p`` (0.5 for the median), with R's midpoint rule.
 
     ``p`` is the survival level (0.5 for the median). When S equals ``p`` (to 1e-12) from one
     event time to the next, returns the midpoint of those two times, as ``survfit`` does.
