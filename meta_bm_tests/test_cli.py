@@ -1,0 +1,121 @@
+"""The meta-bm command: output format, stderr summary, exit status on bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from meta_bm.cli import main
+from meta_bm.simulation import CAREFUL, digitize, public_pairs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def curve_files(tmp_path):
+    t, e = public_pairs()[1].arms[0]
+    sim = digitize(t, e, CAREFUL, seed=3)
+    clicks = tmp_path / "arm.csv"
+    clicks.write_text(
+        "time;survival\n"
+        + "".join(
+            f"{a:.5f};{b * 100:.3f}\n".replace(".", ",")
+            for a, b in zip(sim.click_time, sim.click_survival, strict=True)
+        )
+    )
+    risk = tmp_path / "risk.csv"
+    risk.write_text("time,n_risk\n" + "".join(f"{a:g},{b}\n" for a, b in zip(sim.risk_time, sim.n_risk, strict=True)))
+    return clicks, risk, sim
+
+
+def test_reconstruct_writes_ipd_and_summary(curve_files, tmp_path, capsys):
+    clicks, risk, sim = curve_files
+    out = tmp_path / "ipd.csv"
+    assert (
+        main(
+            [
+                "reconstruct",
+                str(clicks),
+                "--risk-table",
+                str(risk),
+                "--total-events",
+                str(sim.total_events),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    lines = out.read_text().splitlines()
+    assert lines[0] == "time,event"
+    data = np.array([[float(x) for x in ln.split(",")] for ln in lines[1:]])
+    assert data.shape == (sim.total_n, 2)
+    assert int(data[:, 1].sum()) == sim.total_events
+    assert set(np.unique(data[:, 1])) <= {0.0, 1.0}
+    err = capsys.readouterr().err
+    assert f"events {sim.total_events} (published {sim.total_events})" in err
+    assert "numbers at risk" in err
+
+
+def test_reconstruct_to_stdout_without_table(curve_files, capsys):
+    clicks, _, sim = curve_files
+    assert main(["reconstruct", str(clicks), "--total-n", str(sim.total_n)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "time,event" and len(out) == sim.total_n + 1
+
+
+def test_bad_input_exits_2_naming_file_and_row(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("0,1\n1,0.9\n2,abc\n3,0.5\n")
+    assert main(["reconstruct", str(bad), "--total-n", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv, row 3" in err and "non-numeric" in err
+    assert main(["reconstruct", str(tmp_path / "missing.csv"), "--total-n", "10"]) == 2
+    assert "missing.csv: file not found" in capsys.readouterr().err
+    rising = tmp_path / "risk.csv"
+    rising.write_text("time,n_risk\n0,10\n5,12\n")
+    good = tmp_path / "good.csv"
+    good.write_text("0,1\n1,0.9\n2,0.8\n")
+    assert main(["reconstruct", str(good), "--risk-table", str(rising)]) == 2
+    assert "risk.csv, row 3: n_risk increases" in capsys.readouterr().err
+
+
+def test_output_file_untouched_on_error(tmp_path):
+    out = tmp_path / "ipd.csv"
+    out.write_text("precious\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("0,1\n")
+    assert main(["reconstruct", str(bad), "--total-n", "5", "-o", str(out)]) == 2
+    assert out.read_text() == "precious\n"
+
+
+def test_examples_main_job_runs_on_shipped_data():
+    proc = subprocess.run(
+        [sys.executable, "-m", "meta_bm.cli", "examples", "--data", str(ROOT / "data" / "examples")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [ln for ln in proc.stdout.splitlines()[2:] if ln.strip()]
+    assert len(rows) == 8 and not any("ERROR" in r for r in rows)
+    # every example with a risk table reproduces it exactly (max |dNrisk| column is 0 or '-')
+    assert all(r.split()[-2] in {"0", "-"} for r in rows)
+
+
+def test_examples_reports_a_broken_curve_and_runs_the_rest(tmp_path):
+    import shutil
+
+    shutil.copytree(ROOT / "data" / "examples", tmp_path / "ex")
+    manifest = tmp_path / "ex" / "curves.csv"
+    text = manifest.read_text().splitlines()
+    text.append("evil,../../etc/passwd,,10,,auto,")
+    manifest.write_text("\n".join(text) + "\n")
+    from meta_bm.examples import reconstruct_examples
+
+    table = reconstruct_examples(tmp_path / "ex")
+    assert "evil" in table and "must be a relative path" in table
+    assert sum("ERROR" in ln for ln in table.splitlines()) == 1
