@@ -6,7 +6,7 @@ information on censoring is in the step heights: ``d`` events among ``n`` at ris
 yet being censored, a drop of ``d`` events measures ``delta = d * S0 / (n0 * G(t))``: single-event
 drops grow as censoring thins the risk set, whatever the survival level.
 
-We fit ``G`` from a Weibull family ``G(x) = exp(-(x / beta) ** alpha)`` (``alpha`` in {1, 2, 3},
+We fit ``G`` from a Weibull family ``G(x) = exp(-(x / beta) ** alpha)`` (``alpha`` in {0.5, 1, 2, 3},
 plus "no censoring") by maximizing the marginal likelihood of the observed drops, each a Gaussian
 around ``d * unit`` with a prior on the unknown event count ``d`` that favours fewer events per
 step (0 for a corner click with no drop, then geometric). The digitizing noise is profiled over a
@@ -19,13 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ALPHAS = (1.0, 2.0, 3.0)
+ALPHAS = (0.5, 1.0, 2.0, 3.0)
 # beta as a multiple of the segment length: from heavy early censoring to almost none.
 BETA_MULTIPLES = np.geomspace(0.15, 40.0, 48)
 SIGMAS = (0.0015, 0.003, 0.006)  # digitizing noise of one drop, survival units
 P_ZERO = 0.35  # prior probability that a click carries no events
 Q_GEOM = 0.45  # P(d + 1) / P(d) for d >= 1
 PRIOR_LOG_SD = 1.5
+UNRESOLVED_STEP_EVENTS = 2.5  # median events per early step above which steps are not single events
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,18 @@ def fit_censoring(
             return CensoringModel(1.0, 1.0 / prior_hazard, "hazard of the risk-table intervals")
         return CensoringModel(1.0, np.inf, "none: no steps to estimate censoring from")
 
+    if target_events is None:
+        # When even the early steps (little censoring yet) hold several events each, the step
+        # heights cannot tell "fewer at risk" from "more events per step".
+        early = delta[keep][: max(1, int(keep.sum()) // 2)]
+        if keep.sum() >= 4 and float(np.median(early)) * scale >= UNRESOLVED_STEP_EVENTS:
+            if prior_hazard is not None and prior_hazard > 0:
+                return CensoringModel(1.0, 1.0 / prior_hazard, "hazard of the risk-table intervals")
+            return CensoringModel(1.0, np.inf, "none: steps hold several events each, censoring not identifiable")
+    if prior_hazard is not None:
+        # after a risk table: censoring that starts at once (alpha < 1) is not plausible a priori
+        late = alpha_col >= 1.0
+        g, alpha_col, beta_col = g[late], alpha_col[late], beta_col[late]
     loglik = _marginal_loglik(g[:, keep], scale, delta[keep])
     if prior_hazard is not None and prior_hazard > 0:
         # weak log-normal prior: the censoring hazard seen in the risk-table intervals
@@ -110,6 +123,8 @@ def fit_censoring(
         best: tuple[float, float, float] | None = None
         for a in ALPHAS:
             rows = np.flatnonzero(alpha_col == a)
+            if rows.size < 2:
+                continue
             e_a = ev[rows]  # increasing in beta
             if not (e_a[0] <= target_events <= e_a[-1]):
                 continue

@@ -81,23 +81,26 @@ def isotonic_decreasing_l1(y: np.ndarray) -> np.ndarray:
     n = y.size
     if n == 0 or bool(np.all(np.diff(y) <= 0)):
         return y.copy()
-    # Blocks as (start, end, value); merge while the non-increasing order is violated.
+    vals = y.tolist()
+    # Blocks as [start, end, value]; merge while the non-increasing order is violated.
     starts: list[int] = []
     ends: list[int] = []
-    vals: list[float] = []
-    for i in range(n):
+    fits: list[float] = []
+    for i, v in enumerate(vals):
         starts.append(i)
         ends.append(i + 1)
-        vals.append(float(y[i]))
-        while len(vals) > 1 and vals[-2] < vals[-1]:
+        fits.append(v)
+        while len(fits) > 1 and fits[-2] < fits[-1]:
             e = ends.pop()
-            vals.pop()
+            fits.pop()
             starts.pop()
             ends[-1] = e
-            vals[-1] = float(np.median(y[starts[-1] : e]))
+            block = sorted(vals[starts[-1] : e])
+            m = len(block)
+            fits[-1] = block[m // 2] if m % 2 else 0.5 * (block[m // 2 - 1] + block[m // 2])
     out = np.empty(n)
-    for s, e, v in zip(starts, ends, vals, strict=True):
-        out[s:e] = v
+    for a, b, v in zip(starts, ends, fits, strict=True):
+        out[a:b] = v
     return out
 
 
@@ -117,34 +120,33 @@ def _merge_swapped_corners(
     if rising.size == 0:
         return t, s, rows
     t, s, rows = t.copy(), s.copy(), rows.copy()
+    tl, sl_, rl = t.tolist(), s.tolist(), rows.tolist()
     done = -1
-    for i in rising:
+    for i in rising.tolist():
         if i <= done:
             continue
         lo = i
-        while lo > 0 and t[i] - t[lo - 1] < tol and lo - 1 > done:
+        while lo - 1 > done and tl[i] - tl[lo - 1] < tol:
             lo -= 1
         hi = i + 1
-        while hi + 1 < t.size and t[hi + 1] - t[lo] < tol:
+        while hi + 1 < len(tl) and tl[hi + 1] - tl[lo] < tol:
             hi += 1
-        # keep the cluster only as wide as needed: from the first click above the lowest rise
-        sl = slice(lo, hi + 1)
-        new_t = float(np.mean(t[sl]))
-        order = np.argsort(-s[sl], kind="stable")
-        for r, old in zip(rows[sl], t[sl], strict=True):
-            if old != new_t:
+        new_t = sum(tl[lo : hi + 1]) / (hi + 1 - lo)
+        members = sorted(range(lo, hi + 1), key=lambda k: -sl_[k])
+        for k in members:
+            if tl[k] != new_t:
                 log.append(
                     CleaningChange(
-                        int(r),
+                        int(rl[k]),
                         "moved",
-                        (float(old), float("nan")),
-                        (new_t, float("nan")),
+                        (tl[k], sl_[k]),
+                        (new_t, sl_[k]),
                         "corners of one vertical drop clicked out of order; put on one time",
                     )
                 )
-        t[sl] = new_t
-        s[sl] = s[sl][order]
-        rows[sl] = rows[sl][order]
+        t[lo : hi + 1] = new_t
+        s[lo : hi + 1] = [sl_[k] for k in members]
+        rows[lo : hi + 1] = [rl[k] for k in members]
         done = hi
     return t, s, rows
 

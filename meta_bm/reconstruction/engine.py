@@ -70,13 +70,20 @@ class Fidelity:
     events_published: int | None
     median: float
     median_digitized: float
-    risk_table: pl.DataFrame
+    risk_table_data: dict[str, np.ndarray]
+
+    @property
+    def risk_table(self) -> pl.DataFrame:
+        """Published vs reconstructed numbers at risk (``time, published, reconstructed, difference``)."""
+        return pl.DataFrame(
+            self.risk_table_data,
+            schema={"time": pl.Float64, "published": pl.Int64, "reconstructed": pl.Int64, "difference": pl.Int64},
+        )
 
     def as_dict(self) -> dict[str, float | int | None]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "risk_table"}
-        d["risk_table_max_abs_diff"] = (
-            int(self.risk_table["difference"].abs().max()) if self.risk_table.height else None
-        )
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "risk_table_data"}
+        diff = self.risk_table_data["difference"]
+        d["risk_table_max_abs_diff"] = int(np.abs(diff).max()) if diff.size else None
         return d
 
     def summary(self) -> str:
@@ -122,12 +129,23 @@ class Reconstruction:
     time: np.ndarray
     event: np.ndarray
     curve: CleanCurve
-    intervals: pl.DataFrame
+    interval_data: dict[str, np.ndarray]
     censoring: CensoringModel
     warnings: list[str]
     fidelity: Fidelity
     version: str = RECONSTRUCTION_VERSION
     inputs: dict = field(default_factory=dict)
+
+    @property
+    def intervals(self) -> pl.DataFrame:
+        """Per risk interval: start, end, n at risk (start, published end), events, censored, capped."""
+        df = pl.DataFrame(self.interval_data)
+        return df.with_columns(
+            pl.when(pl.int_range(pl.len()) == pl.len() - 1)
+            .then(None)
+            .otherwise(pl.col("n_risk_end_published"))
+            .alias("n_risk_end_published")
+        )
 
     def to_frame(self) -> pl.DataFrame:
         """The IPD as a polars frame with columns ``time`` (float) and ``event`` (0/1)."""
@@ -448,22 +466,15 @@ def _reconstruct_core(
     order = np.lexsort((1 - events, times))
     times, events = times[order], events[order]
 
-    intervals = pl.DataFrame(
-        {
-            "start": tau,
-            "end": tau_end,
-            "n_risk_start": nr.astype(np.int64),
-            "n_risk_end_published": np.append(nr[1:], -1).astype(np.int64),
-            "events": np.bincount(np.searchsorted(tau, ev_times, side="right") - 1, minlength=n_int).astype(np.int64),
-            "censored": c_final,
-            "capped": np.append(capped, False),
-        }
-    ).with_columns(
-        pl.when(pl.col("n_risk_end_published") < 0)
-        .then(None)
-        .otherwise(pl.col("n_risk_end_published"))
-        .alias("n_risk_end_published")
-    )
+    intervals = {
+        "start": tau,
+        "end": tau_end,
+        "n_risk_start": nr.astype(np.int64),
+        "n_risk_end_published": np.append(nr[1:], 0).astype(np.int64),
+        "events": np.bincount(np.searchsorted(tau, ev_times, side="right") - 1, minlength=n_int).astype(np.int64),
+        "censored": c_final,
+        "capped": np.append(capped, False),
+    }
 
     if total_events is not None and int(events.sum()) != total_events:
         warnings.append(f"reconstructed {int(events.sum())} events, published {total_events}")
@@ -473,7 +484,7 @@ def _reconstruct_core(
         time=times,
         event=events,
         curve=curve,
-        intervals=intervals,
+        interval_data=intervals,
         censoring=cens,
         warnings=warnings,
         fidelity=fid,
@@ -640,18 +651,12 @@ def fidelity(
     err = np.where(curve.survival < lo, lo - curve.survival, np.where(curve.survival > hi, curve.survival - hi, 0.0))
     i_max = int(np.argmax(err)) if err.size else 0
     if risk_table is not None and len(risk_table):
-        rec = km.at_risk(risk_table.time)
-        rt = pl.DataFrame(
-            {
-                "time": risk_table.time,
-                "published": risk_table.n_risk.astype(np.int64),
-                "reconstructed": rec.astype(np.int64),
-            }
-        ).with_columns((pl.col("reconstructed") - pl.col("published")).alias("difference"))
+        rec = km.at_risk(risk_table.time).astype(np.int64)
+        pub = risk_table.n_risk.astype(np.int64)
+        rt = {"time": risk_table.time, "published": pub, "reconstructed": rec, "difference": rec - pub}
     else:
-        rt = pl.DataFrame(
-            schema={"time": pl.Float64, "published": pl.Int64, "reconstructed": pl.Int64, "difference": pl.Int64}
-        )
+        empty = np.zeros(0, np.int64)
+        rt = {"time": np.zeros(0), "published": empty, "reconstructed": empty, "difference": empty}
     return Fidelity(
         n_clicks=int(curve.time.size),
         rmse=float(np.sqrt(np.mean(err**2))) if err.size else 0.0,
@@ -663,7 +668,7 @@ def fidelity(
         events_published=total_events,
         median=km.median(),
         median_digitized=quantile_time(curve.time, curve.survival, 0.5),
-        risk_table=rt,
+        risk_table_data=rt,
     )
 
 
