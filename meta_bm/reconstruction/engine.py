@@ -239,7 +239,7 @@ def reconstruct(
     # survival below 1e-12 is zero (keeps 1/S finite)
     s = np.where(curve.survival < 1e-12, 0.0, curve.survival)
     k_n = t.size
-    t_last = float(t[-1])
+    float(t[-1])
 
     # ---- risk table: validate against N and the curve, start it at time 0 ----
     if risk_table is None or len(risk_table) == 0:
@@ -277,7 +277,7 @@ def reconstruct(
     if total_events is not None and not (0 <= total_events <= nr[0]):
         raise InputError(f"total events {total_events} is outside 0..{nr[0]} (the number of patients)", src)
     n_int = tau.size
-    last_j = n_int - 1
+    n_int - 1
 
     t = _snap_to_risk_times(t, s, tau, nr, warnings)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -458,13 +458,18 @@ def _reconstruct_core(
     cens_times = _place_censoring(t, level_before, delta, j_of, d_int, tau, length, nr, c_final)
     end_time = max(t_last, float(tau[-1]))
 
+    # ---- events that keep the reconstructed KM on the clicks, given the censoring ----
+    d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, tau_end, nr, cens_times, c_times_last, last_j)
     ev_times = np.repeat(t, d_int)
-    if extra_t:
-        ev_times = np.concatenate((ev_times, np.repeat(np.asarray(extra_t), extra_n)))
+    survivors_end = int(n_last - d_int[in_last].sum() - c_times_last.size)
     times = np.concatenate((ev_times, cens_times, c_times_last, np.full(max(survivors_end, 0), end_time)))
     events = np.concatenate((np.ones(ev_times.size, np.int8), np.zeros(times.size - ev_times.size, np.int8)))
+    if total_events is not None:
+        events = _meet_total_events(times, events, total_events, tau, end_time)
     order = np.lexsort((1 - events, times))
     times, events = times[order], events[order]
+    ev_times = times[events == 1]
+    c_final = np.bincount(np.searchsorted(tau, times[events == 0], side="right") - 1, minlength=n_int).astype(np.int64)
 
     intervals = {
         "start": tau,
@@ -490,6 +495,93 @@ def _reconstruct_core(
         fidelity=fid,
         inputs={"total_n": total_n, "total_events": total_events, "n_clicks": k_n},
     )
+
+
+def _track_events(
+    t: np.ndarray,
+    s: np.ndarray,
+    j_of: np.ndarray,
+    tau: np.ndarray,
+    tau_end: np.ndarray,
+    nr: np.ndarray,
+    cens: np.ndarray,
+    cens_last: np.ndarray,
+    last_j: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whole events per click from the actual risk set and KM (Guyot's event step), then censorings
+    adjusted so every published number at risk still holds.
+
+    At each click ``d = round(n (1 - S_click / KM))`` with ``n`` the reconstructed number at risk and
+    ``KM`` the reconstructed curve so far, capped so the next published number at risk stays
+    reachable. Each interval's censorings are then ``n_j - n_{j+1} - events``: missing ones are
+    added after the interval's last click, surplus ones removed from its end.
+    """
+    all_c = np.sort(np.concatenate((cens, cens_last)))
+    c_before = np.searchsorted(all_c, t, side="left").tolist()
+    c_tau = np.searchsorted(all_c, tau, side="left").tolist()
+    tl, sl, jl = t.tolist(), s.tolist(), j_of.tolist()
+    nrl = nr.tolist()
+    d = [0] * len(tl)
+    km, cur, d_j, n0, c0, floor_ = 1.0, -1, 0, 0, 0, 0
+    for k in range(1, len(tl)):
+        j = jl[k]
+        if j != cur:
+            cur, d_j, n0, c0 = j, 0, nrl[j], c_tau[j]
+            floor_ = nrl[j + 1] if j < last_j else 0
+        n_k = n0 - d_j - (c_before[k] - c0)
+        if n_k <= 0 or km <= 0.0:
+            continue
+        dk = min(max(round(n_k * (1.0 - sl[k] / km)), 0), n_k - floor_)
+        if dk > 0:
+            d[k] = dk
+            d_j += dk
+            km *= 1.0 - dk / n_k
+    d_arr = np.asarray(d, np.int64)
+    ev_per = np.bincount(j_of, weights=d_arr, minlength=tau.size).astype(np.int64)
+    parts = []
+    cj = np.searchsorted(tau, cens, side="right") - 1
+    for j in range(last_j):
+        mine = np.sort(cens[cj == j])
+        need = int(nr[j] - nr[j + 1] - ev_per[j])
+        if need < mine.size:
+            mine = mine[:need]
+        elif need > mine.size:
+            in_j = np.flatnonzero(j_of == j)
+            start = float(t[in_j[-1]]) if in_j.size else float(tau[j])
+            mine = np.concatenate(
+                (mine, _spread(np.array([start]), np.array([tau[j + 1] - start]), np.array([need - mine.size])))
+            )
+        parts.append(mine)
+    cens_new = np.concatenate(parts) if parts else np.zeros(0)
+    room = int(nr[last_j] - ev_per[last_j])
+    cens_last = np.sort(cens_last)[: max(room, 0)]
+    return d_arr, cens_new, cens_last
+
+
+def _meet_total_events(
+    times: np.ndarray, events: np.ndarray, total: int, tau: np.ndarray, end_time: float
+) -> np.ndarray:
+    """Flip event flags (same times, so every number at risk is unchanged) to meet ``total`` exactly.
+
+    Censorings become events, or events censorings, evenly spread over the follow-up; patients
+    censored at the end of follow-up are used last.
+    """
+    diff = int(total - events.sum())
+    if diff == 0:
+        return events
+    events = events.copy()
+    if diff > 0:
+        cand = np.flatnonzero((events == 0) & (times < end_time))
+        if cand.size < diff:
+            cand = np.flatnonzero(events == 0)
+    else:
+        cand = np.flatnonzero(events == 1)
+    k = min(abs(diff), cand.size)
+    if k:
+        cand = cand[np.argsort(times[cand], kind="stable")]
+        pick = cand[np.floor((np.arange(k) + 0.5) * cand.size / k).astype(np.int64)]
+        events[pick] = 1 if diff > 0 else 0
+    return events
 
 
 STEP_NOISE = 0.0025  # typical digitizing error of one drop, survival units

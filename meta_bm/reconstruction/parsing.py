@@ -98,7 +98,7 @@ def _read_text(path: str | Path) -> tuple[str, str]:
 def _data_lines(text: str) -> list[tuple[int, str]]:
     """Non-blank, non-comment lines with their 1-based line numbers."""
     out = []
-    for i, line in enumerate(text.splitlines(), start=1):
+    for i, line in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
         s = line.strip()
         if s and not s.startswith("#"):
             out.append((i, s))
@@ -111,6 +111,13 @@ def _detect_separator(lines: list[tuple[int, str]]) -> str | None:
     for sep in ("\t", ";"):
         if sum(sep in s for s in sample) >= max(1, len(sample) // 2):
             return sep
+    # "2,5 0,8": whitespace-separated fields with decimal commas (not "2.5, 0.8")
+    two_fields = [s.split() for s in sample]
+    if (
+        sum(len(f) == 2 and not any(x.endswith(",") or x.startswith(",") for x in f) for f in two_fields)
+        > len(sample) // 2
+    ):
+        return None
     if sum("," in s for s in sample) >= max(1, len(sample) // 2):
         return ","
     return None
@@ -137,7 +144,9 @@ def _split(line: str, sep: str | None) -> list[str]:
     return [c.strip() for c in cells]
 
 
-def _parse_table(text: str, source: str, what: str) -> tuple[list[str] | None, np.ndarray, np.ndarray, np.ndarray]:
+def _parse_table(
+    text: str, source: str, what: str
+) -> tuple[tuple[list[str], int] | None, np.ndarray, np.ndarray, np.ndarray]:
     """Parse a 2-column numeric table; returns (header cells or None, col0, col1, rows)."""
     lines = _data_lines(text)
     if not lines:
@@ -145,6 +154,7 @@ def _parse_table(text: str, source: str, what: str) -> tuple[list[str] | None, n
     sep = _detect_separator(lines)
     decimal_comma = sep != ","
     header: list[str] | None = None
+    header_row: int | None = None
     xs: list[float] = []
     ys: list[float] = []
     rows: list[int] = []
@@ -154,6 +164,7 @@ def _parse_table(text: str, source: str, what: str) -> tuple[list[str] | None, n
         if not xs and all(v is None for v in values) and idx < 2:
             # Header line(s): at most two before the first data row (WebPlotDigitizer writes two).
             header = [c.strip().strip('"').lower() for c in cells]
+            header_row = lineno
             continue
         if len(cells) != 2:
             hint = ""
@@ -168,7 +179,8 @@ def _parse_table(text: str, source: str, what: str) -> tuple[list[str] | None, n
         rows.append(lineno)
     if not xs:
         raise InputError(f"the {what} file has a header but no data rows", source)
-    return header, np.asarray(xs, float), np.asarray(ys, float), np.asarray(rows, np.int64)
+    head = (header, header_row) if header is not None and header_row is not None else None
+    return head, np.asarray(xs, float), np.asarray(ys, float), np.asarray(rows, np.int64)
 
 
 def parse_clicks(text: str, source: str = "<string>", y_scale: YScale = "auto") -> Clicks:
@@ -207,8 +219,10 @@ def _validate_clicks(t: np.ndarray, s: np.ndarray, rows: np.ndarray, source: str
     if t.size < 3:
         raise InputError(f"only {t.size} click(s); a curve needs at least 3", source)
     t_max = float(t.max())
-    if t_max <= 0 or float(np.ptp(t)) == 0.0:
+    if float(np.ptp(t)) == 0.0:
         raise InputError("all clicks have the same time (is the time column constant?)", source)
+    if t_max <= 0:
+        raise InputError("no click has a positive time", source)
     s_max = float(s.max())
     looks_percent = s_max > 1.5
     if y_scale == "auto":
@@ -260,11 +274,12 @@ def parse_risk_table(text: str, source: str = "<string>") -> RiskTable:
     Raises :class:`InputError` for negative or non-integer counts, counts that increase over time,
     and times that are negative, unsorted or duplicated.
     """
-    header, t, n, rows = _parse_table(text, source, "risk table")
-    if header is not None:
+    head, t, n, rows = _parse_table(text, source, "risk table")
+    if head is not None:
+        header, header_row = head
         cols = [h for h in header if h]
         if len(cols) != 2 or cols[0] not in _RISK_TIME_NAMES or cols[1] not in _RISK_N_NAMES:
-            raise InputError(f"risk table header must be 'time,n_risk', found {','.join(header)!r}", source, 1)
+            raise InputError(f"risk table header must be 'time,n_risk', found {','.join(header)!r}", source, header_row)
     return _validate_risk_table(t, n, rows, source)
 
 

@@ -89,7 +89,7 @@ def test_published_numbers_at_risk_are_reproduced(simulated_results):
     for pair, style, mode, sims, recs in simulated_results:
         if mode == "none":
             continue
-        for sim, rec in zip(sims, recs, strict=True):
+        for _sim, rec in zip(sims, recs, strict=True):
             diff = rec.fidelity.risk_table["difference"].abs().max()
             capped = any("capped" in w or "cannot be met" in w for w in rec.warnings)
             assert diff == 0 or capped, (pair.name, style, mode, rec.warnings)

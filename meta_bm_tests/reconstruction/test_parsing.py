@@ -127,14 +127,6 @@ def test_decimal_point_still_works_with_semicolon(tmp_path):
     assert c.survival.tolist() == [1.0, 0.8, 0.615]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: the module docstring says decimal commas are accepted whenever the separator is not a "
-        "comma, but with a whitespace separator every line contains a comma, so _detect_separator "
-        "picks ',' and the file is rejected ('non-numeric cell' / wrong column count)"
-    ),
-)
 def test_decimal_comma_with_whitespace_separator(tmp_path):
     c = read_clicks(write(tmp_path, "0 1\n2,5 0,8\n5 0,615\n"))
     assert c.time.tolist() == [0.0, 2.5, 5.0]
@@ -501,13 +493,6 @@ def test_risk_table_empty(tmp_path, text):
     assert "risk table" in str(exc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: parse_risk_table reports a bad header at row 1 unconditionally; when the header is not "
-        "on the first line (comment/blank line first, or the second of two header lines) the row is wrong"
-    ),
-)
 @pytest.mark.parametrize(
     ("text", "row"),
     [("# from figure 2\nfoo,bar\n0,100\n5,80\n", 2), ("\nfoo,bar\n0,100\n", 2)],
