@@ -19,13 +19,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ALPHAS = (0.5, 1.0, 2.0, 3.0)
+ALPHAS = (1.0, 2.0, 3.0)
 # beta as a multiple of the segment length: from heavy early censoring to almost none.
 BETA_MULTIPLES = np.geomspace(0.15, 40.0, 48)
 SIGMAS = (0.0015, 0.003, 0.006)  # digitizing noise of one drop, survival units
 P_ZERO = 0.35  # prior probability that a click carries no events
 Q_GEOM = 0.45  # P(d + 1) / P(d) for d >= 1
 PRIOR_LOG_SD = 1.5
+RESOLVABLE_UNIT = 0.006  # a single-event drop at least this high is told apart from noise
+STEP_SIGMA = 0.002
 UNRESOLVED_STEP_EVENTS = 2.5  # median events per early step above which steps are not single events
 
 
@@ -39,12 +41,68 @@ class CensoringModel:
     alpha: float
     beta: float
     method: str
+    knots_x: tuple[float, ...] = ()
+    knots_g: tuple[float, ...] = ()
+
+    @property
+    def censors(self) -> bool:
+        return bool(self.knots_x) or bool(np.isfinite(self.beta))
 
     def survival(self, x: np.ndarray) -> np.ndarray:
         x = np.maximum(np.asarray(x, float), 0.0)
+        if self.knots_x:
+            return np.interp(x, self.knots_x, self.knots_g)
         if not np.isfinite(self.beta):
             return np.ones_like(x)
         return np.exp(-((x / self.beta) ** self.alpha))
+
+    def inverse(self, g: np.ndarray) -> np.ndarray:
+        """Smallest x with G(x) = g (G non-increasing)."""
+        g = np.asarray(g, float)
+        if self.knots_x:
+            return np.interp(-g, -np.asarray(self.knots_g), np.asarray(self.knots_x))
+        return self.beta * (-np.log(np.clip(g, 1e-300, 1.0))) ** (1.0 / self.alpha)
+
+
+def _isotonic_decreasing_weighted(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted least-squares non-increasing fit (pool adjacent violators)."""
+    vals: list[float] = []
+    wts: list[float] = []
+    cnt: list[int] = []
+    for yi, wi in zip(y.tolist(), w.tolist(), strict=True):
+        vals.append(yi)
+        wts.append(wi)
+        cnt.append(1)
+        while len(vals) > 1 and vals[-2] < vals[-1]:
+            v, ww, c = vals.pop(), wts.pop(), cnt.pop()
+            tot = wts[-1] + ww
+            vals[-1] = (vals[-1] * wts[-1] + v * ww) / tot
+            wts[-1] = tot
+            cnt[-1] += c
+    return np.repeat(np.asarray(vals), cnt)
+
+
+def _refine_nonparametric(x: np.ndarray, delta: np.ndarray, scale: float, start: CensoringModel) -> CensoringModel:
+    """Free-form non-increasing G from the drops when single events are resolvable.
+
+    Alternates: events per drop ``d = round(delta * scale * G)`` (at least 1), implied
+    ``G = d / (scale * delta)``, weighted isotonic fit (weights = precision of each implied G).
+    """
+    model = start
+    real = delta > 0.5 / (scale * np.maximum(start.survival(x), 1e-9))
+    if real.sum() < 3:
+        return start
+    xr, dr = x[real], delta[real]
+    for _ in range(4):
+        g = model.survival(xr)
+        d = np.maximum(np.rint(dr * scale * g), 1.0)
+        implied = np.minimum(d / (scale * dr), 1.0)
+        w = (dr / (STEP_SIGMA * d)) ** 2
+        fit = np.clip(_isotonic_decreasing_weighted(implied, w), 1e-6, 1.0)
+        kx = np.concatenate(([0.0], xr))
+        kg = np.minimum.accumulate(np.concatenate(([1.0], fit)))
+        model = CensoringModel(1.0, np.inf, "step heights (free-form, resolvable single events)", tuple(kx), tuple(kg))
+    return model
 
 
 def _expected_events(g: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarray:
@@ -143,7 +201,10 @@ def fit_censoring(
         beta = _refine_beta(x, delta, scale, best[0], best[1], target_events)
         return CensoringModel(best[0], beta, "step heights, constrained to the total events")
     i = int(np.argmax(loglik))
-    return CensoringModel(float(alpha_col[i]), float(beta_col[i]), "step heights (marginal likelihood)")
+    best_model = CensoringModel(float(alpha_col[i]), float(beta_col[i]), "step heights (marginal likelihood)")
+    if s0 / n0 >= RESOLVABLE_UNIT:
+        return _refine_nonparametric(x, delta, scale, best_model)
+    return best_model
 
 
 def _refine_beta(x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, beta: float, target: float) -> float:

@@ -700,7 +700,7 @@ def _last_interval_censoring(
     rounded, then capped so no more than ``n0 - d_last`` patients leave, and the times are put at
     the expected quantiles of that density.
     """
-    if not np.isfinite(model.beta) or s0 <= 0:
+    if not model.censors or s0 <= 0:
         return 0, np.zeros(0)
     idx = np.flatnonzero(in_last)
     # S is piecewise constant between the last interval's breakpoints
@@ -719,7 +719,7 @@ def _last_interval_censoring(
     with np.errstate(divide="ignore", invalid="ignore"):
         gx = g[k] - (targets - cum[k]) / np.where(levels[k] > 0, n0 / s0 * levels[k], np.inf)
     gx = np.clip(gx, 1e-300, 1.0)
-    x = model.beta * (-np.log(gx)) ** (1.0 / model.alpha)
+    x = model.inverse(gx)
     x = np.clip(x, knots[k] - tau0, knots[k + 1] - tau0)
     return c, tau0 + x
 
