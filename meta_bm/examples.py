@@ -51,8 +51,8 @@ def reconstruct_examples(folder: Path) -> str:
             raise InputError(f"unknown column(s) {sorted(unknown)}; expected {COLUMNS}", str(manifest), 1)
         rows = list(reader)
     head = (
-        f"{'curve':26} {'clicks':>6} {'N':>5} {'events':>11} {'RMSE':>7} {'max err':>7} "
-        f"{'median rec/dig':>15} {'max|dNrisk|':>11} {'area vs truth':>13}"
+        f"{'curve':30} {'clicks':>6} {'N':>5} {'events':>11} {'RMSE':>7} {'max err':>7} "
+        f"{'median rec/dig':>17} {'max|dNrisk|':>11} {'area vs truth':>13}"
     )
     lines = [head, "-" * len(head)]
     for i, r in enumerate(rows, start=2):
@@ -68,7 +68,7 @@ def reconstruct_examples(folder: Path) -> str:
                 total_events=_int_or_none(r.get("total_events", ""), manifest, i, "total_events"),
             )
         except InputError as exc:
-            lines.append(f"{cid:26} ERROR {exc}")
+            lines.append(f"{cid:30} ERROR {exc}")
             continue
         f = rec.fidelity
         ev = f"{f.events}" + (f"/{f.events_published}" if f.events_published is not None else "")
@@ -79,7 +79,7 @@ def reconstruct_examples(folder: Path) -> str:
             data = np.loadtxt(_safe_path(folder, truth, manifest, i, "truth"), delimiter=",", skiprows=1, ndmin=2)
             area = f"{km_area_difference(rec.time, rec.event, data[:, 0], data[:, 1], float(data[:, 0].max())):.5f}"
         lines.append(
-            f"{cid:26} {f.n_clicks:>6} {f.n_patients:>5} {ev:>11} {f.rmse:7.4f} {f.max_abs_error:7.4f} "
-            f"{f.median:7.3g}/{f.median_digitized:<7.3g} {dn:>11} {area:>13}"
+            f"{cid:30} {f.n_clicks:>6} {f.n_patients:>5} {ev:>11} {f.rmse:7.4f} {f.max_abs_error:7.4f} "
+            f"{f.median:8.4g}/{f.median_digitized:<8.4g} {dn:>11} {area:>13}"
         )
     return "\n".join(lines)

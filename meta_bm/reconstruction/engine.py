@@ -459,7 +459,33 @@ def _reconstruct_core(
     end_time = max(t_last, float(tau[-1]))
 
     # ---- events that keep the reconstructed KM on the clicks, given the censoring ----
-    d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, tau_end, nr, cens_times, c_times_last, last_j)
+    placed_cens = cens_times
+    d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, tau_end, nr, placed_cens, c_times_last, last_j)
+    if total_events is not None and last_len > 0 and s_b[last_j] > 0:
+        # Meet the published total through the free last interval first: more (fewer) patients kept at
+        # risk there turn the same drops into more (fewer) events.
+        frac = max(1.0 - float(s[-1]) / float(s_b[last_j]), 0.05)
+        for _ in range(4):
+            diff = int(total_events - d_int.sum())
+            if diff == 0:
+                break
+            k = int(np.ceil(abs(diff) / frac))
+            if diff > 0:
+                if c_times_last.size == 0:
+                    break
+                keep = np.ones(c_times_last.size, bool)
+                keep[np.linspace(0, c_times_last.size - 1, min(k, c_times_last.size)).astype(np.int64)] = False
+                c_times_last = np.sort(c_times_last)[keep]
+            else:
+                room = int(n_last - d_int[in_last].sum() - c_times_last.size)
+                k = min(k, room)
+                if k <= 0:
+                    break
+                add = _spread(np.array([tau[last_j]]), np.array([last_len]), np.array([k]))
+                c_times_last = np.sort(np.concatenate((c_times_last, add)))
+            d_int, cens_times, c_times_last = _track_events(
+                t, s, j_of, tau, tau_end, nr, placed_cens, c_times_last, last_j
+            )
     ev_times = np.repeat(t, d_int)
     survivors_end = int(n_last - d_int[in_last].sum() - c_times_last.size)
     times = np.concatenate((ev_times, cens_times, c_times_last, np.full(max(survivors_end, 0), end_time)))
