@@ -31,7 +31,7 @@ from meta_bm.reconstruction.parsing import Clicks
 ORIGIN_TIME_TOLERANCE = 0.005  # fraction of the time range
 # Clicks closer in time than this fraction of the time range, with survival out of order, are the
 # two corners of one vertical drop whose x-noise swapped them.
-VERTICAL_TOLERANCE = 0.004
+VERTICAL_TOLERANCE = 0.005
 ORIGIN_SURVIVAL_TOLERANCE = 0.01
 
 
