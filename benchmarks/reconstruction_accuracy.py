@@ -9,6 +9,8 @@ against the true IPD:
 * |events − true| / N
 * |log HR error|: Cox (Efron) log HR between the two reconstructed arms minus the true one
 * time: in-process reconstruction per curve (cleaning included, parsing excluded)
+* floor: the same area between the cleaned clicks themselves and the truth, i.e. the error the
+  simulated digitizing put in before any reconstruction
 
 Run:  .venv/bin/python benchmarks/reconstruction_accuracy.py [--pairs 60] [--seed 7]
 """
@@ -23,11 +25,22 @@ from collections import defaultdict
 
 import numpy as np
 
-from meta_bm.reconstruction import clicks_from_arrays, reconstruct, risk_table_from_arrays
+from meta_bm.reconstruction import clean_clicks, clicks_from_arrays, reconstruct, risk_table_from_arrays
 from meta_bm.simulation import CAREFUL, SLOPPY, digitize, km_area_difference, parametric_pairs, public_pairs
 from meta_bm.survival.cox import cox_log_hr
+from meta_bm.survival.km import kaplan_meier
 
 MODES = ("risk table", "no risk table", "risk table + events")
+
+
+def digitizing_floor(sim, t: np.ndarray, e: np.ndarray) -> float:
+    """∫|S_clicks − S_true| dt / follow-up: the error already in the cleaned clicks (step function)."""
+    curve = clean_clicks(clicks_from_arrays(sim.click_time, sim.click_survival))
+    grid = np.union1d(np.union1d(curve.time, kaplan_meier(t, e).time), [0.0, float(t.max())])
+    grid = grid[grid <= t.max()]
+    s_clicks = curve.survival[np.searchsorted(curve.time, grid[:-1], side="right") - 1]
+    s_true = kaplan_meier(t, e).at(grid[:-1])
+    return float(np.sum(np.abs(s_clicks - s_true) * np.diff(grid)) / t.max())
 
 
 def run(n_pairs: int, seed: int, repeats: int = 5) -> dict:
@@ -38,6 +51,8 @@ def run(n_pairs: int, seed: int, repeats: int = 5) -> dict:
     for p_i, pair in enumerate(pairs):
         for style in (CAREFUL, SLOPPY):
             sims = [digitize(t, e, style, seed=seed * 1000 + p_i * 2 + a) for a, (t, e) in enumerate(pair.arms)]
+            for (t, e), sim in zip(pair.arms, sims, strict=True):
+                rows[(style.name, "floor")]["area"].append(digitizing_floor(sim, t, e))
             true_b = cox_log_hr(
                 np.r_[pair.arms[0][0], pair.arms[1][0]],
                 np.r_[pair.arms[0][1], pair.arms[1][1]],
@@ -98,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{np.quantile(r['area'], 0.9):8.5f} {np.mean(r['events']):10.4f} {np.mean(r['loghr']):11.4f} "
                 f"{np.mean(r['rmse']):7.4f} {np.mean(r['max_err']):7.4f}"
             )
+    for style in ("careful", "sloppy"):
+        floor = np.mean(res["rows"][(style, "floor")]["area"])
+        print(f"{style:8} {'digitized clicks (floor)':22} {'':>4} {floor:8.5f}")
     tm = np.asarray(res["timings"]) * 1e3
     print(
         f"\nreconstruction time per curve (ms): median {statistics.median(tm):.3f}, "
