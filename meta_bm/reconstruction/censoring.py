@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from meta_bm.reconstruction.isotonic import isotonic_decreasing
+
 ALPHAS = (1.0, 2.0, 3.0)
 # beta as a multiple of the segment length: from heavy early censoring to almost none.
 BETA_MULTIPLES = np.geomspace(0.15, 40.0, 48)
@@ -64,24 +66,6 @@ class CensoringModel:
         return self.beta * (-np.log(np.clip(g, 1e-300, 1.0))) ** (1.0 / self.alpha)
 
 
-def _isotonic_decreasing_weighted(y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted least-squares non-increasing fit (pool adjacent violators)."""
-    vals: list[float] = []
-    wts: list[float] = []
-    cnt: list[int] = []
-    for yi, wi in zip(y.tolist(), w.tolist(), strict=True):
-        vals.append(yi)
-        wts.append(wi)
-        cnt.append(1)
-        while len(vals) > 1 and vals[-2] < vals[-1]:
-            v, ww, c = vals.pop(), wts.pop(), cnt.pop()
-            tot = wts[-1] + ww
-            vals[-1] = (vals[-1] * wts[-1] + v * ww) / tot
-            wts[-1] = tot
-            cnt[-1] += c
-    return np.repeat(np.asarray(vals), cnt)
-
-
 def _refine_nonparametric(x: np.ndarray, delta: np.ndarray, scale: float, start: CensoringModel) -> CensoringModel:
     """Free-form non-increasing G from the drops when single events are resolvable.
 
@@ -98,7 +82,7 @@ def _refine_nonparametric(x: np.ndarray, delta: np.ndarray, scale: float, start:
         d = np.maximum(np.rint(dr * scale * g), 1.0)
         implied = np.minimum(d / (scale * dr), 1.0)
         w = (dr / (STEP_SIGMA * d)) ** 2
-        fit = np.clip(_isotonic_decreasing_weighted(implied, w), 1e-6, 1.0)
+        fit = np.clip(isotonic_decreasing(implied, w), 1e-6, 1.0)
         kx = np.concatenate(([0.0], xr))
         kg = np.minimum.accumulate(np.concatenate(([1.0], fit)))
         model = CensoringModel(1.0, np.inf, "step heights (free-form, resolvable single events)", tuple(kx), tuple(kg))

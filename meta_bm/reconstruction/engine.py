@@ -43,6 +43,7 @@ import polars as pl
 from meta_bm.errors import InputError
 from meta_bm.reconstruction.censoring import CensoringModel, fit_censoring
 from meta_bm.reconstruction.cleaning import CleanCurve, clean_clicks
+from meta_bm.reconstruction.isotonic import isotonic_increasing
 from meta_bm.reconstruction.parsing import Clicks, RiskTable, clicks_from_arrays, risk_table_from_arrays
 from meta_bm.survival.km import kaplan_meier, quantile_time
 
@@ -613,24 +614,6 @@ def _meet_total_events(
 STEP_NOISE = 0.0025  # typical digitizing error of one drop, survival units
 
 
-def _isotonic_increasing(y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted least-squares non-decreasing fit (pool adjacent violators)."""
-    vals: list[float] = []
-    wts: list[float] = []
-    cnt: list[int] = []
-    for yi, wi in zip(y.tolist(), w.tolist(), strict=True):
-        vals.append(yi)
-        wts.append(wi)
-        cnt.append(1)
-        while len(vals) > 1 and vals[-2] > vals[-1]:
-            v, ww, c = vals.pop(), wts.pop(), cnt.pop()
-            tot = wts[-1] + ww
-            vals[-1] = (vals[-1] * wts[-1] + v * ww) / tot
-            wts[-1] = tot
-            cnt[-1] += c
-    return np.repeat(np.asarray(vals), cnt)
-
-
 def _place_censoring(
     t: np.ndarray,
     level_before: np.ndarray,
@@ -664,7 +647,7 @@ def _place_censoring(
         sd = np.maximum(n_hat * STEP_NOISE / delta[ev], 0.5)
         prior = c * (tk - start) / span
         w, w0 = 1.0 / sd**2, 1.0 / max(1.0, 0.5 * c) ** 2
-        est = _isotonic_increasing((w * implied + w0 * prior) / (w + w0), w + w0)
+        est = isotonic_increasing((w * implied + w0 * prior) / (w + w0), w + w0)
         before = np.maximum.accumulate(np.clip(np.rint(est), 0, c).astype(np.int64))
         inc = np.diff(np.concatenate(([0], before, [c])))
         edges = np.concatenate(([start], tk, [start + span]))
