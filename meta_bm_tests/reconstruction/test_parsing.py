@@ -656,3 +656,18 @@ def test_risk_table_roundtrip(times, counts, sep, header):
     assert r.n_risk.tolist() == counts
     first = 2 if header else 1
     assert r.rows.tolist() == list(range(first, first + len(times)))
+
+
+def test_one_mistyped_value_does_not_flip_to_percent():
+    # A probability curve with one typo (1.6) must not be read as percent (survival ~0.01): the typo is
+    # reported with its row instead.
+    with pytest.raises(InputError) as info:
+        parse_clicks("0,1\n1,0.9\n2,1.6\n3,0.7\n4,0.6\n", source="typo.csv")
+    assert info.value.row == 3
+    assert "outside the probability range" in str(info.value)
+
+
+def test_one_percent_typo_in_probability_file_is_reported():
+    with pytest.raises(InputError) as info:
+        parse_clicks("0,1\n1,0.9\n2,90\n3,0.7\n4,0.6\n", source="typo.csv")
+    assert info.value.row == 3
