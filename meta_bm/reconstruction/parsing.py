@@ -193,9 +193,9 @@ def parse_clicks(text: str, source: str = "<string>", y_scale: YScale = "auto") 
     source:
         Name used in error messages.
     y_scale:
-        ``"auto"`` (percent when most survival values exceed 1.5 or the curve starts above 50, so
-        one mistyped value in a probability file is reported as out of range instead of flipping
-        the scale), ``"probability"`` or ``"percent"``.
+        ``"auto"`` (percent when two or more survival values exceed 1.5, so one mistyped value
+        in a probability file is reported as out of range instead of flipping the scale),
+        ``"probability"`` or ``"percent"``.
     """
     if y_scale not in ("auto", "probability", "percent"):
         raise InputError(f"unknown y scale {y_scale!r}; use auto, probability or percent", source)
@@ -226,8 +226,8 @@ def _validate_clicks(t: np.ndarray, s: np.ndarray, rows: np.ndarray, source: str
     if t_max <= 0:
         raise InputError("no click has a positive time", source)
     s_max = float(s.max())
-    # Percent: values above 1.5 that are not a lone typo, i.e. most of them, or the curve starts above 50.
-    looks_percent = s_max > 1.5 and (float(np.median(s)) > 1.5 or float(s[0]) > 50 or float(s[int(np.argmin(t))]) > 50)
+    # Percent: two or more values above 1.5; a single one is a typo in a probability file.
+    looks_percent = int(np.sum(s > 1.5)) >= 2
     if y_scale == "auto":
         scale = "percent" if looks_percent else "probability"
     else:

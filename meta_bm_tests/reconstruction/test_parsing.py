@@ -607,6 +607,8 @@ def test_roundtrip_probability(data, layout, extra):
 @given(data=valid_clicks(min_max_survival=0.5), layout=layouts(), extra=st.data())
 def test_roundtrip_percent(data, layout, extra):
     times, surv = data
+    # "auto" reads percent when two or more values exceed 1.5 (one such value is taken for a typo)
+    assume(int(np.sum(surv * 100.0 > 1.5)) >= 2)
     extras = extra.draw(st.lists(st.sampled_from(["", "blank"]), min_size=len(times), max_size=len(times)))
     text, rows = render(times, surv * 100.0, layout, extras)
     c = parse_clicks(text, source="pc.csv", y_scale="auto")
