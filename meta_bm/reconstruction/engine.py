@@ -408,34 +408,9 @@ def _reconstruct_core(
                 sign = 1 if diff > 0 else -1
                 events_int[:-1] += sign * share
                 c_int[:-1] -= sign * share
-                warnings.append(
-                    f"to meet the published total of {total_events} events, {k} "
-                    f"{'censorings became events' if sign > 0 else 'events became censorings'} "
-                    "inside risk intervals (numbers at risk unchanged)"
-                )
-            if abs(diff) > movable:
-                warnings.append(
-                    f"the published total of {total_events} events cannot be met: "
-                    f"{int(events_int.sum())} events reconstructed"
-                )
 
     # ---- integer events per click ----
     d_int = _allocate(d_cont, j_of, events_int.astype(float))
-    # intervals where the curve shows no drop but events are required: put them at the interval's
-    # last click (or its start) so the counts stay exact
-    placed = np.bincount(j_of, weights=d_int, minlength=n_int).astype(np.int64)
-    missing = events_int - placed
-    extra_t: list[float] = []
-    extra_n: list[int] = []
-    for j in np.flatnonzero(missing != 0):
-        if missing[j] > 0:
-            in_j = np.flatnonzero(j_of == j)
-            extra_t.append(float(t[in_j[-1]]) if in_j.size else float(tau[j]))
-            extra_n.append(int(missing[j]))
-            warnings.append(
-                f"interval {tau[j]:g}-{tau_end[j]:g}: {missing[j]} event(s) needed but the curve shows no drop; "
-                "placed at the interval's last click"
-            )
 
     # ---- censoring times ----
     c_final = np.zeros(n_int, np.int64)
@@ -492,7 +467,15 @@ def _reconstruct_core(
     times = np.concatenate((ev_times, cens_times, c_times_last, np.full(max(survivors_end, 0), end_time)))
     events = np.concatenate((np.ones(ev_times.size, np.int8), np.zeros(times.size - ev_times.size, np.int8)))
     if total_events is not None:
+        before = int(events.sum())
         events = _meet_total_events(times, events, total_events, tau, end_time)
+        flipped = abs(int(events.sum()) - before)
+        if flipped:
+            warnings.append(
+                f"to meet the published total of {total_events} events, {flipped} patient(s) were recorded as "
+                f"{'events instead of censored' if total_events > before else 'censored instead of events'} "
+                "at unchanged times (every number at risk unchanged)"
+            )
     order = np.lexsort((1 - events, times))
     times, events = times[order], events[order]
     ev_times = times[events == 1]
