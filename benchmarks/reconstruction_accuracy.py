@@ -36,10 +36,11 @@ MODES = ("risk table", "no risk table", "risk table + events")
 def digitizing_floor(sim, t: np.ndarray, e: np.ndarray) -> float:
     """∫|S_clicks − S_true| dt / follow-up: the error already in the cleaned clicks (step function)."""
     curve = clean_clicks(clicks_from_arrays(sim.click_time, sim.click_survival))
-    grid = np.union1d(np.union1d(curve.time, kaplan_meier(t, e).time), [0.0, float(t.max())])
+    km = kaplan_meier(t, e)
+    grid = np.union1d(np.union1d(curve.time, km.time), [0.0, float(t.max())])
     grid = grid[grid <= t.max()]
     s_clicks = curve.survival[np.searchsorted(curve.time, grid[:-1], side="right") - 1]
-    s_true = kaplan_meier(t, e).at(grid[:-1])
+    s_true = km.at(grid[:-1])
     return float(np.sum(np.abs(s_clicks - s_true) * np.diff(grid)) / t.max())
 
 

@@ -277,9 +277,6 @@ def reconstruct(
             nr = np.concatenate(([n0], nr))
     if total_events is not None and not (0 <= total_events <= nr[0]):
         raise InputError(f"total events {total_events} is outside 0..{nr[0]} (the number of patients)", src)
-    n_int = tau.size
-    n_int - 1
-
     t = _snap_to_risk_times(t, s, tau, nr, warnings)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return _reconstruct_core(curve, t, s, tau, nr, total_n, total_events, warnings, risk_table, k_n)
@@ -362,11 +359,9 @@ def _reconstruct_core(
         if use.any() and pt[use].sum() > 0:
             prior_hazard = float(c_int[:-1][use].sum() / pt[use].sum())
     n_last = float(nr[last_j])
-    e_before_target = None
     last_target = None
     if total_events is not None:
         e_before = float(np.sum(nr[:-1] - nr[1:] - c_int[:-1]))
-        e_before_target = e_before
         last_target = float(min(max(total_events - e_before, 0.0), n_last))
     x_last = t[in_last] - tau[last_j]
     cens = fit_censoring(
@@ -396,7 +391,7 @@ def _reconstruct_core(
         )
 
     # ---- exact total events ----
-    if total_events is not None and e_before_target is not None:
+    if total_events is not None:
         diff = int(total_events - events_int.sum())
         if diff != 0:
             # The last interval could not absorb it: move events <-> censorings inside risk intervals.
@@ -413,30 +408,18 @@ def _reconstruct_core(
     d_int = _allocate(d_cont, j_of, events_int.astype(float))
 
     # ---- censoring times ----
-    c_final = np.zeros(n_int, np.int64)
-    c_final[:-1] = c_int[:-1]
-    survivors_end = 0
     last_len = float(max(t_last - tau[last_j], 0.0))
+    c_times_last = np.zeros(0)
     if last_len > 0 and n_last > 0:
         # censorings the model expects in the last interval, placed at their expected quantiles
-        c_last, c_times_last = _last_interval_censoring(
+        c_times_last = _last_interval_censoring(
             t, s, level_before, in_last, tau[last_j], last_len, n_last, s_b[last_j], cens, d_last
         )
-    else:
-        c_last, c_times_last = 0, np.zeros(0)
-    survivors_end = int(n_last - d_last - c_last)
-    if survivors_end < 0:
-        # cannot censor more than are left: drop the latest censorings
-        c_times_last = np.sort(c_times_last)[: max(c_last + survivors_end, 0)]
-        c_last = c_times_last.size
-        survivors_end = int(n_last - d_last - c_last)
-    c_final[last_j] = c_last
-    cens_times = _place_censoring(t, level_before, delta, j_of, d_int, tau, length, nr, c_final)
+    placed_cens = _place_censoring(t, level_before, delta, j_of, d_int, tau, length, nr, c_int)
     end_time = max(t_last, float(tau[-1]))
 
     # ---- events that keep the reconstructed KM on the clicks, given the censoring ----
-    placed_cens = cens_times
-    d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, tau_end, nr, placed_cens, c_times_last, last_j)
+    d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, nr, placed_cens, c_times_last, last_j)
     if total_events is not None and last_len > 0 and s_b[last_j] > 0:
         # Meet the published total through the free last interval first: more (fewer) patients kept at
         # risk there turn the same drops into more (fewer) events.
@@ -459,9 +442,7 @@ def _reconstruct_core(
                     break
                 add = _spread(np.array([tau[last_j]]), np.array([last_len]), np.array([k]))
                 c_times_last = np.sort(np.concatenate((c_times_last, add)))
-            d_int, cens_times, c_times_last = _track_events(
-                t, s, j_of, tau, tau_end, nr, placed_cens, c_times_last, last_j
-            )
+            d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, nr, placed_cens, c_times_last, last_j)
     ev_times = np.repeat(t, d_int)
     survivors_end = int(n_last - d_int[in_last].sum() - c_times_last.size)
     times = np.concatenate((ev_times, cens_times, c_times_last, np.full(max(survivors_end, 0), end_time)))
@@ -512,7 +493,6 @@ def _track_events(
     s: np.ndarray,
     j_of: np.ndarray,
     tau: np.ndarray,
-    tau_end: np.ndarray,
     nr: np.ndarray,
     cens: np.ndarray,
     cens_last: np.ndarray,
@@ -606,9 +586,10 @@ def _place_censoring(
     tau: np.ndarray,
     length: np.ndarray,
     nr: np.ndarray,
-    c_final: np.ndarray,
+    counts: np.ndarray,
 ) -> np.ndarray:
-    """Censoring times inside each risk interval, guided by the step heights.
+    """Censoring times inside each risk interval (``counts[j]`` of them in interval j; the last
+    interval is handled by :func:`_last_interval_censoring`), guided by the step heights.
 
     A drop of ``d`` events at risk ``n`` measures ``n = d * S(t-) / delta``, so each event click
     says how many of the interval's censorings came before it. These noisy counts (weighted by
@@ -616,8 +597,8 @@ def _place_censoring(
     function, and the censorings are placed evenly between the event clicks accordingly.
     """
     out: list[np.ndarray] = []
-    for j in np.flatnonzero(c_final[:-1] > 0):
-        c = int(c_final[j])
+    for j in np.flatnonzero(counts[:-1] > 0):
+        c = int(counts[j])
         start, span = float(tau[j]), float(length[j])
         ev = np.flatnonzero((j_of == j) & (d_int > 0) & (delta > 0))
         if span <= 0 or ev.size == 0:
@@ -685,15 +666,15 @@ def _last_interval_censoring(
     s0: float,
     model: CensoringModel,
     d_last: int,
-) -> tuple[int, np.ndarray]:
-    """Number and times of censorings after the last risk time under ``model``.
+) -> np.ndarray:
+    """Times of the censorings after the last risk time under ``model``.
 
     Expected censorings in ``[x, x + dx)`` are ``n0 * S(x)/S0 * (-dG(x))``; their total is
     rounded, then capped so no more than ``n0 - d_last`` patients leave, and the times are put at
     the expected quantiles of that density.
     """
     if not model.censors or s0 <= 0:
-        return 0, np.zeros(0)
+        return np.zeros(0)
     idx = np.flatnonzero(in_last)
     # S is piecewise constant between the last interval's breakpoints
     knots = np.concatenate(([tau0], t[idx], [tau0 + length]))
@@ -704,7 +685,7 @@ def _last_interval_censoring(
     total = float(cum[-1])
     c = int(min(round(total), max(n0 - d_last, 0)))
     if c == 0:
-        return 0, np.zeros(0)
+        return np.zeros(0)
     targets = (np.arange(c) + 0.5) / c * total
     k = np.clip(np.searchsorted(cum, targets, side="right") - 1, 0, mass.size - 1)
     # invert G within the piece: G(x) = g_k - (target - cum_k) / (n0/s0 * level_k)
@@ -713,7 +694,7 @@ def _last_interval_censoring(
     gx = np.clip(gx, 1e-300, 1.0)
     x = model.inverse(gx)
     x = np.clip(x, knots[k] - tau0, knots[k + 1] - tau0)
-    return c, tau0 + x
+    return tau0 + x
 
 
 def fidelity(
