@@ -1,0 +1,5 @@
+"""The DuckDB store of meta_bm (no Dagster here): tables keyed by study, one writer at a time."""
+
+from meta_bm.store.cohort_store import TABLES, CohortStore
+
+__all__ = ["TABLES", "CohortStore"]

@@ -1,0 +1,153 @@
+"""The DuckDB patient-level store: one file, one writer at a time, whole studies replaced atomically.
+
+DuckDB lets one process hold a database file at a time (even readers are refused while a writer
+is connected). Every access therefore goes through a short-lived connection taken under an
+inter-process file lock (``<db>.lock``): concurrent runs queue instead of failing, and a study's
+rows in every table are replaced in one transaction (delete its rows, insert the new ones), so a
+crash or a bad input never leaves a study half-written and never touches other studies' rows.
+
+Example
+-------
+>>> import tempfile, os, polars as pl
+>>> store = CohortStore(os.path.join(tempfile.mkdtemp(), "cohort.duckdb"))
+>>> store.replace_studies(["s1"], {"study_status": pl.DataFrame({"study_id": ["s1"], "stage": ["ingest"],
+...     "status": ["ok"], "fingerprint": ["abc"], "pipeline_version": ["1"], "message": [None]})})
+>>> store.query("select study_id, status from study_status").rows()
+[('s1', 'ok')]
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from filelock import FileLock
+
+from meta_bm.studies.harmonize import COHORT_SCHEMA
+
+_DUCK = {pl.String(): "VARCHAR", pl.Float64(): "DOUBLE", pl.Int8(): "TINYINT", pl.Boolean(): "BOOLEAN"}
+
+# Every table is keyed by study_id, so a study can be replaced or deleted everywhere at once.
+TABLES: dict[str, str] = {
+    "studies": """study_id VARCHAR, citation VARCHAR, year INTEGER, doi VARCHAR, source VARCHAR,
+        synthetic BOOLEAN, notes VARCHAR, fingerprint VARCHAR, manifest_json VARCHAR, loaded_at TIMESTAMP""",
+    "source_files": "study_id VARCHAR, role VARCHAR, file VARCHAR, sha256 VARCHAR, bytes BIGINT",
+    "arms": """study_id VARCHAR, arm_id VARCHAR, label VARCHAR, modality VARCHAR, resection_extent VARCHAR,
+        adjuvant VARCHAR""",
+    "curves": """study_id VARCHAR, curve_id VARCHAR, arm_id VARCHAR, endpoint VARCHAR, time_unit VARCHAR,
+        clicks_file VARCHAR, clicks_sha256 VARCHAR, y_scale VARCHAR, risk_table_file VARCHAR,
+        risk_table_sha256 VARCHAR, total_n INTEGER, total_events INTEGER, published_median DOUBLE,
+        published_median_lower DOUBLE, published_median_upper DOUBLE, published_hr DOUBLE,
+        published_hr_lower DOUBLE, published_hr_upper DOUBLE, published_hr_reference_arm VARCHAR,
+        published_events INTEGER""",
+    "raw_clicks": "study_id VARCHAR, curve_id VARCHAR, row INTEGER, time DOUBLE, survival DOUBLE",
+    "raw_risk_tables": "study_id VARCHAR, curve_id VARCHAR, row INTEGER, time DOUBLE, n_risk INTEGER",
+    "ipd": """study_id VARCHAR, curve_id VARCHAR, patient_index INTEGER, time DOUBLE, event TINYINT,
+        time_unit VARCHAR, clicks_sha256 VARCHAR, reconstruction_version VARCHAR""",
+    "fidelity": """study_id VARCHAR, curve_id VARCHAR, status VARCHAR, n_clicks INTEGER, rmse DOUBLE,
+        mean_abs_error DOUBLE, max_abs_error DOUBLE, max_error_time DOUBLE, n_patients INTEGER,
+        n_published INTEGER, events INTEGER, events_published INTEGER, risk_table_max_abs_diff INTEGER,
+        median DOUBLE, median_digitized DOUBLE, median_published DOUBLE, time_unit VARCHAR, warnings VARCHAR""",
+    "cleaning_log": """study_id VARCHAR, curve_id VARCHAR, row INTEGER, action VARCHAR, before_time DOUBLE,
+        before_survival DOUBLE, after_time DOUBLE, after_survival DOUBLE, reason VARCHAR""",
+    "risk_table_fit": """study_id VARCHAR, curve_id VARCHAR, time DOUBLE, published INTEGER,
+        reconstructed INTEGER, difference INTEGER""",
+    "institutional_patients": """study_id VARCHAR, patient_id VARCHAR, arm_id VARCHAR, endpoint VARCHAR,
+        time DOUBLE, time_months DOUBLE, event TINYINT, age DOUBLE, sex VARCHAR, kps DOUBLE,
+        primary_histology VARCHAR, resection_extent VARCHAR, adjuvant VARCHAR, source_sha256 VARCHAR""",
+    "cohort": ", ".join(f"{k} {_DUCK[v]}" for k, v in COHORT_SCHEMA.items()),
+    "study_status": """study_id VARCHAR, stage VARCHAR, status VARCHAR, fingerprint VARCHAR,
+        pipeline_version VARCHAR, message VARCHAR""",
+}
+
+
+class CohortStore:
+    """Access to the DuckDB file behind meta_bm (see the module docstring for the locking rules).
+
+    Parameters
+    ----------
+    path:
+        The DuckDB database file (created with its tables on first use).
+    lock_timeout:
+        Seconds to wait for another process's access to finish before giving up.
+    """
+
+    def __init__(self, path: str | Path, lock_timeout: float = 900.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout)
+        self._ready = False
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection held under the inter-process lock; closed (and the lock released) on exit."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            con = duckdb.connect(str(self.path))
+            try:
+                if not self._ready:
+                    for name, cols in TABLES.items():
+                        con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
+                    self._ready = True
+                yield con
+            finally:
+                con.close()
+
+    def replace_studies(self, study_ids: Sequence[str], tables: dict[str, pl.DataFrame]) -> None:
+        """Atomically replace the rows of ``study_ids`` in each given table with the frame's rows.
+
+        Frames are matched to tables by column name; columns a frame lacks are stored as NULL. Either
+        every table is updated or none is.
+        """
+        ids = list(dict.fromkeys(study_ids))
+        for name in tables:
+            if name not in TABLES:
+                raise KeyError(f"unknown table {name!r}")
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name, frame in tables.items():
+                    con.execute(f"DELETE FROM {name} WHERE study_id IN (SELECT unnest($ids))", {"ids": ids})
+                    if frame.height:
+                        extra = set(frame["study_id"].unique().to_list()) - set(ids)
+                        if extra:
+                            raise ValueError(f"rows for {sorted(extra)} given while replacing {ids} in {name}")
+                        con.register("_incoming", frame.to_arrow())
+                        con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
+                        con.unregister("_incoming")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def delete_studies(self, study_ids: Sequence[str]) -> dict[str, int]:
+        """Delete every row of ``study_ids`` from every table; returns rows deleted per table."""
+        ids = list(study_ids)
+        out = {}
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name in TABLES:
+                    n = con.execute(
+                        f"SELECT count(*) FROM {name} WHERE study_id IN (SELECT unnest($ids))", {"ids": ids}
+                    ).fetchone()
+                    con.execute(f"DELETE FROM {name} WHERE study_id IN (SELECT unnest($ids))", {"ids": ids})
+                    out[name] = int(n[0]) if n else 0
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return out
+
+    def query(self, sql: str, params: dict | None = None) -> pl.DataFrame:
+        """Run a read query and return a polars frame."""
+        with self.connect() as con:
+            return con.sql(sql, params=params).pl() if params else con.sql(sql).pl()
+
+    def stored_study_ids(self) -> list[str]:
+        """Every study id that has rows in any table."""
+        union = " UNION ".join(f"SELECT DISTINCT study_id FROM {t}" for t in TABLES)
+        return sorted(self.query(union)["study_id"].to_list())
