@@ -81,8 +81,13 @@ def write_literature_study(
         sim = digitize(ipd.time, ipd.event, style, seed=rng)
         curve_id = f"{endpoint}_{a.arm_id}"
         _write_clicks(folder / f"{curve_id}_clicks.csv", sim.click_time, sim.click_survival, percent, rng)
-        c: dict = {"curve_id": curve_id, "arm": a.arm_id, "endpoint": endpoint, "time_unit": time_unit,
-                   "clicks": f"{curve_id}_clicks.csv"}
+        c: dict = {
+            "curve_id": curve_id,
+            "arm": a.arm_id,
+            "endpoint": endpoint,
+            "time_unit": time_unit,
+            "clicks": f"{curve_id}_clicks.csv",
+        }
         if risk_table:
             (folder / f"{curve_id}_risk.csv").write_text(
                 "time,n_risk\n" + "".join(f"{t:g},{n}\n" for t, n in zip(sim.risk_time, sim.n_risk, strict=True))
@@ -119,15 +124,24 @@ def write_institutional_study(
     rng = np.random.default_rng(seed)
     folder = Path(root) / study_id
     folder.mkdir(parents=True, exist_ok=True)
-    rows = ["patient_id,arm,os_time,os_event,local_pfs_time,local_pfs_event,age,sex,kps,primary_histology,"
-            "resection_extent,adjuvant"]
+    rows = [
+        "patient_id,arm,os_time,os_event,local_pfs_time,local_pfs_event,age,sex,kps,primary_histology,"
+        "resection_extent,adjuvant"
+    ]
     k = 0
     histologies = ["nsclc", "breast", "melanoma", "colorectal", "renal", "other"]
     for a in arms:
-        os_ = simulate_ipd(a.n, shape=a.shape, median=a.median, accrual=follow_up_months,
-                           follow_up=follow_up_months / 2, seed=rng)
-        pfs = simulate_ipd(a.n, shape=a.shape, median=a.median * 0.6, accrual=follow_up_months,
-                           follow_up=follow_up_months / 2, seed=rng)
+        os_ = simulate_ipd(
+            a.n, shape=a.shape, median=a.median, accrual=follow_up_months, follow_up=follow_up_months / 2, seed=rng
+        )
+        pfs = simulate_ipd(
+            a.n,
+            shape=a.shape,
+            median=a.median * 0.6,
+            accrual=follow_up_months,
+            follow_up=follow_up_months / 2,
+            seed=rng,
+        )
         for i in range(a.n):
             k += 1
             pfs_t = min(pfs.time[i], os_.time[i])

@@ -133,7 +133,11 @@ def load_study(folder: str | Path) -> LoadedStudy:
     folder = Path(folder)
     manifest = load_manifest(folder)
     problems: list[str] = []
-    files = [SourceFile("manifest", MANIFEST_NAME, sha256_file(folder / MANIFEST_NAME), (folder / MANIFEST_NAME).stat().st_size)]
+    files = [
+        SourceFile(
+            "manifest", MANIFEST_NAME, sha256_file(folder / MANIFEST_NAME), (folder / MANIFEST_NAME).stat().st_size
+        )
+    ]
     hashes: dict[str, str] = {}
     for role, name in manifest.files():
         try:
@@ -229,7 +233,9 @@ def read_patients(path: Path, manifest: StudyManifest) -> pl.DataFrame:
     arms = df["arm"].str.strip_chars()
     for i, a in enumerate(arms.to_list()):
         if a not in arm_ids:
-            problems.append(f"{src}, row {line[i]}: arm {a!r} is not an arm of the manifest ({', '.join(sorted(arm_ids))})")
+            problems.append(
+                f"{src}, row {line[i]}: arm {a!r} is not an arm of the manifest ({', '.join(sorted(arm_ids))})"
+            )
 
     def numeric(col: str) -> np.ndarray:
         raw = df[col].str.strip_chars()
@@ -258,14 +264,17 @@ def read_patients(path: Path, manifest: StudyManifest) -> pl.DataFrame:
             cov[name] = pl.Series(name, numeric(name))
             cov[name] = cov[name].fill_nan(None)
         else:
-            vals = df[name].str.strip_chars().str.to_lowercase() if name in _COVARIATE_VALUES else df[name].str.strip_chars()
+            vals = (
+                df[name].str.strip_chars().str.to_lowercase()
+                if name in _COVARIATE_VALUES
+                else df[name].str.strip_chars()
+            )
             vals = vals.replace("", None)
             if name in _COVARIATE_VALUES:
+                allowed_values = ", ".join(sorted(_COVARIATE_VALUES[name]))
                 for i, v in enumerate(vals.to_list()):
                     if v is not None and v not in _COVARIATE_VALUES[name]:
-                        problems.append(
-                            f"{src}, row {line[i]}: {name} {v!r} must be one of {', '.join(sorted(_COVARIATE_VALUES[name]))}"
-                        )
+                        problems.append(f"{src}, row {line[i]}: {name} {v!r} must be one of {allowed_values}")
             cov[name] = vals.alias(name)
     if problems:
         raise StudyError(manifest.study_id, problems)

@@ -121,9 +121,13 @@ class StudyReconstruction:
                     "max_abs_error": f.max_abs_error,
                     "max_error_time": f.max_error_time,
                     "n_patients": f.n_patients,
-                    "n_published": int(r.curve.risk_table.n_risk[0]) if r.curve.risk_table is not None else spec.total_n,
+                    "n_published": int(r.curve.risk_table.n_risk[0])
+                    if r.curve.risk_table is not None
+                    else spec.total_n,
                     "events": f.events,
-                    "events_published": spec.total_events if spec.total_events is not None else (pub.events if pub else None),
+                    "events_published": spec.total_events
+                    if spec.total_events is not None
+                    else (pub.events if pub else None),
                     "risk_table_max_abs_diff": int(np.abs(rt["difference"].to_numpy()).max()) if rt.height else 0,
                     "median": _finite(f.median),
                     "median_digitized": _finite(f.median_digitized),
@@ -132,9 +136,16 @@ class StudyReconstruction:
                     "warnings": "\n".join(r.reconstruction.warnings),
                 }
             )
-        return pl.DataFrame(rows, schema_overrides={"n_published": pl.Int64, "events_published": pl.Int64,
-                                                    "median": pl.Float64, "median_published": pl.Float64,
-                                                    "median_digitized": pl.Float64})
+        return pl.DataFrame(
+            rows,
+            schema_overrides={
+                "n_published": pl.Int64,
+                "events_published": pl.Int64,
+                "median": pl.Float64,
+                "median_published": pl.Float64,
+                "median_digitized": pl.Float64,
+            },
+        )
 
     def cleaning_log(self) -> pl.DataFrame:
         rows = [
@@ -152,9 +163,17 @@ class StudyReconstruction:
             for r in self.curves
             for ch in r.reconstruction.curve.log
         ]
-        schema = {"study_id": pl.String, "curve_id": pl.String, "row": pl.Int64, "action": pl.String,
-                  "before_time": pl.Float64, "before_survival": pl.Float64, "after_time": pl.Float64,
-                  "after_survival": pl.Float64, "reason": pl.String}
+        schema = {
+            "study_id": pl.String,
+            "curve_id": pl.String,
+            "row": pl.Int64,
+            "action": pl.String,
+            "before_time": pl.Float64,
+            "before_survival": pl.Float64,
+            "after_time": pl.Float64,
+            "after_survival": pl.Float64,
+            "reason": pl.String,
+        }
         return pl.DataFrame(rows, schema=schema)
 
     def cohort(self) -> pl.DataFrame:
@@ -188,7 +207,11 @@ class StudyReconstruction:
                         "risk_table_sha256": r.curve.risk_table_sha256,
                         "reconstruction_version": RECONSTRUCTION_VERSION,
                     },
-                    schema_overrides={k: v for k, v in COHORT_SCHEMA.items() if k in ("resection_extent", "adjuvant", "risk_table_sha256")},
+                    schema_overrides={
+                        k: v
+                        for k, v in COHORT_SCHEMA.items()
+                        if k in ("resection_extent", "adjuvant", "risk_table_sha256")
+                    },
                 )
             )
         return _conform(frames)
@@ -253,7 +276,9 @@ def institutional_cohort(study: LoadedStudy) -> pl.DataFrame:
     return _conform([df.drop([c for c in ("time", "arm_extent", "arm_adjuvant") if c in df.columns])])
 
 
-def study_cohort(study: LoadedStudy, gate: FidelityGate | None = None) -> tuple[pl.DataFrame, StudyReconstruction | None]:
+def study_cohort(
+    study: LoadedStudy, gate: FidelityGate | None = None
+) -> tuple[pl.DataFrame, StudyReconstruction | None]:
     """The harmonized cohort rows of any study, and the reconstruction for literature studies."""
     if study.manifest.source == "institutional":
         return institutional_cohort(study), None
@@ -261,5 +286,12 @@ def study_cohort(study: LoadedStudy, gate: FidelityGate | None = None) -> tuple[
     return rec.cohort(), rec
 
 
-__all__ = ["COHORT_SCHEMA", "COVARIATES", "FidelityGate", "StudyReconstruction", "institutional_cohort",
-           "reconstruct_study", "study_cohort"]
+__all__ = [
+    "COHORT_SCHEMA",
+    "COVARIATES",
+    "FidelityGate",
+    "StudyReconstruction",
+    "institutional_cohort",
+    "reconstruct_study",
+    "study_cohort",
+]
