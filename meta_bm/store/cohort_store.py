@@ -55,12 +55,14 @@ TABLES: dict[str, str] = {
         before_survival DOUBLE, after_time DOUBLE, after_survival DOUBLE, reason VARCHAR""",
     "risk_table_fit": """study_id VARCHAR, curve_id VARCHAR, time DOUBLE, published INTEGER,
         reconstructed INTEGER, difference INTEGER""",
-    "institutional_patients": """study_id VARCHAR, patient_id VARCHAR, arm_id VARCHAR, endpoint VARCHAR,
-        time DOUBLE, time_months DOUBLE, event TINYINT, age DOUBLE, sex VARCHAR, kps DOUBLE,
-        primary_histology VARCHAR, resection_extent VARCHAR, adjuvant VARCHAR, source_sha256 VARCHAR""",
+    "raw_patients": """study_id VARCHAR, patient_id VARCHAR, arm_id VARCHAR, endpoint VARCHAR, time DOUBLE,
+        event TINYINT, age DOUBLE, sex VARCHAR, kps DOUBLE, primary_histology VARCHAR, resection_extent VARCHAR,
+        adjuvant VARCHAR""",
+    "institutional_patients": ", ".join(f"{k} {_DUCK[v]}" for k, v in COHORT_SCHEMA.items()),
     "cohort": ", ".join(f"{k} {_DUCK[v]}" for k, v in COHORT_SCHEMA.items()),
+    # one row per study: how far its current folder version got (ingested / ok / error)
     "study_status": """study_id VARCHAR, stage VARCHAR, status VARCHAR, fingerprint VARCHAR,
-        pipeline_version VARCHAR, message VARCHAR""",
+        pipeline_version VARCHAR, message VARCHAR, updated_at TIMESTAMP DEFAULT current_timestamp""",
 }
 
 
@@ -102,19 +104,23 @@ class CohortStore:
         Frames are matched to tables by column name; columns a frame lacks are stored as NULL. Either
         every table is updated or none is.
         """
-        ids = list(dict.fromkeys(study_ids))
-        for name in tables:
+        self.apply([(name, study_ids, frame) for name, frame in tables.items()])
+
+    def apply(self, changes: Sequence[tuple[str, Sequence[str], pl.DataFrame]]) -> None:
+        """Several ``(table, study_ids, frame)`` replacements in one transaction (all or nothing)."""
+        for name, ids, frame in changes:
             if name not in TABLES:
                 raise KeyError(f"unknown table {name!r}")
+            if frame.height:
+                extra = set(frame["study_id"].unique().to_list()) - set(ids)
+                if extra:
+                    raise ValueError(f"rows for {sorted(extra)} given while replacing {list(ids)} in {name}")
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
-                for name, frame in tables.items():
-                    con.execute(f"DELETE FROM {name} WHERE study_id IN (SELECT unnest($ids))", {"ids": ids})
+                for name, ids, frame in changes:
+                    con.execute(f"DELETE FROM {name} WHERE study_id IN (SELECT unnest($ids))", {"ids": list(ids)})
                     if frame.height:
-                        extra = set(frame["study_id"].unique().to_list()) - set(ids)
-                        if extra:
-                            raise ValueError(f"rows for {sorted(extra)} given while replacing {ids} in {name}")
                         con.register("_incoming", frame.to_arrow())
                         con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
                         con.unregister("_incoming")
@@ -146,6 +152,25 @@ class CohortStore:
         """Run a read query and return a polars frame."""
         with self.connect() as con:
             return con.sql(sql, params=params).pl() if params else con.sql(sql).pl()
+
+    def usable_studies(self, study_ids: Sequence[str]) -> list[str]:
+        """Those of ``study_ids`` whose current version was ingested without error (order kept)."""
+        ok = set(
+            self.query(
+                "SELECT study_id FROM study_status WHERE study_id IN (SELECT unnest($ids)) AND status <> 'error'",
+                {"ids": list(study_ids)},
+            )["study_id"].to_list()
+        )
+        return [s for s in study_ids if s in ok]
+
+    def cohort_overview(self) -> pl.DataFrame:
+        """Patients, events and median follow-up-free summaries per study, endpoint and arm of the cohort."""
+        return self.query(
+            """SELECT study_id, endpoint, arm_id, any_value(modality) AS modality, any_value(source) AS source,
+                      count(*) AS patients, sum(event)::INTEGER AS events, max(time_months) AS max_time_months,
+                      bool_and(synthetic) AS synthetic
+               FROM cohort GROUP BY study_id, endpoint, arm_id ORDER BY study_id, endpoint, arm_id"""
+        )
 
     def stored_study_ids(self) -> list[str]:
         """Every study id that has rows in any table."""

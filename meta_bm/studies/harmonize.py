@@ -21,7 +21,7 @@ import polars as pl
 
 from meta_bm.reconstruction import RECONSTRUCTION_VERSION, Reconstruction, reconstruct
 from meta_bm.studies.folder import COVARIATES, LoadedCurve, LoadedStudy
-from meta_bm.studies.manifest import MONTHS_PER_UNIT
+from meta_bm.studies.manifest import MONTHS_PER_UNIT, StudyManifest
 
 COHORT_SCHEMA: dict[str, pl.DataType] = {
     "study_id": pl.String(),
@@ -176,45 +176,73 @@ class StudyReconstruction:
         }
         return pl.DataFrame(rows, schema=schema)
 
+    def curve_files(self) -> pl.DataFrame:
+        """Provenance of each curve: clicks file and the SHA-256 of its clicks and risk-table files."""
+        return curve_files_frame(self.study)
+
     def cohort(self) -> pl.DataFrame:
         """Harmonized rows of the curves that passed the fidelity gate (times in months)."""
-        m = self.study.manifest
-        frames = []
-        for r in self.curves:
-            if r.status == "blocked":
-                continue
-            spec = r.curve.spec
-            arm = m.arm(spec.arm)
-            n = r.reconstruction.time.size
-            frames.append(
-                pl.DataFrame(
-                    {
-                        "study_id": m.study_id,
-                        "patient_id": [f"{spec.curve_id}_{i:05d}" for i in range(n)],
-                        "endpoint": spec.endpoint,
-                        "arm_id": arm.arm_id,
-                        "arm_label": arm.label,
-                        "modality": arm.modality,
-                        "resection_extent": arm.resection_extent,
-                        "adjuvant": arm.adjuvant,
-                        "time_months": r.reconstruction.time * MONTHS_PER_UNIT[spec.time_unit],
-                        "event": r.reconstruction.event.astype(np.int8),
-                        "source": m.source,
-                        "synthetic": m.synthetic,
-                        "curve_id": spec.curve_id,
-                        "source_file": spec.clicks,
-                        "source_sha256": r.curve.clicks_sha256,
-                        "risk_table_sha256": r.curve.risk_table_sha256,
-                        "reconstruction_version": RECONSTRUCTION_VERSION,
-                    },
-                    schema_overrides={
-                        k: v
-                        for k, v in COHORT_SCHEMA.items()
-                        if k in ("resection_extent", "adjuvant", "risk_table_sha256")
-                    },
-                )
-            )
-        return _conform(frames)
+        return harmonize_literature(self.study.manifest, self.ipd(), self.fidelity(), self.curve_files())
+
+
+def curve_files_frame(study: LoadedStudy) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "curve_id": [c.spec.curve_id for c in study.curves],
+            "clicks_file": [c.spec.clicks for c in study.curves],
+            "clicks_sha256": [c.clicks_sha256 for c in study.curves],
+            "risk_table_sha256": [c.risk_table_sha256 for c in study.curves],
+        },
+        schema_overrides={
+            "risk_table_sha256": pl.String,
+            "curve_id": pl.String,
+            "clicks_file": pl.String,
+            "clicks_sha256": pl.String,
+        },
+    )
+
+
+def harmonize_literature(
+    manifest: StudyManifest, ipd: pl.DataFrame, fidelity: pl.DataFrame, curve_files: pl.DataFrame
+) -> pl.DataFrame:
+    """Cohort rows from reconstructed IPD (curve time units) of one study; blocked curves left out.
+
+    ``ipd``: ``curve_id, patient_index, time, event, reconstruction_version``; ``fidelity``:
+    ``curve_id, status``; ``curve_files``: ``curve_id, clicks_file, clicks_sha256, risk_table_sha256``.
+    """
+    if ipd.height == 0:
+        return _conform([])
+    specs = {c.curve_id: c for c in manifest.curves}
+    passed = fidelity.filter(pl.col("status") != "blocked")["curve_id"].to_list()
+    curves = pl.DataFrame(
+        {
+            "curve_id": list(specs),
+            "endpoint": [c.endpoint for c in specs.values()],
+            "arm_id": [c.arm for c in specs.values()],
+            "arm_label": [manifest.arm(c.arm).label for c in specs.values()],
+            "modality": [manifest.arm(c.arm).modality for c in specs.values()],
+            "resection_extent": [manifest.arm(c.arm).resection_extent for c in specs.values()],
+            "adjuvant": [manifest.arm(c.arm).adjuvant for c in specs.values()],
+            "months_per_unit": [MONTHS_PER_UNIT[c.time_unit] for c in specs.values()],
+        },
+        schema_overrides={"resection_extent": pl.String, "adjuvant": pl.String},
+    )
+    df = (
+        ipd.filter(pl.col("curve_id").is_in(passed))
+        .join(curves, on="curve_id", how="left")
+        .join(curve_files.drop("clicks_sha256"), on="curve_id", how="left")
+        .with_columns(
+            pl.lit(manifest.study_id).alias("study_id"),
+            (pl.col("curve_id") + "_" + pl.col("patient_index").cast(pl.String).str.zfill(5)).alias("patient_id"),
+            (pl.col("time") * pl.col("months_per_unit")).alias("time_months"),
+            pl.lit(manifest.source).alias("source"),
+            pl.lit(manifest.synthetic).alias("synthetic"),
+            pl.col("clicks_file").alias("source_file"),
+            pl.col("clicks_sha256").alias("source_sha256"),
+        )
+        .sort("curve_id", "patient_index")
+    )
+    return _conform([df])
 
 
 def _finite(x: float) -> float | None:

@@ -1,0 +1,31 @@
+"""Asset jobs: refresh study partitions (one study or a range in one run), refresh the whole-cohort assets."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from meta_bm.orchestration.assets import STUDY_ASSETS, cohort_summary
+from meta_bm.orchestration.partitions import study_partitions
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+# In-process: a run's steps share one process, so DuckDB sees one writer per run.
+study_refresh_job = dg.define_asset_job(
+    "study_refresh",
+    selection=dg.AssetSelection.assets(*STUDY_ASSETS),
+    partitions_def=study_partitions,
+    executor_def=dg.in_process_executor,
+    description="Ingest, reconstruct and harmonize the selected study partitions (single run for a range).",
+)
+cohort_refresh_job = dg.define_asset_job(
+    "cohort_refresh",
+    selection=dg.AssetSelection.assets(cohort_summary),
+    executor_def=dg.in_process_executor,
+    description="Rebuild the whole-cohort assets (and drop rows of deleted studies).",
+)
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags that make one run cover the partition keys ``first..last`` (in the order they were added)."""
+    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
