@@ -4,8 +4,15 @@
 [--y-scale auto|probability|percent] [-o IPD.csv]`` writes the reconstructed IPD as CSV
 (``time,event``; 1 = event, 0 = censored) to the file or stdout and the fidelity summary to stderr.
 
+``meta-bm run [--studies DIR] [--database FILE] [--force]`` materializes every asset through Dagster
+on the instance in ``$DAGSTER_HOME`` (default ``<repo>/.dagster_home``), recomputing only studies
+whose files changed, and prints the cohort overview (the README's main job).
+
+``meta-bm validate [PATH]`` checks one study folder, or every study folder under PATH, and prints
+every problem with its file, key or row.
+
 ``meta-bm examples [--data DIR]`` reconstructs every example curve under ``data/examples`` and prints
-a fidelity table (the README's main job).
+a fidelity table.
 """
 
 from __future__ import annotations
@@ -61,6 +68,94 @@ def _cmd_examples(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dagster_home() -> Path:
+    """``$DAGSTER_HOME``, defaulting to the repository's ``.dagster_home`` (absolute, created if needed)."""
+    import os
+
+    from meta_bm.orchestration.resources import PROJECT_ROOT
+
+    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from meta_bm.orchestration.resources import make_resources
+    from meta_bm.orchestration.runner import refresh
+
+    home = _dagster_home()
+    resources = make_resources(studies=args.studies, database=args.database)
+    studies, database = resources["folders"].root, resources["duckdb"].database
+    print(f"studies: {studies}\ndatabase: {database}\nDagster instance: {home}", file=sys.stderr)
+    with dg.DagsterInstance.get() as instance:
+        report = refresh(
+            instance,
+            studies,
+            database,
+            force=args.force,
+            log=lambda m: print(f"meta-bm: {m}", file=sys.stderr),
+            quiet_dagster=not args.verbose,
+        )
+    from meta_bm.store import CohortStore
+
+    overview = CohortStore(database).cohort_overview()
+    import polars as pl
+
+    with pl.Config(
+        tbl_rows=500,
+        tbl_cols=20,
+        tbl_width_chars=200,
+        fmt_str_lengths=40,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_formatting="ASCII_MARKDOWN",
+    ):
+        print(
+            overview.drop("synthetic").with_columns(pl.col("max_time_months").round(1))
+            if overview.height
+            else "the cohort is empty"
+        )
+    for sid, message in report.rejected.items():
+        print(f"\nREJECTED {sid}:\n  " + message.replace("\n", "\n  "), file=sys.stderr)
+    print(
+        f"\n{len(report.refreshed)} studies refreshed, {len(report.unchanged)} unchanged, "
+        f"{len(report.rejected)} rejected, in {report.seconds:.1f} s. Cohort: {database}",
+        file=sys.stderr,
+    )
+    return 0 if report.success else 1
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from meta_bm.studies import StudyError, load_study, validate_studies
+    from meta_bm.studies.manifest import MANIFEST_NAME
+
+    path = Path(args.path)
+    if (path / MANIFEST_NAME).exists():
+        try:
+            load_study(path)
+            results = {path.name: []}
+        except StudyError as exc:
+            results = {path.name: exc.problems}
+    elif path.is_dir():
+        results = validate_studies(path)
+    else:
+        print(f"meta-bm: error: {path}: no such study folder", file=sys.stderr)
+        return 2
+    bad = 0
+    for sid, problems in results.items():
+        print(f"{'ok      ' if not problems else 'INVALID '} {sid}")
+        for p in problems:
+            print(f"    {p}")
+        bad += bool(problems)
+    print(f"{len(results) - bad} valid, {bad} invalid", file=sys.stderr)
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="meta-bm", description="IPD meta-analysis from published Kaplan–Meier curves")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -72,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--y-scale", choices=["auto", "probability", "percent"], default="auto")
     r.add_argument("-o", "--output", help="IPD CSV to write (default: stdout)")
     r.set_defaults(func=_cmd_reconstruct)
+    run = sub.add_parser("run", help="materialize every asset through Dagster (only what changed)")
+    run.add_argument("--studies", help="folder of study folders (default: data/studies)")
+    run.add_argument("--database", help="DuckDB file (default: data/warehouse/meta_bm.duckdb)")
+    run.add_argument("--force", action="store_true", help="recompute every study even if unchanged")
+    run.add_argument("-v", "--verbose", action="store_true", help="show Dagster's own event log")
+    run.set_defaults(func=_cmd_run)
+    v = sub.add_parser("validate", help="check one study folder or every study folder under PATH")
+    v.add_argument("path", nargs="?", default="data/studies")
+    v.set_defaults(func=_cmd_validate)
     e = sub.add_parser("examples", help="reconstruct every example curve in data/examples, print fidelity")
     e.add_argument("--data", default="data/examples", help="folder of example curves")
     e.set_defaults(func=_cmd_examples)

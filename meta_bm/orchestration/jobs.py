@@ -5,7 +5,6 @@ from __future__ import annotations
 import dagster as dg
 
 from meta_bm.orchestration.assets import STUDY_ASSETS, cohort_summary
-from meta_bm.orchestration.partitions import study_partitions
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -14,7 +13,6 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 study_refresh_job = dg.define_asset_job(
     "study_refresh",
     selection=dg.AssetSelection.assets(*STUDY_ASSETS),
-    partitions_def=study_partitions,
     executor_def=dg.in_process_executor,
     description="Ingest, reconstruct and harmonize the selected study partitions (single run for a range).",
 )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+from filelock import FileLock
 
 from meta_bm.orchestration.constants import PIPELINE_VERSION
 from meta_bm.orchestration.jobs import cohort_refresh_job, range_tags, study_refresh_job
@@ -27,6 +28,21 @@ from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
 from meta_bm.orchestration.resources import make_resources
 
 INFO_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+RUNNER_TAG = "meta_bm/launched_by"
+_UNFINISHED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
+
+
+def recover_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Fail runs an earlier runner left unfinished (killed process) and free their DuckDB pool slots.
+
+    Only call this while holding the runner lock: then no runner-launched run can still be alive.
+    Without it, a killed run would keep its ``duckdb`` pool slot and every later run would wait forever.
+    """
+    stale = instance.get_runs(filters=dg.RunsFilter(statuses=_UNFINISHED, tags={RUNNER_TAG: "cli"}))
+    for run in stale:
+        instance.report_run_failed(run, message="abandoned: the meta-bm process ended before the run finished")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    return [r.run_id for r in stale]
 
 
 @dataclass
@@ -70,7 +86,26 @@ def refresh(
     log: Callable[[str], None] = print,
     quiet_dagster: bool = False,
 ) -> RefreshReport:
-    """Bring every asset up to date with the study folders (see the module docstring)."""
+    """Bring every asset up to date with the study folders (see the module docstring).
+
+    Runs are serialized by a lock file next to the instance's storage, so two ``meta-bm run`` at once
+    queue instead of racing.
+    """
+    with FileLock(str(Path(instance.root_directory) / "meta_bm_runner.lock")):
+        abandoned = recover_abandoned_runs(instance)
+        if abandoned:
+            log(f"marked {len(abandoned)} abandoned run(s) as failed: {', '.join(abandoned)}")
+        return _refresh(instance, studies, database, force, log, quiet_dagster)
+
+
+def _refresh(
+    instance: dg.DagsterInstance,
+    studies: str | Path | None,
+    database: str | Path | None,
+    force: bool,
+    log: Callable[[str], None],
+    quiet_dagster: bool,
+) -> RefreshReport:
     from meta_bm.definitions import build_defs
 
     t0 = time.perf_counter()
@@ -105,8 +140,9 @@ def refresh(
         label = group[0] if len(group) == 1 else f"{group[0]} … {group[-1]} ({len(group)} studies)"
         log(f"refreshing {label}")
         kw = {"partition_key": group[0]} if len(group) == 1 else {"tags": range_tags(group[0], group[-1])}
+        tags = {RUNNER_TAG: "cli", **kw.pop("tags", {})}
         res = study_job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config=run_config or INFO_LOGS, **kw
+            instance=instance, raise_on_error=False, run_config=run_config or INFO_LOGS, tags=tags, **kw
         )
         report.runs.append(res.run_id)
         report.success &= res.success
@@ -115,7 +151,7 @@ def refresh(
     if stale or report.removed or summary_missing:
         log("refreshing the whole cohort")
         res = defs.resolve_job_def(cohort_refresh_job.name).execute_in_process(
-            instance=instance, raise_on_error=False, run_config=run_config or INFO_LOGS
+            instance=instance, raise_on_error=False, run_config=run_config or INFO_LOGS, tags={RUNNER_TAG: "cli"}
         )
         report.runs.append(res.run_id)
         report.success &= res.success

@@ -121,9 +121,7 @@ class StudyReconstruction:
                     "max_abs_error": f.max_abs_error,
                     "max_error_time": f.max_error_time,
                     "n_patients": f.n_patients,
-                    "n_published": int(r.curve.risk_table.n_risk[0])
-                    if r.curve.risk_table is not None
-                    else spec.total_n,
+                    "n_published": _published_n(r.curve),
                     "events": f.events,
                     "events_published": spec.total_events
                     if spec.total_events is not None
@@ -243,6 +241,14 @@ def harmonize_literature(
         .sort("curve_id", "patient_index")
     )
     return _conform([df])
+
+
+def _published_n(curve: LoadedCurve) -> int | None:
+    """N as published: the manifest's total_n, else the risk table's count at time 0."""
+    if curve.spec.total_n is not None:
+        return curve.spec.total_n
+    rt = curve.risk_table
+    return int(rt.n_risk[0]) if rt is not None and float(rt.time[0]) == 0.0 else None
 
 
 def _finite(x: float) -> float | None:
