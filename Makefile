@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench examples clean
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+
+.PHONY: run test ui bench bench-platform examples example-studies clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +16,10 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/meta-bm examples --data data/examples
+	$(BIN)/meta-bm run
+
+ui: $(STAMP)
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 test: $(STAMP)
 	$(BIN)/ruff check meta_bm meta_bm_tests benchmarks scripts
@@ -23,8 +28,14 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/reconstruction_accuracy.py
 
+bench-platform: $(STAMP)
+	$(BIN)/python benchmarks/platform_speed.py
+
 examples: $(STAMP)
 	$(BIN)/python scripts/make_example_curves.py
+
+example-studies: $(STAMP)
+	$(BIN)/python scripts/make_example_studies.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -119,3 +119,31 @@ def test_examples_reports_a_broken_curve_and_runs_the_rest(tmp_path):
     table = reconstruct_examples(tmp_path / "ex")
     assert "evil" in table and "must be a relative path" in table
     assert sum("ERROR" in ln for ln in table.splitlines()) == 1
+
+
+def test_validate_reports_every_problem(studies_root, capsys):
+    assert main(["validate", str(studies_root)]) == 0
+    (studies_root / "beta_2021" / "study.yaml").write_text("study_id: beta_2021\ncolour: red\n")
+    assert main(["validate", str(studies_root)]) == 1
+    out = capsys.readouterr().out
+    assert "INVALID  beta_2021" in out and "colour: unknown key" in out and "citation: Field required" in out
+    assert main(["validate", str(studies_root / "alpha_2020")]) == 0
+
+
+def test_run_materializes_through_dagster(studies_root, tmp_path):
+    env = {"DAGSTER_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "meta_bm.cli",
+        "run",
+        "--studies",
+        str(studies_root),
+        "--database",
+        str(tmp_path / "c.duckdb"),
+    ]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "| inst_2025" in first.stdout and "3 studies refreshed, 0 unchanged, 0 rejected" in first.stderr
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert "0 studies refreshed, 3 unchanged" in second.stderr

@@ -45,7 +45,8 @@ def test_one_study_partition_then_the_cohort(resources, store, instance, studies
         assert sha == hashlib.sha256((studies_root / "alpha_2020" / name).read_bytes()).hexdigest()
     # every cohort row traces to a stored source file of its study
     orphan = store.query(
-        "SELECT count(*) n FROM cohort c ANTI JOIN source_files f ON c.study_id = f.study_id AND c.source_sha256 = f.sha256"
+        "SELECT count(*) n FROM cohort c ANTI JOIN source_files f "
+        "ON c.study_id = f.study_id AND c.source_sha256 = f.sha256"
     )
     assert orphan["n"][0] == 0
 

@@ -93,7 +93,7 @@ def test_institutional_table_errors(studies_root):
     rows[5][header.index("kps")] = "high"  # row 7
     rows[6][header.index("resection_extent")] = "partial"  # row 8
     (folder / "patients.csv").write_text(
-        "\n".join([",".join(header + ["colour"])] + [",".join(r + ["x"]) for r in rows])
+        "\n".join([",".join([*header, "colour"])] + [",".join([*r, "x"]) for r in rows])
     )
     problems = " | ".join(validate_studies(studies_root)["inst_2025"])
     assert "column 'colour': unknown column" in problems

@@ -1,0 +1,66 @@
+"""The headless runner: full build, no-op rerun, incremental rerun, removal, abandoned runs."""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+
+from meta_bm.orchestration.runner import RUNNER_TAG, recover_abandoned_runs, refresh
+from meta_bm.store import CohortStore
+
+
+def test_refresh_cycle(studies_root, tmp_path):
+    db = tmp_path / "c.duckdb"
+    with dg.instance_for_test() as instance:
+        r1 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True)
+        assert r1.success and r1.refreshed == ["alpha_2020", "beta_2021", "inst_2025"] and len(r1.runs) == 2
+        store = CohortStore(db)
+        assert dict(store.query("SELECT study_id, count(*) FROM cohort GROUP BY 1").rows()) == {
+            "alpha_2020": 76,
+            "beta_2021": 50,
+            "inst_2025": 90,
+        }
+        r2 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True)
+        assert r2.runs == [] and r2.refreshed == [] and len(r2.unchanged) == 3
+
+        clicks = studies_root / "alpha_2020" / "os_ns_clicks.csv"
+        clicks.write_text(clicks.read_text() + "\n")
+        shutil.rmtree(studies_root / "inst_2025")
+        r3 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True)
+        assert r3.refreshed == ["alpha_2020"] and r3.removed == ["inst_2025"]
+        assert store.stored_study_ids() == ["alpha_2020", "beta_2021"]
+        assert store.query("SELECT count(*) n FROM cohort")["n"][0] == 126
+
+        (studies_root / "alpha_2020" / "study.yaml").write_text("study_id: alpha_2020\n")
+        r4 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True)
+        assert r4.success and "citation: Field required" in r4.rejected["alpha_2020"]
+        assert store.query("SELECT count(*) n FROM cohort")["n"][0] == 126  # last good rows kept
+        r5 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True)
+        assert r5.runs == []  # an unchanged broken study is not retried
+
+
+def test_abandoned_runs_release_their_pool_slots():
+    with dg.instance_for_test(overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
+        run = instance.create_run_for_job(
+            dg.define_asset_job("j", selection="*").resolve(
+                asset_graph=dg.Definitions(assets=[dg.AssetSpec("x")]).get_repository_def().asset_graph
+            ),
+            tags={RUNNER_TAG: "cli"},
+        )
+        instance.handle_new_event(
+            dg.EventLogEntry(
+                error_info=None,
+                level="DEBUG",
+                user_message="",
+                run_id=run.run_id,
+                timestamp=0.0,
+                dagster_event=dg.DagsterEvent(dg.DagsterEventType.RUN_START.value, run.job_name),
+            )
+        )
+        instance.event_log_storage.set_concurrency_slots("duckdb", 1)
+        instance.event_log_storage.claim_concurrency_slot("duckdb", run.run_id, "x")
+        assert instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots
+        assert recover_abandoned_runs(instance) == [run.run_id]
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert not instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots
