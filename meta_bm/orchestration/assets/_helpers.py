@@ -47,6 +47,13 @@ def problems_markdown(problems: dict[str, list[str]], limit: int = 200) -> dg.Me
     return dg.MetadataValue.md("\n".join(lines) or "none")
 
 
+def progress(context: dg.AssetExecutionContext, verb: str, i: int, n: int, study_id: str) -> None:
+    """Log which study a step is on: every study in small runs, about every 5% in large backfills
+    (each log line is an event written to the instance's storage, so one per study would dominate)."""
+    if n <= 20 or i % max(1, n // 20) == 0 or i == n - 1:
+        context.log.info(f"{verb} {study_id} ({i + 1}/{n})")
+
+
 def run_scope(context: dg.AssetExecutionContext) -> list[str]:
     """The study keys this run covers (one, or a range in single-run backfills)."""
     return list(context.partition_keys)

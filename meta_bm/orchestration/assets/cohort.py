@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from meta_bm.orchestration.assets._helpers import DETAIL_LIMIT, run_scope, status_frame, table_metadata
+from meta_bm.orchestration.assets._helpers import DETAIL_LIMIT, progress, run_scope, status_frame, table_metadata
 from meta_bm.orchestration.assets.reconstruction import institutional_ipd, reconstructed_ipd
 from meta_bm.orchestration.constants import CODE_VERSIONS, DUCKDB_POOL, GROUP_COHORT, OWNERS
 from meta_bm.orchestration.partitions import study_partitions
@@ -74,9 +74,9 @@ def harmonized_cohort(context: dg.AssetExecutionContext, duckdb: DuckDBStore) ->
         for name, df in (("ipd", ipd), ("fid", fid), ("files", files), ("inst", inst))
     }
     frames = []
-    for sid in usable:
+    for i, sid in enumerate(usable):
         study = studies[sid]
-        context.log.info(f"harmonize {sid}")
+        progress(context, "harmonize", i, len(usable), sid)
         if study.manifest.source == "literature":
             part = by["ipd"].get((sid,))
             if part is None:

@@ -6,6 +6,7 @@ import polars as pl
 from meta_bm.orchestration.assets._helpers import (
     DETAIL_LIMIT,
     problems_markdown,
+    progress,
     run_scope,
     status_frame,
     table_metadata,
@@ -51,8 +52,8 @@ def study_sources(
     problems: dict[str, list[str]] = {}
     status = []
     fingerprints: dict[str, str] = {}
-    for sid in keys:
-        context.log.info(f"ingest {sid}")
+    for i, sid in enumerate(keys):
+        progress(context, "ingest", i, len(keys), sid)
         try:
             study = load_study(folders.path(sid))
         except StudyError as exc:

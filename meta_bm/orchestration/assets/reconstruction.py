@@ -8,6 +8,7 @@ from meta_bm.orchestration.assets._helpers import (
     DETAIL_LIMIT,
     png_metadata,
     problems_markdown,
+    progress,
     run_scope,
     status_frame,
     table_metadata,
@@ -84,12 +85,12 @@ def reconstructed_ipd(
     gate = tolerance.gate()
     tables: dict[str, list[pl.DataFrame]] = {"ipd": [], "fidelity": [], "cleaning_log": [], "risk_table_fit": []}
     done, failed, recs = [], {}, {}
-    for sid in usable:
+    for i, sid in enumerate(usable):
         study = studies[sid]
         if study.manifest.source != "literature":
             done.append(sid)
             continue
-        context.log.info(f"reconstruct {sid}: {len(study.curves)} curve(s)")
+        progress(context, "reconstruct", i, len(usable), sid)
         try:
             rec = reconstruct_study(study, gate)
         except InputError as exc:  # e.g. published totals the curve cannot hold
