@@ -15,6 +15,25 @@ ROWS_CHECK = "cohort_rows_valid"
 PROVENANCE = ["study_id", "source_file", "source_sha256"]
 
 
+def _deps(*pairs: tuple[str, str]) -> list[dg.TableColumnDep]:
+    return [dg.TableColumnDep(asset_key=dg.AssetKey(a), column_name=c) for a, c in pairs]
+
+
+# Where each cohort column comes from (shown in the UI's column lineage).
+COLUMN_LINEAGE = dg.TableColumnLineage(
+    deps_by_column={
+        "time_months": _deps(("reconstructed_ipd", "time"), ("institutional_ipd", "time_months")),
+        "event": _deps(("reconstructed_ipd", "event"), ("institutional_ipd", "event")),
+        "patient_id": _deps(("reconstructed_ipd", "patient_index"), ("institutional_ipd", "patient_id")),
+        "modality": _deps(("study_sources", "modality")),
+        "resection_extent": _deps(("study_sources", "resection_extent"), ("institutional_ipd", "resection_extent")),
+        "adjuvant": _deps(("study_sources", "adjuvant"), ("institutional_ipd", "adjuvant")),
+        "source_sha256": _deps(("study_sources", "sha256")),
+        "reconstruction_version": _deps(("reconstructed_ipd", "reconstruction_version")),
+    }
+)
+
+
 def cohort_row_problems(df: pl.DataFrame) -> dict[str, int]:
     """Counts of rows breaking the cohort invariants (all zero = valid)."""
     if df.height == 0:
@@ -94,6 +113,7 @@ def harmonized_cohort(context: dg.AssetExecutionContext, duckdb: DuckDBStore) ->
         "patients_by_endpoint": dg.MetadataValue.json(
             {r["endpoint"]: r["len"] for r in df.group_by("endpoint").len().to_dicts()} if df.height else {}
         ),
+        "dagster/column_lineage": COLUMN_LINEAGE,
         "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(k, str(v)) for k, v in COHORT_SCHEMA.items()]),
     }
     if len(keys) <= DETAIL_LIMIT and df.height:
