@@ -11,6 +11,9 @@ whose files changed, and prints the cohort overview (the README's main job).
 ``meta-bm validate [PATH]`` checks one study folder, or every study folder under PATH, and prints
 every problem with its file, key or row.
 
+``meta-bm analyze IPD.csv --time COL --event COL --group COL [--study COL] [--reference LEVEL] [--json]``
+runs the pooled-analysis statistics on any patient-level CSV.
+
 ``meta-bm examples [--data DIR]`` reconstructs every example curve under ``data/examples`` and prints
 a fidelity table.
 """
@@ -156,6 +159,63 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from meta_bm.analysis.adhoc import analyze_table, result_json
+    from meta_bm.reports.html import results_layout
+
+    path = Path(args.ipd)
+    if not path.is_file():
+        raise InputError("file not found", str(path))
+    try:
+        df = pl.read_csv(path, infer_schema=False)
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"cannot read as CSV ({exc})", str(path)) from None
+    res = analyze_table(
+        df,
+        args.time,
+        args.event,
+        args.group,
+        study=args.study,
+        reference=args.reference,
+        landmarks=args.landmarks,
+        rmst_horizon=args.rmst_horizon,
+        source=str(path),
+    )
+    if args.json:
+        print(result_json(res))
+        return 0
+    t = res.tables()
+    with pl.Config(
+        tbl_rows=100,
+        tbl_cols=30,
+        tbl_width_chars=220,
+        fmt_str_lengths=60,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        float_precision=4,
+    ):
+        print(results_layout(t["analysis_groups"], t["analysis_cox"], t["analysis_tests"]))
+        g = t["analysis_groups"].drop("analysis_id", "is_reference")
+        print("\nmedians with three 95% CIs (log = R default, log-log, SPSS symmetric), RMST:")
+        print(g)
+        if t["analysis_landmarks"].height:
+            print("\nlandmark survival (log CI):")
+            print(t["analysis_landmarks"].drop("analysis_id"))
+        print("\ntests:")
+        print(t["analysis_tests"].drop("analysis_id"))
+        if t["analysis_cox"].height:
+            print("\nCox (Efron ties):")
+            print(t["analysis_cox"].drop("analysis_id"))
+        if t["analysis_meta"].height:
+            print("\ntwo-stage meta-analysis (per-study Cox log HR):")
+            print(t["analysis_meta"].drop("analysis_id"))
+    for n in res.notes:
+        print(f"note: {n}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="meta-bm", description="IPD meta-analysis from published Kaplan–Meier curves")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -176,6 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check one study folder or every study folder under PATH")
     v.add_argument("path", nargs="?", default="data/studies")
     v.set_defaults(func=_cmd_validate)
+    an = sub.add_parser("analyze", help="KM, medians, log-rank, Cox and meta-analysis on a patient-level CSV")
+    an.add_argument("ipd", help="CSV with one row per patient")
+    an.add_argument("--time", required=True, help="time column")
+    an.add_argument("--event", required=True, help="event column (1 = event, 0 = censored)")
+    an.add_argument("--group", required=True, help="group column")
+    an.add_argument("--study", help="study column: stratified/clustered models and two-stage meta-analysis")
+    an.add_argument("--reference", help="reference group level (default: first in sorted order)")
+    an.add_argument("--landmarks", type=float, nargs="*", help="landmark times for survival estimates")
+    an.add_argument("--rmst-horizon", type=float, help="RMST horizon (default: the largest time)")
+    an.add_argument("--json", action="store_true", help="print every figure as JSON")
+    an.set_defaults(func=_cmd_analyze)
     e = sub.add_parser("examples", help="reconstruct every example curve in data/examples, print fidelity")
     e.add_argument("--data", default="data/examples", help="folder of example curves")
     e.set_defaults(func=_cmd_examples)

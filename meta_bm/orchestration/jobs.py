@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from meta_bm.orchestration.assets import STUDY_ASSETS, cohort_summary
+from meta_bm.orchestration.assets import STUDY_ASSETS
+from meta_bm.orchestration.constants import GROUP_ANALYSIS
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -18,9 +19,9 @@ study_refresh_job = dg.define_asset_job(
 )
 cohort_refresh_job = dg.define_asset_job(
     "cohort_refresh",
-    selection=dg.AssetSelection.assets(cohort_summary),
+    selection=dg.AssetSelection.groups(GROUP_ANALYSIS),
     executor_def=dg.in_process_executor,
-    description="Rebuild the whole-cohort assets (and drop rows of deleted studies).",
+    description="Rebuild the whole-cohort assets: summary (dropping rows of deleted studies), analyses, report.",
 )
 
 

@@ -7,7 +7,8 @@ What it does, in order:
 2. finds the studies whose folder content or pipeline code changed since they were last processed
    (content hash and pipeline version recorded per study in ``study_status``);
 3. materializes those partitions, consecutive ones as one single-run backfill each;
-4. refreshes the whole-cohort assets when anything changed (or they were never built).
+4. refreshes the whole-cohort assets (summary, pooled analyses, report) when any study changed or
+   an analysis is new or its config / code version changed.
 
 Unchanged studies are not recomputed, so a rerun without changes only checks hashes.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 import dagster as dg
 from filelock import FileLock
 
-from meta_bm.orchestration.constants import PIPELINE_VERSION
+from meta_bm.orchestration.constants import GROUP_ANALYSIS, PIPELINE_VERSION
 from meta_bm.orchestration.jobs import cohort_refresh_job, range_tags, study_refresh_job
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
 from meta_bm.orchestration.resources import make_resources
@@ -64,6 +65,19 @@ def _stale(keys: list[str], fingerprints: dict[str, str], status: dict[str, tupl
         current = st is not None and st[0] == fingerprints.get(k) and st[1] == PIPELINE_VERSION
         if not (current and st is not None and st[2] in ("ok", "error")):
             out.append(k)
+    return out
+
+
+def _outdated_cohort_assets(instance: dg.DagsterInstance, defs: dg.Definitions) -> list[str]:
+    """Whole-cohort assets never materialized, or last materialized with another code version."""
+    out = []
+    for spec in defs.resolve_all_asset_specs():
+        if spec.group_name != GROUP_ANALYSIS:
+            continue
+        ev = instance.get_latest_materialization_event(spec.key)
+        tags = ev.asset_materialization.tags if ev and ev.asset_materialization else None
+        if not tags or tags.get("dagster/code_version") != spec.code_version:
+            out.append(spec.key.to_user_string())
     return out
 
 
@@ -147,8 +161,10 @@ def _refresh(
         report.runs.append(res.run_id)
         report.success &= res.success
         report.refreshed += group
-    summary_missing = instance.get_latest_materialization_event(dg.AssetKey("cohort_summary")) is None
-    if stale or report.removed or summary_missing:
+    outdated = _outdated_cohort_assets(instance, defs)
+    if stale or report.removed or outdated:
+        if outdated and not (stale or report.removed):
+            log(f"new or changed: {', '.join(outdated)}")
         log("refreshing the whole cohort")
         res = defs.resolve_job_def(cohort_refresh_job.name).execute_in_process(
             instance=instance, raise_on_error=False, run_config=run_config or INFO_LOGS, tags={RUNNER_TAG: "cli"}

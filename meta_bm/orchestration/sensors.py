@@ -10,7 +10,6 @@ import json
 
 import dagster as dg
 
-from meta_bm.orchestration.assets import cohort_summary
 from meta_bm.orchestration.jobs import cohort_refresh_job, range_tags, study_refresh_job
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME, study_partitions
 from meta_bm.orchestration.resources import StudyFolders
@@ -57,7 +56,6 @@ def study_folder_sensor(context: dg.SensorEvaluationContext, folders: StudyFolde
             dg.RunRequest(
                 job_name=cohort_refresh_job.name,
                 run_key=f"removed:{gen}:{','.join(removed)}"[:200],
-                asset_selection=[cohort_summary.key],
             )
         )
     context.log.info(f"new {new}, changed {changed}, removed {removed}")

@@ -66,6 +66,18 @@ TABLES: dict[str, str] = {
 }
 
 
+# Pooled results, keyed by analysis_id; their columns follow the result frames (fully recomputable).
+ANALYSIS_TABLES = (
+    "analysis_groups",
+    "analysis_landmarks",
+    "analysis_tests",
+    "analysis_cox",
+    "analysis_study_effects",
+    "analysis_meta",
+    "analysis_studies",
+)
+
+
 class CohortStore:
     """Access to the DuckDB file behind meta_bm (see the module docstring for the locking rules).
 
@@ -152,6 +164,56 @@ class CohortStore:
         """Run a read query and return a polars frame."""
         with self.connect() as con:
             return con.sql(sql, params=params).pl() if params else con.sql(sql).pl()
+
+    def replace_analysis(self, analysis_id: str, tables: dict[str, pl.DataFrame]) -> None:
+        """Atomically replace one analysis's rows in the result tables (created from the first frame).
+
+        A frame whose columns no longer fit its table (the result layout changed) recreates the table.
+        """
+        for name in tables:
+            if name not in ANALYSIS_TABLES:
+                raise KeyError(f"unknown analysis table {name!r}")
+        with self.connect() as con:
+            existing = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name in ANALYSIS_TABLES:
+                    frame = tables.get(name, pl.DataFrame())
+                    if name in existing:
+                        cols = {r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()}
+                        if frame.height and not set(frame.columns) <= cols:
+                            con.execute(f"DROP TABLE {name}")
+                            existing.discard(name)
+                        else:
+                            con.execute(f"DELETE FROM {name} WHERE analysis_id = $a", {"a": analysis_id})
+                    if frame.height:
+                        con.register("_incoming", frame.to_arrow())
+                        if name not in existing:
+                            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _incoming LIMIT 0")
+                            existing.add(name)
+                        con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
+                        con.unregister("_incoming")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def analysis_results(self, analysis_ids: Sequence[str] | None = None) -> dict[str, pl.DataFrame]:
+        """The result tables (only the rows of ``analysis_ids`` when given); missing tables are empty."""
+        out = {}
+        with self.connect() as con:
+            existing = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+            for name in ANALYSIS_TABLES:
+                if name not in existing:
+                    out[name] = pl.DataFrame()
+                elif analysis_ids is None:
+                    out[name] = con.sql(f"SELECT * FROM {name}").pl()
+                else:
+                    out[name] = con.sql(
+                        f"SELECT * FROM {name} WHERE analysis_id IN (SELECT unnest($ids))",
+                        params={"ids": list(analysis_ids)},
+                    ).pl()
+        return out
 
     def usable_studies(self, study_ids: Sequence[str]) -> list[str]:
         """Those of ``study_ids`` whose current version was ingested without error (order kept)."""
