@@ -50,7 +50,7 @@ def run_size(n: int) -> dict[str, float]:
         t0 = time.perf_counter()
         _make_studies(studies, n)
         gen = time.perf_counter() - t0
-        quiet = dict(log=lambda m: None, quiet_dagster=True)
+        quiet = dict(log=lambda m: None, quiet_dagster=True, output=tmp_path / "out")
         with dg.DagsterInstance.get() as instance:
             full = refresh(instance, studies, db, **quiet)
             assert full.success and len(full.runs) == 2, full

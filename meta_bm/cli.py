@@ -92,8 +92,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from meta_bm.orchestration.runner import refresh
 
     home = _dagster_home()
-    resources = make_resources(studies=args.studies, database=args.database)
+    resources = make_resources(studies=args.studies, database=args.database, output=args.output)
     studies, database = resources["folders"].root, resources["duckdb"].database
+    output = resources["output"].path
     print(f"studies: {studies}\ndatabase: {database}\nDagster instance: {home}", file=sys.stderr)
     with dg.DagsterInstance.get() as instance:
         report = refresh(
@@ -103,11 +104,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
             force=args.force,
             log=lambda m: print(f"meta-bm: {m}", file=sys.stderr),
             quiet_dagster=not args.verbose,
+            output=output,
         )
+    import polars as pl
+
+    from meta_bm.reports.html import results_layout
     from meta_bm.store import CohortStore
 
-    overview = CohortStore(database).cohort_overview()
-    import polars as pl
+    store = CohortStore(database)
+    overview = store.cohort_overview()
+    results = store.analysis_results()
 
     with pl.Config(
         tbl_rows=500,
@@ -123,6 +129,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
             if overview.height
             else "the cohort is empty"
         )
+        groups, cox, tests = results["analysis_groups"], results["analysis_cox"], results["analysis_tests"]
+        for aid in groups["analysis_id"].unique(maintain_order=True).to_list() if groups.height else []:
+            print(f"\n{aid}")
+            sel = pl.col("analysis_id") == aid
+            print(
+                results_layout(
+                    groups.filter(sel),
+                    cox.filter(sel) if cox.height else cox,
+                    tests.filter(sel) if tests.height else tests,
+                )
+            )
+    report_path = Path(output) / "report" / "report.html"
+    if report_path.exists():
+        print(f"\nreport: {report_path}\ntables: {report_path.parent / 'tables'}", file=sys.stderr)
     for sid, message in report.rejected.items():
         print(f"\nREJECTED {sid}:\n  " + message.replace("\n", "\n  "), file=sys.stderr)
     print(
@@ -230,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="materialize every asset through Dagster (only what changed)")
     run.add_argument("--studies", help="folder of study folders (default: data/studies)")
     run.add_argument("--database", help="DuckDB file (default: data/warehouse/meta_bm.duckdb)")
+    run.add_argument("--output", help="figures and report folder (default: output)")
     run.add_argument("--force", action="store_true", help="recompute every study even if unchanged")
     run.add_argument("-v", "--verbose", action="store_true", help="show Dagster's own event log")
     run.set_defaults(func=_cmd_run)

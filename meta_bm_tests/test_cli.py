@@ -141,9 +141,67 @@ def test_run_materializes_through_dagster(studies_root, tmp_path):
         str(studies_root),
         "--database",
         str(tmp_path / "c.duckdb"),
+        "--output",
+        str(tmp_path / "out"),
     ]
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert first.returncode == 0, first.stderr
     assert "| inst_2025" in first.stdout and "3 studies refreshed, 0 unchanged, 0 rejected" in first.stderr
     second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert "0 studies refreshed, 3 unchanged" in second.stderr
+
+
+def test_analyze_table_and_json(tmp_path, capsys):
+    import json
+
+    csv = tmp_path / "ipd.csv"
+    rows = ["t,e,arm,site"] + [
+        f"{base + k * 1.7 + j:.2f},{int(k % 3 != 0)},{arm},{site}"
+        for j, site in enumerate("abc")
+        for arm, base in (("surgery", 14.0), ("srs", 10.0))
+        for k in range(12)
+    ]
+    csv.write_text("\n".join(rows) + "\n")
+    assert (
+        main(
+            [
+                "analyze",
+                str(csv),
+                "--time",
+                "t",
+                "--event",
+                "e",
+                "--group",
+                "arm",
+                "--study",
+                "site",
+                "--reference",
+                "srs",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert {r["group"] for r in out["analysis_groups"]} == {"surgery", "srs"}
+    assert {r["model"] for r in out["analysis_cox"]} == {
+        "unstratified",
+        "stratified_by_study",
+        "cluster_robust_by_study",
+    }
+    assert {r["method"] for r in out["analysis_meta"]} == {"FE", "DL", "REML"}
+    assert {r["test"] for r in out["analysis_tests"]} >= {"logrank", "logrank_stratified_by_study"}
+    assert main(["analyze", str(csv), "--time", "t", "--event", "e", "--group", "arm"]) == 0
+    assert "Cox (Efron ties)" in capsys.readouterr().out
+
+
+def test_analyze_errors_name_file_and_row(tmp_path, capsys):
+    csv = tmp_path / "bad.csv"
+    csv.write_text("t,e,arm\n1,1,a\n2,x,b\n3,0,a\n")
+    assert main(["analyze", str(csv), "--time", "t", "--event", "e", "--group", "arm"]) == 2
+    assert f"{csv}, row 3: e 'x' is not a number" in capsys.readouterr().err
+    assert main(["analyze", str(csv), "--time", "t", "--event", "e", "--group", "site"]) == 2
+    assert "column 'site' not found" in capsys.readouterr().err
+    csv.write_text("t,e,arm\n1,1,a\n2,1,b\n")
+    assert main(["analyze", str(csv), "--time", "t", "--event", "e", "--group", "arm", "--reference", "z"]) == 2
+    assert "reference 'z' is not a level of 'arm' (a, b)" in capsys.readouterr().err

@@ -14,36 +14,57 @@ def test_definitions_load():
     dg.Definitions.validate_loadable(defs)
 
 
+ANALYSES = {
+    f"analysis_{a}"
+    for a in (
+        "os_reresection_vs_nonsurgical",
+        "os_reresection_vs_resrs",
+        "os_gtr_vs_str",
+        "os_adjuvant_rert_vs_none",
+        "lpfs_reresection_alone_vs_adjuvant_resrs",
+        "lpfs_resrs_alone_vs_reresection_alone",
+    )
+}
+STUDY_LEVEL = {
+    "study_sources": "ingest",
+    "reconstructed_ipd": "reconstruction",
+    "institutional_ipd": "reconstruction",
+    "harmonized_cohort": "cohort",
+}
+
+
 def test_asset_graph_shape():
     graph = defs.resolve_asset_graph()
     specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
-    assert set(specs) == {
-        "study_sources",
-        "reconstructed_ipd",
-        "institutional_ipd",
-        "harmonized_cohort",
-        "cohort_summary",
-    }
-    groups = {k: s.group_name for k, s in specs.items()}
-    assert groups == {
-        "study_sources": "ingest",
-        "reconstructed_ipd": "reconstruction",
-        "institutional_ipd": "reconstruction",
-        "harmonized_cohort": "cohort",
-        "cohort_summary": "analysis",
-    }
+    expected_groups = {**STUDY_LEVEL, **dict.fromkeys({"cohort_summary", "pooled_report", *ANALYSES}, "analysis")}
+    assert {k: s.group_name for k, s in specs.items()} == expected_groups
     for key, spec in specs.items():
-        assert spec.owners == ["team:meta-bm"] and spec.description and spec.code_version, key
-        assert "duckdb" in spec.kinds, key
-        partitioned = key != "cohort_summary"
-        assert (spec.partitions_def is not None) == partitioned, key
+        assert spec.owners == ["team:meta-bm"] and spec.description and spec.code_version and spec.kinds, key
+        assert (spec.partitions_def is not None) == (key in STUDY_LEVEL), key
+        if key not in STUDY_LEVEL:
+            assert spec.automation_condition is not None, key
     assert {k.to_user_string() for k in graph.get(dg.AssetKey("harmonized_cohort")).parent_keys} == {
         "reconstructed_ipd",
         "institutional_ipd",
     }
-    assert specs["cohort_summary"].automation_condition is not None
-    checks = {c.name for c in defs.resolve_asset_graph().asset_check_keys}
+    report_parents = {k.to_user_string() for k in graph.get(dg.AssetKey("pooled_report")).parent_keys}
+    assert report_parents == {"cohort_summary", *ANALYSES}
+    checks = {c.name for c in graph.asset_check_keys}
     assert checks == {"manifest_valid", "fidelity", "published_figures", "cohort_rows_valid", "cohort_invariants"}
+
+
+def test_bad_analyses_config_fails_loading_with_a_clear_message(tmp_path):
+    import pytest
+
+    from meta_bm.analysis.config import AnalysisConfigError
+    from meta_bm.definitions import build_defs
+
+    bad = tmp_path / "analyses.yaml"
+    bad.write_text(
+        "analyses:\n  - {id: a, title: A, endpoint: os, group_by: modality, levels: [re_srs, x], reference: y}\n"
+    )
+    with pytest.raises(AnalysisConfigError, match=r"analyses\[0\] \(a\): \(analysis\): reference 'y'"):
+        build_defs(analyses=bad)
 
 
 def test_jobs_sensors_schedules():
@@ -56,7 +77,9 @@ def test_science_core_imports_no_dagster():
     code = (
         "import sys, meta_bm.reconstruction, meta_bm.survival.km, meta_bm.survival.cox, meta_bm.simulation, "
         "meta_bm.studies, meta_bm.store, meta_bm.store.study_tables, meta_bm.simulation.study_folders, "
-        "meta_bm.reconstruction.plotting, meta_bm.cli; print('dagster' in sys.modules)"
+        "meta_bm.reconstruction.plotting, meta_bm.analysis, meta_bm.analysis.adhoc, meta_bm.metaanalysis, "
+        "meta_bm.reports.figures, meta_bm.reports.html, meta_bm.survival.coxph, meta_bm.survival.logrank, "
+        "meta_bm.survival.km_inference, meta_bm.cli; print('dagster' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"

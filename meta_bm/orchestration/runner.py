@@ -99,6 +99,7 @@ def refresh(
     force: bool = False,
     log: Callable[[str], None] = print,
     quiet_dagster: bool = False,
+    output: str | Path | None = None,
 ) -> RefreshReport:
     """Bring every asset up to date with the study folders (see the module docstring).
 
@@ -109,7 +110,7 @@ def refresh(
         abandoned = recover_abandoned_runs(instance)
         if abandoned:
             log(f"marked {len(abandoned)} abandoned run(s) as failed: {', '.join(abandoned)}")
-        return _refresh(instance, studies, database, force, log, quiet_dagster)
+        return _refresh(instance, studies, database, force, log, quiet_dagster, output)
 
 
 def _refresh(
@@ -119,11 +120,12 @@ def _refresh(
     force: bool,
     log: Callable[[str], None],
     quiet_dagster: bool,
+    output: str | Path | None = None,
 ) -> RefreshReport:
     from meta_bm.definitions import build_defs
 
     t0 = time.perf_counter()
-    resources = make_resources(studies=studies, database=database)
+    resources = make_resources(studies=studies, database=database, output=output)
     defs = build_defs(resources)
     folders, store = resources["folders"], resources["duckdb"].store()
     report = RefreshReport()

@@ -88,6 +88,7 @@ def results_layout(groups: pl.DataFrame, cox: pl.DataFrame, tests: pl.DataFrame)
                 "[95% CI, SPSS ±1.96·SE]": f"[{_num(g['median_spss_lower'])}–{_num(g['median_spss_upper'])}]",
                 "HR [95% CI] (Cox, Efron)": hr,
                 "Wald p": p,
+                "log-rank p": "",
             }
         )
     lr = tests.filter(pl.col("test") == "logrank") if tests.height else tests

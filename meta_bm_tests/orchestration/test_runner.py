@@ -12,8 +12,9 @@ from meta_bm.store import CohortStore
 
 def test_refresh_cycle(studies_root, tmp_path):
     db = tmp_path / "c.duckdb"
+    out = tmp_path / "out"
     with dg.instance_for_test() as instance:
-        r1 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True)
+        r1 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True, output=out)
         assert r1.success and r1.refreshed == ["alpha_2020", "beta_2021", "inst_2025"] and len(r1.runs) == 2
         store = CohortStore(db)
         assert dict(store.query("SELECT study_id, count(*) FROM cohort GROUP BY 1").rows()) == {
@@ -21,22 +22,29 @@ def test_refresh_cycle(studies_root, tmp_path):
             "beta_2021": 50,
             "inst_2025": 90,
         }
-        r2 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True)
+        # pooled analyses and the report follow the cohort
+        groups = store.query('SELECT analysis_id, "group", n FROM analysis_groups ORDER BY 1, 2')
+        assert ("os_reresection_vs_nonsurgical", "non_surgical", 56) in groups.rows()
+        html = (out / "report" / "report.html").read_text()
+        assert "SYNTHETIC DATA" in html and "OS: re-resection vs non-surgical management" in html
+        assert (out / "figures" / "km_os_reresection_vs_nonsurgical.svg").exists()
+        assert (out / "report" / "tables" / "analysis_cox.csv").exists()
+        r2 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True, output=out)
         assert r2.runs == [] and r2.refreshed == [] and len(r2.unchanged) == 3
 
         clicks = studies_root / "alpha_2020" / "os_ns_clicks.csv"
         clicks.write_text(clicks.read_text() + "\n")
         shutil.rmtree(studies_root / "inst_2025")
-        r3 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True)
+        r3 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True, output=out)
         assert r3.refreshed == ["alpha_2020"] and r3.removed == ["inst_2025"]
         assert store.stored_study_ids() == ["alpha_2020", "beta_2021"]
         assert store.query("SELECT count(*) n FROM cohort")["n"][0] == 126
 
         (studies_root / "alpha_2020" / "study.yaml").write_text("study_id: alpha_2020\n")
-        r4 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True)
+        r4 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True, output=out)
         assert r4.success and "citation: Field required" in r4.rejected["alpha_2020"]
         assert store.query("SELECT count(*) n FROM cohort")["n"][0] == 126  # last good rows kept
-        r5 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True)
+        r5 = refresh(instance, studies_root, db, log=lambda m: None, quiet_dagster=True, output=out)
         assert r5.runs == []  # an unchanged broken study is not retried
 
 
