@@ -8,6 +8,8 @@
 on the instance in ``$DAGSTER_HOME`` (default ``<repo>/.dagster_home``), recomputing only studies
 whose files changed, and prints the cohort overview (the README's main job).
 
+``meta-bm new-study STUDY_ID`` scaffolds ``data/studies/STUDY_ID/study.yaml`` (commented template).
+
 ``meta-bm validate [PATH]`` checks one study folder, or every study folder under PATH, and prints
 every problem with its file, key or row.
 
@@ -103,7 +105,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             database,
             force=args.force,
             log=lambda m: print(f"meta-bm: {m}", file=sys.stderr),
-            quiet_dagster=not args.verbose,
+            quiet_dagster=args.quiet,
             output=output,
         )
     import polars as pl
@@ -236,6 +238,18 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_new_study(args: argparse.Namespace) -> int:
+    from meta_bm.studies.scaffold import new_study
+
+    try:
+        folder = new_study(args.root, args.study_id, args.source)
+    except (ValueError, FileExistsError) as exc:
+        print(f"meta-bm: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"created {folder / 'study.yaml'}: fill it in, add the files it names, then run `meta-bm validate {folder}`")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="meta-bm", description="IPD meta-analysis from published Kaplan–Meier curves")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -252,8 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--database", help="DuckDB file (default: data/warehouse/meta_bm.duckdb)")
     run.add_argument("--output", help="figures and report folder (default: output)")
     run.add_argument("--force", action="store_true", help="recompute every study even if unchanged")
-    run.add_argument("-v", "--verbose", action="store_true", help="show Dagster's own event log")
+    run.add_argument("-q", "--quiet", action="store_true", help="hide the per-study progress lines of the runs")
     run.set_defaults(func=_cmd_run)
+    ns = sub.add_parser("new-study", help="scaffold a study folder with a commented study.yaml")
+    ns.add_argument("study_id", help="lowercase letters, digits, underscores (e.g. smith_2024)")
+    ns.add_argument("--root", default="data/studies", help="folder of study folders (default: data/studies)")
+    ns.add_argument("--source", choices=["literature", "institutional"], default="literature")
+    ns.set_defaults(func=_cmd_new_study)
     v = sub.add_parser("validate", help="check one study folder or every study folder under PATH")
     v.add_argument("path", nargs="?", default="data/studies")
     v.set_defaults(func=_cmd_validate)

@@ -205,3 +205,19 @@ def test_analyze_errors_name_file_and_row(tmp_path, capsys):
     csv.write_text("t,e,arm\n1,1,a\n2,1,b\n")
     assert main(["analyze", str(csv), "--time", "t", "--event", "e", "--group", "arm", "--reference", "z"]) == 2
     assert "reference 'z' is not a level of 'arm' (a, b)" in capsys.readouterr().err
+
+
+def test_new_study_scaffold_then_validate(tmp_path, capsys):
+    assert main(["new-study", "smith_2024", "--root", str(tmp_path)]) == 0
+    assert main(["new-study", "smith_2024", "--root", str(tmp_path)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["new-study", "Smith 2024", "--root", str(tmp_path)]) == 2
+    capsys.readouterr()
+    # the untouched template parses; only the files it names are missing
+    assert main(["validate", str(tmp_path / "smith_2024")]) == 1
+    out = capsys.readouterr().out
+    assert "file 'os_rr_clicks.csv' not found" in out and "file 'os_rr_risk.csv' not found" in out
+    assert "unknown key" not in out
+    assert main(["new-study", "clinic_2025", "--root", str(tmp_path), "--source", "institutional"]) == 0
+    assert main(["validate", str(tmp_path / "clinic_2025")]) == 1
+    assert "file 'patients.csv' not found" in capsys.readouterr().out

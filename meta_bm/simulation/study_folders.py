@@ -38,6 +38,7 @@ class ArmSpec:
     median: float
     shape: float = 1.2
     attributes: dict = field(default_factory=dict)
+    pfs_median: float | None = None  # institutional cohorts: local PFS median (default 0.6 x median)
 
 
 def _write_clicks(path: Path, t: np.ndarray, s: np.ndarray, percent: bool, rng: np.random.Generator) -> None:
@@ -61,8 +62,12 @@ def write_literature_study(
     follow_up_months: float = 36.0,
     style: DigitizerStyle = CAREFUL,
     seed: int = 0,
+    truth: dict | None = None,
 ) -> Path:
-    """Simulate each arm, digitize its KM curve and write a complete literature study folder."""
+    """Simulate each arm, digitize its KM curve and write a complete literature study folder.
+
+    ``truth``, when given, receives the simulated IPD of each arm (times in months) under its arm_id.
+    """
     rng = np.random.default_rng(seed)
     folder = Path(root) / study_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -79,6 +84,8 @@ def write_literature_study(
             seed=rng,
         )
         sim = digitize(ipd.time, ipd.event, style, seed=rng)
+        if truth is not None:
+            truth[a.arm_id] = (ipd.time * MONTHS_PER_UNIT[time_unit], ipd.event)
         curve_id = f"{endpoint}_{a.arm_id}"
         _write_clicks(folder / f"{curve_id}_clicks.csv", sim.click_time, sim.click_survival, percent, rng)
         c: dict = {
@@ -119,8 +126,12 @@ def write_institutional_study(
     year: int = 2025,
     follow_up_months: float = 48.0,
     seed: int = 0,
+    truth: dict | None = None,
 ) -> Path:
-    """Simulate an institutional cohort with covariates (OS and local PFS, months) and write its folder."""
+    """Simulate an institutional cohort with covariates (OS and local PFS, months) and write its folder.
+
+    ``truth``, when given, receives ``{(arm_id, endpoint): (time, event)}`` of the simulated patients.
+    """
     rng = np.random.default_rng(seed)
     folder = Path(root) / study_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -142,6 +153,10 @@ def write_institutional_study(
             follow_up=follow_up_months / 2,
             seed=rng,
         )
+        if truth is not None:
+            pfs_time = np.minimum(pfs.time, os_.time)
+            truth[(a.arm_id, "os")] = (os_.time, os_.event)
+            truth[(a.arm_id, "local_pfs")] = (pfs_time, pfs.event)
         for i in range(a.n):
             k += 1
             pfs_t = min(pfs.time[i], os_.time[i])

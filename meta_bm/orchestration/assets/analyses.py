@@ -136,7 +136,7 @@ def build_report(store, config: AnalysesConfig, output: OutputDir) -> tuple[Path
     )
     figs = output.figures()
     figs.mkdir(parents=True, exist_ok=True)
-    for stale in figs.glob("overlay_*.png"):
+    for stale in [*figs.glob("overlay_*.png"), *figs.glob("overlay_*.svg")]:
         stale.unlink()
     if 0 < fidelity.height <= MAX_OVERLAYS:
         _draw_overlays(store, fidelity, figs)
@@ -169,7 +169,8 @@ def _draw_overlays(store, fidelity: pl.DataFrame, figs: Path) -> None:
             title=f"{key[0]} / {key[1]} ({row['status']})",
             time_unit=row["time_unit"],
         )
-        fig.savefig(figs / f"overlay_{key[0]}__{key[1]}.png", dpi=80)
+        fig.savefig(figs / f"overlay_{key[0]}__{key[1]}.png", dpi=80)  # embedded in the report: small
+        fig.savefig(figs / f"overlay_{key[0]}__{key[1]}.svg")
         plt.close(fig)
 
 
