@@ -5,7 +5,7 @@ import polars as pl
 
 from meta_bm.orchestration.assets._helpers import DETAIL_LIMIT, progress, run_scope, status_frame, table_metadata
 from meta_bm.orchestration.assets.reconstruction import institutional_ipd, reconstructed_ipd
-from meta_bm.orchestration.constants import CODE_VERSIONS, DUCKDB_POOL, GROUP_COHORT, OWNERS
+from meta_bm.orchestration.constants import CODE_VERSIONS, DUCKDB_POOL, GROUP_COHORT, OWNERS, SYNTHETIC_BANNER
 from meta_bm.orchestration.partitions import study_partitions
 from meta_bm.orchestration.resources import DuckDBStore
 from meta_bm.store.study_tables import load_stored_studies
@@ -71,7 +71,7 @@ def cohort_row_problems(df: pl.DataFrame) -> dict[str, int]:
         "The study's rows of the harmonized cohort (table cohort): one row per patient per endpoint, time in "
         "months, modality / extent of resection / adjuvant from the controlled vocabulary, and provenance "
         "(study_id, curve_id, source_file, source_sha256, risk_table_sha256, reconstruction_version). Curves "
-        "held out by the fidelity gate are not included."
+        "held out by the fidelity gate are not included. " + SYNTHETIC_BANNER
     ),
 )
 def harmonized_cohort(context: dg.AssetExecutionContext, duckdb: DuckDBStore) -> dg.MaterializeResult:

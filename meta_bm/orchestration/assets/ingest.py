@@ -11,7 +11,7 @@ from meta_bm.orchestration.assets._helpers import (
     status_frame,
     table_metadata,
 )
-from meta_bm.orchestration.constants import CODE_VERSIONS, DUCKDB_POOL, GROUP_INGEST, OWNERS
+from meta_bm.orchestration.constants import CODE_VERSIONS, DUCKDB_POOL, GROUP_INGEST, OWNERS, SYNTHETIC_BANNER
 from meta_bm.orchestration.partitions import study_partitions
 from meta_bm.orchestration.resources import DuckDBStore, StudyFolders
 from meta_bm.store.study_tables import ingest_tables
@@ -40,7 +40,7 @@ MANIFEST_CHECK = "manifest_valid"
         "The study folder as loaded: manifest, digitized clicks (probability scale, with file rows), "
         "risk tables and the institutional patient table, each file with its SHA-256. Tables: studies, "
         "source_files, arms, curves, raw_clicks, raw_risk_tables, raw_patients. A rejected study keeps its "
-        "previously stored rows and fails the manifest check with every problem listed."
+        "previously stored rows and fails the manifest check with every problem listed. " + SYNTHETIC_BANNER
     ),
 )
 def study_sources(

@@ -14,7 +14,7 @@ from meta_bm.orchestration.assets._helpers import (
     table_metadata,
 )
 from meta_bm.orchestration.assets.ingest import study_sources
-from meta_bm.orchestration.constants import CODE_VERSIONS, DUCKDB_POOL, GROUP_RECONSTRUCTION, OWNERS
+from meta_bm.orchestration.constants import CODE_VERSIONS, DUCKDB_POOL, GROUP_RECONSTRUCTION, OWNERS, SYNTHETIC_BANNER
 from meta_bm.orchestration.partitions import study_partitions
 from meta_bm.orchestration.resources import DuckDBStore, FidelityTolerance
 from meta_bm.reconstruction.plotting import reconstruction_png
@@ -72,7 +72,7 @@ def _published_problems(fid: pl.DataFrame) -> tuple[list[dict], list[dict]]:
     description=(
         "IPD reconstructed from each digitized curve of the literature studies (meta_bm.reconstruction, curve "
         "time units), with the cleaning log, the fidelity table and published vs reconstructed numbers at risk. "
-        "Tables: ipd, fidelity, cleaning_log, risk_table_fit."
+        "Tables: ipd, fidelity, cleaning_log, risk_table_fit. " + SYNTHETIC_BANNER
     ),
 )
 def reconstructed_ipd(
@@ -193,7 +193,7 @@ def reconstructed_ipd(
     description=(
         "Institutional (real patient-level) IPD, validated at ingest: one row per patient and endpoint, times in "
         "months, arm vocabulary and covariates (age, sex, KPS, primary histology, extent of resection, adjuvant). "
-        "Empty for literature studies. Table: institutional_patients."
+        "Empty for literature studies. Table: institutional_patients. " + SYNTHETIC_BANNER
     ),
 )
 def institutional_ipd(context: dg.AssetExecutionContext, duckdb: DuckDBStore) -> dg.MaterializeResult:
