@@ -321,19 +321,25 @@ def analyze(data: AnalysisData, level: float = 0.95) -> PooledResult:
 
     # two-stage: per-study log HR of each group against the reference, in studies reporting both
     rows = []
-    for contrast in [n for n in names]:
+    # one pass over the studies (a filter per study would rescan the whole cohort each time)
+    by_study = {
+        k[0]: (v["group"].to_numpy(), v["time"].to_numpy(), v["event"].to_numpy())
+        for k, v in df.partition_by("study_id", as_dict=True).items()
+    }
+    for contrast in names:
         for sid in data.studies:
-            part = df.filter((pl.col("study_id") == sid) & pl.col("group").is_in([contrast, analysis.reference]))
-            counts = part.group_by("group").agg(pl.len().alias("n"), pl.col("event").sum().alias("d"))
-            if counts.height < 2:
+            sg, st, se = by_study[sid]
+            keep = (sg == contrast) | (sg == analysis.reference)
+            sg, st, se = sg[keep], st[keep], se[keep]
+            is_c = sg == contrast
+            n = {contrast: int(is_c.sum()), analysis.reference: int((~is_c).sum())}
+            d = {contrast: int(se[is_c].sum()), analysis.reference: int(se[~is_c].sum())}
+            if min(n.values()) == 0:
                 continue
-            if counts["d"].min() == 0:
+            if min(d.values()) == 0:
                 notes.append(f"{sid}: no events in one group of {contrast} vs {analysis.reference}; left out of MA")
                 continue
-            xs = (part["group"].to_numpy() == contrast).astype(float)
-            fit = cox_ph(part["time"].to_numpy(), part["event"].to_numpy(), xs, names=[contrast], level=level)
-            d = dict(zip(counts["group"].to_list(), counts["d"].to_list(), strict=True))
-            n = dict(zip(counts["group"].to_list(), counts["n"].to_list(), strict=True))
+            fit = cox_ph(st, se, is_c.astype(float), names=[contrast], level=level)
             rows.append(
                 {
                     "study_id": sid,

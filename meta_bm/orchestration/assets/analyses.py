@@ -122,12 +122,14 @@ def build_report(store, config: AnalysesConfig, output: OutputDir) -> tuple[Path
     """Gather results, study characteristics, fidelity and overlays from the store; write the report."""
     tables = store.analysis_results([a.id for a in config.analyses])
     studies = store.query(
-        """SELECT s.study_id, s.citation, s.year, s.source, s.synthetic,
-                  (SELECT string_agg(DISTINCT c.endpoint, ', ') FROM curves c WHERE c.study_id = s.study_id)
-                      AS curve_endpoints,
-                  (SELECT count(*) FROM cohort k WHERE k.study_id = s.study_id) AS cohort_rows,
-                  (SELECT string_agg(DISTINCT a.modality, ', ') FROM arms a WHERE a.study_id = s.study_id) AS modalities
-           FROM studies s ORDER BY s.year, s.study_id"""
+        """WITH ep AS (SELECT study_id, string_agg(DISTINCT endpoint, ', ') AS curve_endpoints
+                       FROM curves GROUP BY study_id),
+                rows AS (SELECT study_id, count(*) AS cohort_rows FROM cohort GROUP BY study_id),
+                md AS (SELECT study_id, string_agg(DISTINCT modality, ', ') AS modalities FROM arms GROUP BY study_id)
+           SELECT s.study_id, s.citation, s.year, s.source, s.synthetic, ep.curve_endpoints,
+                  coalesce(rows.cohort_rows, 0) AS cohort_rows, md.modalities
+           FROM studies s LEFT JOIN ep USING (study_id) LEFT JOIN rows USING (study_id) LEFT JOIN md USING (study_id)
+           ORDER BY s.year, s.study_id"""
     )
     fidelity = store.query(
         """SELECT study_id, curve_id, status, n_clicks, rmse, max_abs_error, n_patients, n_published, events,
