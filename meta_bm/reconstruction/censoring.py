@@ -15,6 +15,9 @@ small grid. A target total number of events, when known, constrains ``beta`` for
 
 from __future__ import annotations
 
+import math
+import statistics
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,26 +75,101 @@ def _refine_nonparametric(x: np.ndarray, delta: np.ndarray, scale: float, start:
     Alternates: events per drop ``d = round(delta * scale * G)`` (at least 1), implied
     ``G = d / (scale * delta)``, weighted isotonic fit (weights = precision of each implied G).
     """
-    model = start
     real = delta > 0.5 / (scale * np.maximum(start.survival(x), 1e-9))
-    if real.sum() < 3:
+    if np.count_nonzero(real) < 3:
         return start
     xr, dr = x[real], delta[real]
+    kx = np.concatenate(([0.0], xr))
+    g = start.survival(xr)
     for _ in range(4):
-        g = model.survival(xr)
         d = np.maximum(np.rint(dr * scale * g), 1.0)
         implied = np.minimum(d / (scale * dr), 1.0)
         w = (dr / (STEP_SIGMA * d)) ** 2
         fit = np.clip(isotonic_decreasing(implied, w), 1e-6, 1.0)
-        kx = np.concatenate(([0.0], xr))
         kg = np.minimum.accumulate(np.concatenate(([1.0], fit)))
-        model = CensoringModel(1.0, np.inf, "step heights (free-form, resolvable single events)", tuple(kx), tuple(kg))
-    return model
+        g = np.interp(xr, kx, kg)  # the free-form model's survival at the drops (xr >= 0)
+    return CensoringModel(1.0, np.inf, "step heights (free-form, resolvable single events)", tuple(kx), tuple(kg))
 
 
-def _expected_events(g: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarray:
-    """Continuous expected events for candidate G rows: sum_k scale * G(x_k) * delta_k."""
-    return scale * (g @ delta)
+class _Scratch(threading.local):
+    """Per-thread scratch arrays for the candidate grid (candidates x clicks), reused across fits.
+
+    The grid arrays reach hundreds of KB. Allocated afresh, the memory goes back to the OS after
+    every fit and each 4 KiB page faults in again on the next one, which costs more than the
+    arithmetic. Each name owns one buffer, so arrays taken under different names never overlap.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        n = math.prod(shape)
+        buf = self.buffers.get(name)
+        if buf is None or buf.size < n:
+            buf = np.empty(n)
+            if n <= _SCRATCH_MAX:
+                self.buffers[name] = buf
+        return buf[:n].reshape(shape)
+
+    def arrays(self, name: str, *shapes: tuple[int, ...]) -> list[np.ndarray]:
+        """Several arrays carved from the one buffer ``name`` (not overlapping each other)."""
+        sizes = [math.prod(shape) for shape in shapes]
+        buf = self.get(name, (sum(sizes),))
+        out, at = [], 0
+        for shape, n in zip(shapes, sizes, strict=True):
+            out.append(buf[at : at + n].reshape(shape))
+            at += n
+        return out
+
+    def filled(self, name: str, shape: tuple[int, ...], value: float) -> np.ndarray:
+        """A read-only array of ``value`` (filled once per buffer, not per call)."""
+        n = math.prod(shape)
+        buf = self.buffers.get(name)
+        if buf is None or buf.size < n:
+            buf = np.full(n, value)
+            if n <= _SCRATCH_MAX:
+                self.buffers[name] = buf
+        return buf[:n].reshape(shape)
+
+
+_SCRATCH_MAX = 1 << 22  # elements (32 MB); larger grids are allocated per call
+_scratch = _Scratch()
+
+
+def _make_candidates(late_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    alpha_col = np.append(np.repeat(np.asarray(ALPHAS), BETA_MULTIPLES.size), 1.0)
+    beta_mult = np.append(np.tile(BETA_MULTIPLES, len(ALPHAS)), np.inf)
+    if late_only:
+        # after a risk table: censoring that starts at once (alpha < 1) is not plausible a priori
+        late = alpha_col >= 1.0
+        alpha_col, beta_mult = alpha_col[late], beta_mult[late]
+    alpha_col.flags.writeable = beta_mult.flags.writeable = False
+    return alpha_col, beta_mult
+
+
+# Candidate rows ``(alpha, beta / length)``: the Weibull grid, then "no censoring" (beta = inf);
+# built once, without and with a prior hazard.
+_CANDIDATES = {late_only: _make_candidates(late_only) for late_only in (False, True)}
+
+
+def _candidates(prior_hazard: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate rows ``(alpha, beta / length)`` (read-only arrays)."""
+    return _CANDIDATES[prior_hazard is not None]
+
+
+def _censoring_free(x: np.ndarray, alpha_col: np.ndarray, beta_col: np.ndarray) -> np.ndarray:
+    """``G = exp(-(x / beta) ** alpha)``, clicks down, candidates across (a scratch array; beta = inf gives 1)."""
+    g = _scratch.get("g", (x.size, beta_col.size))
+    np.divide(x[:, None], beta_col[None, :], out=g)
+    np.power(g, alpha_col[None, :], out=g)
+    np.negative(g, out=g)
+    return np.exp(g, out=g)
+
+
+def _log_prior_penalty(alpha_col: np.ndarray, beta_col: np.ndarray, length: float, prior_hazard: float) -> np.ndarray:
+    """Weak log-normal prior on the censoring hazard: the hazard seen in the risk-table intervals."""
+    eff = np.where(np.isfinite(beta_col), (length / beta_col) ** alpha_col / length, prior_hazard * 1e-2)
+    return 0.5 * ((np.log(np.maximum(eff, 1e-300)) - np.log(prior_hazard)) / PRIOR_LOG_SD) ** 2
 
 
 def fit_censoring(
@@ -126,69 +204,74 @@ def fit_censoring(
     if length <= 0 or n0 <= 0 or s0 <= 0 or x.size == 0:
         return CensoringModel(1.0, np.inf, "none: empty segment")
     scale = n0 / s0
-    betas = BETA_MULTIPLES * length
-    alpha_col = np.repeat(np.asarray(ALPHAS), betas.size)
-    beta_col = np.tile(betas, len(ALPHAS))
-    # Rows: candidates (last row = no censoring); columns: clicks.
-    g = np.exp(-((x[None, :] / beta_col[:, None]) ** alpha_col[:, None]))
-    g = np.vstack([g, np.ones((1, x.size))])
-    alpha_col = np.append(alpha_col, 1.0)
-    beta_col = np.append(beta_col, np.inf)
-
     keep = delta > 1e-9
-    if not keep.any():
+    n_keep = int(np.count_nonzero(keep))
+    if n_keep == 0:
         if prior_hazard is not None and prior_hazard > 0 and target_events is None:
             return CensoringModel(1.0, 1.0 / prior_hazard, "hazard of the risk-table intervals")
         return CensoringModel(1.0, np.inf, "none: no steps to estimate censoring from")
+    x_keep, delta_keep = (x, delta) if n_keep == x.size else (x[keep], delta[keep])
 
     if target_events is None:
         # When even the early steps (little censoring yet) hold several events each, the step
         # heights cannot tell "fewer at risk" from "more events per step".
-        early = delta[keep][: max(1, int(keep.sum()) // 2)]
-        if keep.sum() >= 4 and float(np.median(early)) * scale >= UNRESOLVED_STEP_EVENTS:
+        early = delta_keep[: max(1, n_keep // 2)].tolist()
+        if n_keep >= 4 and statistics.median(early) * scale >= UNRESOLVED_STEP_EVENTS:
             if prior_hazard is not None and prior_hazard > 0:
                 return CensoringModel(1.0, 1.0 / prior_hazard, "hazard of the risk-table intervals")
             return CensoringModel(1.0, np.inf, "none: steps hold several events each, censoring not identifiable")
-    if prior_hazard is not None:
-        # after a risk table: censoring that starts at once (alpha < 1) is not plausible a priori
-        late = alpha_col >= 1.0
-        g, alpha_col, beta_col = g[late], alpha_col[late], beta_col[late]
-    loglik = _marginal_loglik(g[:, keep], scale, delta[keep])
-    if prior_hazard is not None and prior_hazard > 0:
-        # weak log-normal prior: the censoring hazard seen in the risk-table intervals
-        eff = np.where(np.isfinite(beta_col), (length / beta_col) ** alpha_col / length, prior_hazard * 1e-2)
-        loglik = loglik - 0.5 * ((np.log(np.maximum(eff, 1e-300)) - np.log(prior_hazard)) / PRIOR_LOG_SD) ** 2
-    if target_events is not None:
-        ev = _expected_events(g, scale, delta)
-        if target_events >= ev[-1] - 1e-9:
-            return CensoringModel(1.0, np.inf, "none: total events reached without censoring")
-        best: tuple[float, float, float] | None = None
-        for a in ALPHAS:
-            rows = np.flatnonzero(alpha_col == a)
-            if rows.size < 2:
-                continue
-            e_a = ev[rows]  # increasing in beta
-            if not (e_a[0] <= target_events <= e_a[-1]):
-                continue
-            k = int(np.searchsorted(e_a, target_events))
-            k = min(max(k, 1), rows.size - 1)
-            # interpolate log(beta) between grid neighbours, likelihood at the nearer one
-            lo, hi = rows[k - 1], rows[k]
-            w = (target_events - ev[lo]) / max(ev[hi] - ev[lo], 1e-12)
-            beta = float(np.exp((1 - w) * np.log(beta_col[lo]) + w * np.log(beta_col[hi])))
-            ll = float(loglik[lo] if w < 0.5 else loglik[hi])
-            if best is None or ll > best[2]:
-                best = (a, beta, ll)
-        if best is None:
-            # Even the heaviest censoring leaves too many events: take the heaviest.
-            return CensoringModel(1.0, float(betas[0]), "heaviest censoring (total events below reach)")
-        beta = _refine_beta(x, delta, scale, best[0], best[1], target_events)
-        return CensoringModel(best[0], beta, "step heights, constrained to the total events")
-    i = int(np.argmax(loglik))
-    best_model = CensoringModel(float(alpha_col[i]), float(beta_col[i]), "step heights (marginal likelihood)")
-    if s0 / n0 >= RESOLVABLE_UNIT:
-        return _refine_nonparametric(x, delta, scale, best_model)
-    return best_model
+    alpha_col, beta_mult = _candidates(prior_hazard)
+    beta_col = beta_mult * length
+    with_prior = prior_hazard is not None and prior_hazard > 0
+
+    if target_events is None:
+        loglik = _marginal_loglik(_censoring_free(x_keep, alpha_col, beta_col), scale, delta_keep)
+        if with_prior:
+            loglik = loglik - _log_prior_penalty(alpha_col, beta_col, length, prior_hazard)
+        i = int(np.argmax(loglik))
+        best_model = CensoringModel(float(alpha_col[i]), float(beta_col[i]), "step heights (marginal likelihood)")
+        if s0 / n0 >= RESOLVABLE_UNIT:
+            return _refine_nonparametric(x, delta, scale, best_model)
+        return best_model
+
+    ev = _expected_events(np.ascontiguousarray(_censoring_free(x, alpha_col, beta_col).T), scale, delta)
+    if target_events >= ev[-1] - 1e-9:
+        return CensoringModel(1.0, np.inf, "none: total events reached without censoring")
+    # Per alpha: the beta (log-interpolated between grid neighbours) that meets the target, judged
+    # by the likelihood of the nearer neighbour; only those rows need the likelihood.
+    found: list[tuple[float, float, int]] = []
+    for a in ALPHAS:
+        rows = np.flatnonzero(alpha_col == a)
+        if rows.size < 2:
+            continue
+        e_a = ev[rows]  # increasing in beta
+        if not (e_a[0] <= target_events <= e_a[-1]):
+            continue
+        k = int(np.searchsorted(e_a, target_events))
+        k = min(max(k, 1), rows.size - 1)
+        lo, hi = rows[k - 1], rows[k]
+        w = (target_events - ev[lo]) / max(ev[hi] - ev[lo], 1e-12)
+        beta = float(np.exp((1 - w) * np.log(beta_col[lo]) + w * np.log(beta_col[hi])))
+        found.append((a, beta, int(lo if w < 0.5 else hi)))
+    if not found:
+        # Even the heaviest censoring leaves too many events: take the heaviest.
+        return CensoringModel(1.0, float(beta_col[0]), "heaviest censoring (total events below reach)")
+    rows = np.array([r for _, _, r in found])
+    loglik = _marginal_loglik(_censoring_free(x_keep, alpha_col[rows], beta_col[rows]), scale, delta_keep)
+    if with_prior:
+        loglik = loglik - _log_prior_penalty(alpha_col[rows], beta_col[rows], length, prior_hazard)
+    best: tuple[float, float, float] | None = None
+    for (a, beta, _), ll in zip(found, loglik.tolist(), strict=True):
+        if best is None or ll > best[2]:
+            best = (a, beta, ll)
+    assert best is not None
+    beta = _refine_beta(x, delta, scale, best[0], best[1], target_events)
+    return CensoringModel(best[0], beta, "step heights, constrained to the total events")
+
+
+def _expected_events(g: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarray:
+    """Continuous expected events for candidate G rows: sum_k scale * G(x_k) * delta_k."""
+    return scale * (g @ delta)
 
 
 def _refine_beta(x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, beta: float, target: float) -> float:
@@ -212,33 +295,72 @@ def _refine_beta(x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, b
     return float(np.exp(0.5 * (lo + hi)))
 
 
+# log prior of the event count of one drop: P(0) = P_ZERO, then geometric from P(1)
+_LOG_P_ZERO = float(np.log(P_ZERO))
+_LOG_P_ONE = float(np.log(1 - P_ZERO) + np.log(1 - Q_GEOM))
+_LOG_Q = float(np.log(Q_GEOM))
+_HALF_PRECISION = np.array([0.5 / s**2 for s in SIGMAS])[:, None, None, None]
+_LOG_SIGMAS = np.log(SIGMAS)[:, None]
+# The counts of a drop: 0, then base + j for these j (base = floor(delta / unit)); the first two
+# need base >= 2 and base >= 1 (counts below 1 are covered by 0 and base + 1).
+_OFFSETS = np.array([-1.0, 0.0, 1.0, 2.0])[:, None, None]
+_MIN_BASE = np.array([2.0, 1.0])[:, None, None]
+# log prior of each count relative to log P(base) (for the count 0, log P(0) before that subtraction)
+_REL_PRIOR = np.array([_LOG_P_ZERO, -_LOG_Q, 0.0, _LOG_Q, 2.0 * _LOG_Q])[:, None, None]
+# exp() of anything below this is negligible next to the largest term (1); clamping keeps np.exp
+# off its slow underflow path
+_EXP_FLOOR = -700.0
+
+
 def _marginal_loglik(g: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarray:
-    """Log marginal likelihood of the drops for each candidate row of ``g``.
+    """Log marginal likelihood of the drops for each candidate (column) of ``g`` (clicks x candidates).
 
     Each drop is ``d * unit + noise`` with ``unit = 1 / (scale * G)``, ``d`` unknown (prior: P(0),
     then geometric), noise Gaussian; the noise scale is profiled over :data:`SIGMAS`.
+
+    The event counts considered are 0 and the integers ``base - 1 .. base + 2`` around the ratio
+    ``delta / unit`` (``base`` its floor), those below 1 left out. The work happens in place in
+    scratch arrays of (noise level, count, click, candidate) terms, with priors taken relative to
+    ``P(base)`` so that only the count 0 needs a prior array.
     """
-    unit = 1.0 / (scale * np.maximum(g, 1e-12))  # (C, K)
-    ratio = delta[None, :] / unit
-    base = np.floor(ratio)
-    # Candidate event counts: 0 and the four integers around the ratio.
-    cands = np.stack([np.zeros_like(base)] + [np.maximum(base + o, 1.0) for o in (-1, 0, 1, 2)], axis=-1)
-    logprior = np.where(
-        cands == 0,
-        np.log(P_ZERO),
-        np.log(1 - P_ZERO) + np.log(1 - Q_GEOM) + (cands - 1) * np.log(Q_GEOM),
+    n_k, n_c = g.shape
+    n_s = len(SIGMAS)
+    unit, base, resid, log_p_base, sq, terms, top, lse = _scratch.arrays(
+        "loglik", *[(n_k, n_c)] * 4, (5, n_k, n_c), (n_s, 5, n_k, n_c), (n_s, n_k, n_c), (n_s, n_k, n_c)
     )
-    # Duplicated candidates (from the max(.,1) clamp) must not count twice.
-    dup = np.zeros_like(cands, dtype=bool)
-    for j in range(2, cands.shape[-1]):
-        dup[..., j] = np.any(cands[..., 1:j] == cands[..., j : j + 1], axis=-1)
-    resid = delta[None, :, None] - cands * unit[..., None]
-    best = None
-    for sigma in SIGMAS:
-        lp = logprior - 0.5 * (resid / sigma) ** 2 - np.log(sigma)
-        lp = np.where(dup, -np.inf, lp)
-        m = lp.max(axis=-1, keepdims=True)
-        ll = (m[..., 0] + np.log(np.exp(lp - m).sum(axis=-1))).sum(axis=-1)
-        best = ll if best is None else np.maximum(best, ll)
-    assert best is not None
-    return best
+    delta = delta[:, None]
+    np.maximum(g, 1e-12, out=unit)
+    unit *= scale
+    np.divide(1.0, unit, out=unit)
+    np.divide(delta, unit, out=base)
+    np.floor(base, out=base)
+    # squared residuals delta - d * unit: d = 0, then d = base + j
+    np.multiply(base, unit, out=resid)
+    np.subtract(delta, resid, out=resid)
+    np.multiply(delta, delta, out=sq[0])
+    np.multiply(_OFFSETS, unit, out=sq[1:])
+    np.subtract(resid, sq[1:], out=sq[1:])
+    np.square(sq[1:], out=sq[1:])
+    np.copyto(sq[1:3], np.inf, where=base < _MIN_BASE)  # no candidates: zero weight
+    # log P(base) = log P(1) + (base - 1) log Q
+    np.multiply(base, _LOG_Q, out=log_p_base)
+    log_p_base += _LOG_P_ONE - _LOG_Q
+    # log prior - resid^2 / (2 sigma^2), every noise level at once, relative to log P(base)
+    np.multiply(sq, _HALF_PRECISION, out=terms)
+    np.subtract(_REL_PRIOR, terms, out=terms)
+    terms[:, 0] -= log_p_base
+    # Shift by the largest of d = 0, base, base + 1: the other counts lie farther from the drop, so
+    # their terms exceed it by at most -log Q (no overflow), and its own term keeps the sum >= 1.
+    np.maximum(terms[:, 0], terms[:, 2], out=top)
+    np.maximum(top, terms[:, 3], out=top)
+    terms -= top[:, None]
+    # (an array operand: np.maximum with a scalar one is not vectorized)
+    np.maximum(terms, _scratch.filled("exp_floor", terms.shape, _EXP_FLOOR), out=terms)
+    np.exp(terms, out=terms)
+    np.sum(terms, axis=1, out=lse)
+    np.log(lse, out=lse)
+    lse += top
+    ll = lse.sum(axis=1)
+    ll += log_p_base.sum(axis=0)
+    ll -= n_k * _LOG_SIGMAS
+    return ll.max(axis=0)

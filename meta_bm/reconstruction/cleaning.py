@@ -71,157 +71,190 @@ class CleanCurve:
         return int(self.time.size)
 
 
+def _change(
+    row: int | None,
+    action: str,
+    before: tuple[float, float] | None,
+    after: tuple[float, float] | None,
+    reason: str,
+) -> CleaningChange:
+    """``CleaningChange(row, action, before, after, reason)``, built without the frozen ``__init__``.
+
+    A noisy curve logs dozens of changes; the frozen dataclass ``__init__`` sets each field through
+    ``object.__setattr__``, several times slower than filling the instance dict directly. The result
+    is the same (equal, hashable, immutable) object.
+    """
+    change = object.__new__(CleaningChange)
+    d = change.__dict__
+    d["row"] = row
+    d["action"] = action
+    d["before"] = before
+    d["after"] = after
+    d["reason"] = reason
+    return change
+
+
 def isotonic_decreasing_l1(y: np.ndarray) -> np.ndarray:
     """Non-increasing fit minimizing the sum of absolute deviations (pool adjacent violators).
 
     Each pooled block takes the median of its points (the mean of the two middle ones for an even
     count). Runs in O(n log n) at worst; the common case of few violations is close to O(n).
     """
-    y = np.asarray(y, float)
-    n = y.size
-    if n == 0 or bool(np.all(np.diff(y) <= 0)):
-        return y.copy()
-    vals = y.tolist()
-    # Blocks as [start, end, value]; merge while the non-increasing order is violated.
+    return np.array(_pav_median(np.asarray(y, float).tolist()), float)
+
+
+def _pav_median(vals: list[float]) -> list[float]:
+    """:func:`isotonic_decreasing_l1` on a list (returns a new list)."""
+    if not vals:
+        return []
+    # Blocks as (start, fit); a new point merges backwards while it breaks the non-increasing order.
     starts: list[int] = []
-    ends: list[int] = []
     fits: list[float] = []
     for i, v in enumerate(vals):
-        starts.append(i)
-        ends.append(i + 1)
-        fits.append(v)
-        while len(fits) > 1 and fits[-2] < fits[-1]:
-            e = ends.pop()
+        lo, fit = i, v
+        while fits and fits[-1] < fit:
             fits.pop()
-            starts.pop()
-            ends[-1] = e
-            block = sorted(vals[starts[-1] : e])
+            lo = starts.pop()
+            block = sorted(vals[lo : i + 1])
             m = len(block)
-            fits[-1] = block[m // 2] if m % 2 else 0.5 * (block[m // 2 - 1] + block[m // 2])
-    out = np.empty(n)
-    for a, b, v in zip(starts, ends, fits, strict=True):
-        out[a:b] = v
+            fit = block[m // 2] if m % 2 else 0.5 * (block[m // 2 - 1] + block[m // 2])
+        starts.append(lo)
+        fits.append(fit)
+    out: list[float] = []
+    for a, b, v in zip(starts, [*starts[1:], len(vals)], fits, strict=True):
+        out += [v] * (b - a)
     return out
+
+
+_MOVED_REASON = "corners of one vertical drop clicked out of order; put on one time"
 
 
 def _merge_swapped_corners(
     t: np.ndarray, s: np.ndarray, rows: np.ndarray, log: list[CleaningChange]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[list[float], list[float], list[int]]:
     """Put near-simultaneous clicks whose survival rises back on one vertical line.
 
     The top and bottom corners of a drop share one true time; pixel noise in x can put the bottom
     first, which would split the drop across two steps. Such a cluster (span below
     ``VERTICAL_TOLERANCE`` of the time range) gets its mean time, ordered top to bottom.
+    Takes the clicks sorted by time; returns them as lists.
     """
-    if t.size < 2:
-        return t, s, rows
-    tol = VERTICAL_TOLERANCE * float(t.max() - min(t.min(), 0.0))
-    rising = np.flatnonzero((np.diff(t) < tol) & (np.diff(s) > 0))
-    if rising.size == 0:
-        return t, s, rows
-    t, s, rows = t.copy(), s.copy(), rows.copy()
-    tl, sl_, rl = t.tolist(), s.tolist(), rows.tolist()
+    tl, sl, rl = t.tolist(), s.tolist(), rows.tolist()
+    n = len(tl)
+    if n < 2:
+        return tl, sl, rl
+    tol = VERTICAL_TOLERANCE * (tl[-1] - min(tl[0], 0.0))  # sorted by time: tl[-1] is the largest
+    rising = np.flatnonzero((np.diff(s) > 0) & (np.diff(t) < tol)).tolist()
+    # Clusters only reach back to clicks after the previous cluster, so edits never feed back.
     done = -1
-    for i in rising.tolist():
+    for i in rising:
         if i <= done:
             continue
         lo = i
         while lo - 1 > done and tl[i] - tl[lo - 1] < tol:
             lo -= 1
         hi = i + 1
-        while hi + 1 < len(tl) and tl[hi + 1] - tl[lo] < tol:
+        while hi + 1 < n and tl[hi + 1] - tl[lo] < tol:
             hi += 1
+        done = hi
+        if hi == lo + 1:  # the usual pair, bottom corner first: swap
+            t_lo, t_hi, s_lo, s_hi = tl[lo], tl[hi], sl[lo], sl[hi]
+            new_t = sum((t_lo, t_hi)) / 2
+            if t_hi != new_t:
+                log.append(_change(rl[hi], "moved", (t_hi, s_hi), (new_t, s_hi), _MOVED_REASON))
+            if t_lo != new_t:
+                log.append(_change(rl[lo], "moved", (t_lo, s_lo), (new_t, s_lo), _MOVED_REASON))
+            tl[lo] = tl[hi] = new_t
+            sl[lo], sl[hi] = s_hi, s_lo
+            rl[lo], rl[hi] = rl[hi], rl[lo]
+            continue
         new_t = sum(tl[lo : hi + 1]) / (hi + 1 - lo)
-        members = sorted(range(lo, hi + 1), key=lambda k: -sl_[k])
+        members = sorted(range(lo, hi + 1), key=sl.__getitem__, reverse=True)  # stable: ties keep order
         for k in members:
             if tl[k] != new_t:
-                log.append(
-                    CleaningChange(
-                        int(rl[k]),
-                        "moved",
-                        (tl[k], sl_[k]),
-                        (new_t, sl_[k]),
-                        "corners of one vertical drop clicked out of order; put on one time",
-                    )
-                )
-        t[lo : hi + 1] = new_t
-        s[lo : hi + 1] = [sl_[k] for k in members]
-        rows[lo : hi + 1] = [rl[k] for k in members]
-        done = hi
-    return t, s, rows
+                log.append(_change(rl[k], "moved", (tl[k], sl[k]), (new_t, sl[k]), _MOVED_REASON))
+        sl[lo : hi + 1] = [sl[k] for k in members]
+        rl[lo : hi + 1] = [rl[k] for k in members]
+        tl[lo : hi + 1] = [new_t] * (hi + 1 - lo)
+    return tl, sl, rl
+
+
+def _by_time_then_survival(t: np.ndarray, s: np.ndarray) -> np.ndarray | None:
+    """Stable order by time, then survival descending (a vertical drop reads top then bottom);
+    ``None`` when the points are in that order already."""
+    order = np.lexsort((-s, t))
+    return order if np.count_nonzero(order != np.arange(t.size)) else None
 
 
 def clean_clicks(clicks: Clicks) -> CleanCurve:
     """Clean :class:`Clicks` into a :class:`CleanCurve`; see the module docstring for the steps."""
-    t = clicks.time.astype(float).copy()
-    s = clicks.survival.astype(float).copy()
-    rows = clicks.rows.astype(np.int64).copy()
+    t = clicks.time.astype(float)
+    s = clicks.survival.astype(float)
+    rows = clicks.rows.astype(np.int64)
     log: list[CleaningChange] = []
 
-    order = np.lexsort((-s, t))  # by time, then survival descending
-    if not np.array_equal(order, np.arange(t.size)):
-        moved = int(np.sum(order != np.arange(t.size)))
-        log.append(CleaningChange(None, "sorted", None, None, f"{moved} click(s) reordered by time"))
+    order = _by_time_then_survival(t, s)
+    if order is not None:
+        moved = int(np.count_nonzero(order != np.arange(t.size)))
+        log.append(_change(None, "sorted", None, None, f"{moved} click(s) reordered by time"))
         t, s, rows = t[order], s[order], rows[order]
+    # The clicks are few: the steps below run on Python lists.
+    tl, sl, rl = _merge_swapped_corners(t, s, rows, log)
 
-    t, s, rows = _merge_swapped_corners(t, s, rows, log)
-
-    for mask, new_t, new_s, reason in (
-        (t < 0, True, False, "time below 0 clamped to 0"),
-        (s > 1, False, True, "survival above 1 clamped to 1"),
-        (s < 0, False, True, "survival below 0 clamped to 0"),
+    for values, low, high, reason in (
+        (tl, 0.0, None, "time below 0 clamped to 0"),
+        (sl, None, 1.0, "survival above 1 clamped to 1"),
+        (sl, 0.0, None, "survival below 0 clamped to 0"),
     ):
-        for i in np.flatnonzero(mask):
-            before = (float(t[i]), float(s[i]))
-            if new_t:
-                t[i] = 0.0
-            if new_s:
-                s[i] = min(max(s[i], 0.0), 1.0)
-            log.append(CleaningChange(int(rows[i]), "clamped", before, (float(t[i]), float(s[i])), reason))
-    if np.any(t == 0):
+        if (low is not None and min(values) < low) or (high is not None and max(values) > high):
+            for i, v in enumerate(values):
+                if (low is not None and v < low) or (high is not None and v > high):
+                    before = (tl[i], sl[i])
+                    values[i] = low if low is not None else high
+                    log.append(_change(rl[i], "clamped", before, (tl[i], sl[i]), reason))
+    if 0.0 in tl:
         # Clamping may have put clicks at t = 0 out of survival order.
-        order = np.lexsort((-s, t))
-        t, s, rows = t[order], s[order], rows[order]
+        order = _by_time_then_survival(np.array(tl), np.array(sl))
+        if order is not None:
+            idx = order.tolist()
+            tl, sl, rl = [tl[i] for i in idx], [sl[i] for i in idx], [rl[i] for i in idx]
 
-    fitted = isotonic_decreasing_l1(s)
-    for i in np.flatnonzero(np.abs(fitted - s) > 1e-12):
-        log.append(
-            CleaningChange(
-                int(rows[i]),
-                "adjusted",
-                (float(t[i]), float(s[i])),
-                (float(t[i]), float(fitted[i])),
-                "survival rose between clicks; isotonic (median) fit to a non-increasing curve",
-            )
-        )
-    s = fitted
-
-    if t.size > 1:
-        dup = np.zeros(t.size, bool)
-        dup[1:] = (t[1:] == t[:-1]) & (s[1:] == s[:-1])
-        for i in np.flatnonzero(dup):
+    fitted = _pav_median(sl)
+    for i in [i for i, (a, b) in enumerate(zip(fitted, sl, strict=True)) if a != b]:
+        if abs(fitted[i] - sl[i]) > 1e-12:
             log.append(
-                CleaningChange(
-                    int(rows[i]), "removed", (float(t[i]), float(s[i])), None, "exact duplicate of the previous click"
+                _change(
+                    rl[i],
+                    "adjusted",
+                    (tl[i], sl[i]),
+                    (tl[i], fitted[i]),
+                    "survival rose between clicks; isotonic (median) fit to a non-increasing curve",
                 )
             )
-        keep = ~dup
-        t, s, rows = t[keep], s[keep], rows[keep]
+    sl = fitted
 
-    t_range = float(t.max()) if t.size else 0.0
-    if t[0] == 0.0 and s[0] == 1.0:
+    dup = [i for i in range(1, len(tl)) if tl[i] == tl[i - 1] and sl[i] == sl[i - 1]]
+    if dup:
+        for i in dup:
+            log.append(_change(rl[i], "removed", (tl[i], sl[i]), None, "exact duplicate of the previous click"))
+        gone = set(dup)
+        keep = [i for i in range(len(tl)) if i not in gone]
+        tl, sl, rl = [tl[i] for i in keep], [sl[i] for i in keep], [rl[i] for i in keep]
+
+    t_range = max(tl) if tl else 0.0
+    if tl[0] == 0.0 and sl[0] == 1.0:
         pass
-    elif t[0] <= ORIGIN_TIME_TOLERANCE * t_range and s[0] >= 1.0 - ORIGIN_SURVIVAL_TOLERANCE:
-        log.append(
-            CleaningChange(
-                int(rows[0]), "snapped", (float(t[0]), float(s[0])), (0.0, 1.0), "first click taken as the origin"
-            )
-        )
-        t[0], s[0] = 0.0, 1.0
+    elif tl[0] <= ORIGIN_TIME_TOLERANCE * t_range and sl[0] >= 1.0 - ORIGIN_SURVIVAL_TOLERANCE:
+        log.append(_change(rl[0], "snapped", (tl[0], sl[0]), (0.0, 1.0), "first click taken as the origin"))
+        tl[0], sl[0] = 0.0, 1.0
         # The snap can only raise survival, so later clicks stay non-increasing.
     else:
-        log.append(CleaningChange(None, "added", None, (0.0, 1.0), "origin (0, 1) was missing"))
-        t = np.concatenate(([0.0], t))
-        s = np.concatenate(([1.0], s))
-        rows = np.concatenate(([-1], rows))
-    return CleanCurve(time=t, survival=s, rows=rows, source=clicks.source, log=log)
+        log.append(_change(None, "added", None, (0.0, 1.0), "origin (0, 1) was missing"))
+        tl, sl, rl = [0.0, *tl], [1.0, *sl], [-1, *rl]
+    return CleanCurve(
+        time=np.array(tl, float),
+        survival=np.array(sl, float),
+        rows=np.array(rl, np.int64),
+        source=clicks.source,
+        log=log,
+    )

@@ -35,6 +35,7 @@ Example
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,9 +44,9 @@ import polars as pl
 from meta_bm.errors import InputError
 from meta_bm.reconstruction.censoring import CensoringModel, fit_censoring
 from meta_bm.reconstruction.cleaning import CleanCurve, clean_clicks
-from meta_bm.reconstruction.isotonic import isotonic_increasing
+from meta_bm.reconstruction.isotonic import isotonic_increasing_list
 from meta_bm.reconstruction.parsing import Clicks, RiskTable, clicks_from_arrays, risk_table_from_arrays
-from meta_bm.survival.km import kaplan_meier, quantile_time
+from meta_bm.survival.km import quantile_time
 
 RECONSTRUCTION_VERSION = "1.0.0"
 
@@ -167,18 +168,15 @@ def _allocate(weights: np.ndarray, group: np.ndarray, totals: np.ndarray) -> np.
     n_groups = totals.size
     weights = np.where(np.isfinite(weights) & (weights > 0), weights, 0.0)
     wsum = np.bincount(group, weights=weights, minlength=n_groups)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(wsum > 0, totals / wsum, 0.0)
+    scale = np.divide(totals, wsum, out=np.zeros(n_groups), where=wsum > 0)
     w = weights * scale[group]
     cum = np.cumsum(w)
     # cumulative sum within group: subtract the sum of all earlier groups
     group_end = np.cumsum(np.bincount(group, weights=w, minlength=n_groups))
     offset = np.concatenate(([0.0], group_end[:-1]))[group]
     within = np.rint(cum - offset + 1e-9)
-    first = np.ones(group.size, bool)
-    first[1:] = group[1:] != group[:-1]
     prev = np.concatenate(([0.0], within[:-1]))
-    prev[first] = 0.0
+    prev[1:][group[1:] != group[:-1]] = 0.0  # each group starts from 0
     return np.maximum(within - prev, 0).astype(np.int64)
 
 
@@ -240,7 +238,6 @@ def reconstruct(
     # survival below 1e-12 is zero (keeps 1/S finite)
     s = np.where(curve.survival < 1e-12, 0.0, curve.survival)
     k_n = t.size
-    float(t[-1])
 
     # ---- risk table: validate against N and the curve, start it at time 0 ----
     if risk_table is None or len(risk_table) == 0:
@@ -277,9 +274,23 @@ def reconstruct(
             nr = np.concatenate(([n0], nr))
     if total_events is not None and not (0 <= total_events <= nr[0]):
         raise InputError(f"total events {total_events} is outside 0..{nr[0]} (the number of patients)", src)
-    t = _snap_to_risk_times(t, s, tau, nr, warnings)
+    # Per click: numpy. Per interval (a handful) and in sequential steps: Python scalars, with the
+    # same float operations.
+    tl, sl, taul, nrl = t.tolist(), s.tolist(), tau.tolist(), nr.tolist()
+    snapped = _snap_to_risk_times(t, tl, sl, taul, nrl, warnings)
+    if snapped is not t:
+        t, tl = snapped, snapped.tolist()
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _reconstruct_core(curve, t, s, tau, nr, total_n, total_events, warnings, risk_table, k_n)
+        return _reconstruct_core(
+            curve, t, s, tau, nr, tl, sl, taul, nrl, total_n, total_events, warnings, risk_table, k_n
+        )
+
+
+def _rint_clip(x: float, high: float) -> int:
+    """``np.rint(x)`` clipped to ``[0, high]``, as an int (NaN gives 0)."""
+    if x != x:
+        return 0
+    return round(min(max(x, 0.0), high))
 
 
 def _reconstruct_core(
@@ -288,6 +299,10 @@ def _reconstruct_core(
     s: np.ndarray,
     tau: np.ndarray,
     nr: np.ndarray,
+    tl: list[float],
+    sl: list[float],
+    taul: list[float],
+    nrl: list[int],
     total_n: int | None,
     total_events: int | None,
     warnings: list[str],
@@ -296,139 +311,131 @@ def _reconstruct_core(
 ) -> Reconstruction:
     n_int = tau.size
     last_j = n_int - 1
-    t_last = float(t[-1])
+    t_last = tl[-1]
 
     # ---- per-click quantities ----
     level_before = np.concatenate(([1.0], s[:-1]))  # S(t_k-) as the sequence of clicks defines it
     delta = np.maximum(level_before - s, 0.0)
     j_of = np.searchsorted(tau, t, side="right") - 1  # interval of each click (tau[0] = 0 <= t)
-    inv_s = np.where(s > 0, 1.0 / np.where(s > 0, s, 1.0), 0.0)
-    seg = np.diff(t) * inv_s[:-1]
-    f_click = np.concatenate(([0.0], np.cumsum(seg)))  # F(t_k) = int_0^{t_k} du / S(u)
+    inv_s = np.divide(1.0, s, out=np.zeros_like(s), where=s > 0)
+    f_click = np.concatenate(([0.0], np.cumsum(np.diff(t) * inv_s[:-1])))  # F(t_k) = int_0^{t_k} du / S(u)
+    f_l, inv_l = f_click.tolist(), inv_s.tolist()
 
-    def level_left(x: np.ndarray) -> np.ndarray:
+    def level_left(x: float) -> float:
         """S(x-): the level of the last click strictly before x."""
-        idx = np.searchsorted(t, x, side="left") - 1
-        return np.where(idx >= 0, s[np.maximum(idx, 0)], 1.0)
+        i = bisect_left(tl, x) - 1
+        return sl[i] if i >= 0 else 1.0
 
-    def big_f(x: np.ndarray) -> np.ndarray:
+    def big_f(x: float) -> float:
         """F(x) = int_0^x du / S(u) with S the right-continuous step through the clicks."""
-        idx = np.maximum(np.searchsorted(t, x, side="right") - 1, 0)
-        return f_click[idx] + (x - t[idx]) * inv_s[idx]
+        i = max(bisect_right(tl, x) - 1, 0)
+        return f_l[i] + (x - tl[i]) * inv_l[i]
 
-    s_b = level_left(tau)
-    tau_end = np.append(tau[1:], max(t_last, tau[-1]))
-    length = tau_end - tau
-    s_e = np.append(level_left(tau[1:]), s[-1])
-    f_b = big_f(tau)
-    i_end = big_f(tau_end) - f_b
-    n_start = nr.astype(float)
+    tau_end = [*taul[1:], max(t_last, taul[-1])]
+    length = [e - b for b, e in zip(taul, tau_end, strict=True)]
+    s_b = [level_left(x) for x in taul]
+    s_e = [*(level_left(x) for x in taul[1:]), sl[-1]]
+    f_b = [big_f(x) for x in taul]
 
     # ---- interior intervals: closed-form censoring that meets the next number at risk ----
-    drop = np.zeros(n_int)
-    drop[:-1] = nr[:-1] - nr[1:]
-    c_star = np.zeros(n_int)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        denom = s_e * i_end
-        ok = (denom > 0) & (s_b > 0)
-        c_star[:-1] = np.where(
-            ok[:-1],
-            (n_start[:-1] * s_e[:-1] / np.where(s_b[:-1] > 0, s_b[:-1], 1) - nr[1:])
-            * length[:-1]
-            / np.where(denom[:-1] > 0, denom[:-1], 1),
-            0.0,
-        )
-    # S reached 0 inside the interval: everyone left dies there unless the table says otherwise.
-    c_int = np.clip(np.rint(c_star), 0, drop).astype(np.int64)
-    capped = c_star[:-1] < -0.5
+    drop = [float(nrl[j] - nrl[j + 1]) for j in range(last_j)] + [0.0]
+    c_int = [0] * n_int
+    capped = [False] * n_int
+    for j in range(last_j):
+        denom = s_e[j] * (big_f(tau_end[j]) - f_b[j])
+        c_star = 0.0
+        if denom > 0 and s_b[j] > 0:
+            c_star = (float(nrl[j]) * s_e[j] / s_b[j] - nrl[j + 1]) * length[j] / denom
+        # S reached 0 inside the interval: everyone left dies there unless the table says otherwise.
+        c_int[j] = _rint_clip(c_star, drop[j])
+        capped[j] = c_star < -0.5
 
     # expected events per click given each interval's censoring
-    inv_sb = np.where(s_b > 0, 1.0 / np.where(s_b > 0, s_b, 1.0), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(length > 0, c_int / np.where(length > 0, length, 1.0), 0.0)
-    n_cont_over_s = n_start[j_of] * inv_sb[j_of] - rate[j_of] * (f_click - f_b[j_of])
+    inv_sb = [1.0 / x if x > 0 else 0.0 for x in s_b]
+    rate = [c / x if x > 0 else 0.0 for c, x in zip(c_int, length, strict=True)]
+    per_int = np.array([[float(n) * i for n, i in zip(nrl, inv_sb, strict=True)], rate, f_b])[:, j_of]
+    n_cont_over_s = per_int[0] - per_int[1] * (f_click - per_int[2])
     d_cont = np.maximum(n_cont_over_s, 0.0) * delta
 
     # ---- last interval: censoring from the step heights ----
-    in_last = j_of == last_j
+    first_last = bisect_left(tl, taul[last_j])  # clicks from here on are in the last interval (t sorted)
     prior_hazard = None
     if last_j > 0:
         # censoring hazard of the risk intervals that hold clicks (person-time approximated)
-        pt = length[:-1] * (n_start[:-1] + nr[1:]) / 2.0
-        use = pt > 0
-        if use.any() and pt[use].sum() > 0:
-            prior_hazard = float(c_int[:-1][use].sum() / pt[use].sum())
-    n_last = float(nr[last_j])
+        pt = [length[j] * (float(nrl[j]) + nrl[j + 1]) / 2.0 for j in range(last_j)]
+        use = [j for j in range(last_j) if pt[j] > 0]
+        pt_sum = float(np.add.reduce(np.array([pt[j] for j in use], float)))
+        if use and pt_sum > 0:
+            prior_hazard = sum(c_int[j] for j in use) / pt_sum
+    n_last = float(nrl[last_j])
     last_target = None
     if total_events is not None:
-        e_before = float(np.sum(nr[:-1] - nr[1:] - c_int[:-1]))
+        e_before = float(sum(nrl[j] - nrl[j + 1] - c_int[j] for j in range(last_j)))
         last_target = float(min(max(total_events - e_before, 0.0), n_last))
-    x_last = t[in_last] - tau[last_j]
+    x_last = t[first_last:] - taul[last_j]
+    delta_last = delta[first_last:]
     cens = fit_censoring(
         x_last,
-        delta[in_last],
+        delta_last,
         n_last,
-        float(s_b[last_j]),
-        float(max(t_last - tau[last_j], 0.0)),
+        s_b[last_j],
+        float(max(t_last - taul[last_j], 0.0)),
         target_events=last_target,
         prior_hazard=prior_hazard,
     )
-    g_last = cens.survival(x_last)
-    d_cont[in_last] = n_last * inv_sb[last_j] * g_last * delta[in_last]
-    d_last = int(min(round(float(d_cont[in_last].sum())), n_last))
+    d_cont[first_last:] = n_last * inv_sb[last_j] * cens.survival(x_last) * delta_last
+    d_last = int(min(round(float(d_cont[first_last:].sum())), n_last))
     if last_target is not None:
         d_last = round(last_target)
 
     # ---- events per interval ----
-    events_int = np.zeros(n_int, np.int64)
-    events_int[:-1] = drop[:-1] - c_int[:-1]
-    events_int[last_j] = d_last
-    for j in np.flatnonzero(capped):
-        warnings.append(
-            f"interval {tau[j]:g}-{tau[j + 1]:g}: the curve falls by about "
-            f"{float(d_cont[j_of == j].sum()):.1f} events but the risk table drops only from "
-            f"{nr[j]} to {nr[j + 1]}; events were capped at {drop[j]} (clicks and risk table disagree)"
-        )
+    events_int = [int(drop[j]) - c_int[j] for j in range(last_j)] + [d_last]
+    for j in range(last_j):
+        if capped[j]:
+            warnings.append(
+                f"interval {taul[j]:g}-{taul[j + 1]:g}: the curve falls by about "
+                f"{float(d_cont[j_of == j].sum()):.1f} events but the risk table drops only from "
+                f"{nrl[j]} to {nrl[j + 1]}; events were capped at {drop[j]} (clicks and risk table disagree)"
+            )
 
     # ---- exact total events ----
     if total_events is not None:
-        diff = int(total_events - events_int.sum())
+        diff = int(total_events - sum(events_int))
         if diff != 0:
             # The last interval could not absorb it: move events <-> censorings inside risk intervals.
-            cap = c_int[:-1] if diff > 0 else events_int[:-1]
-            movable = int(cap.sum())
-            k = min(abs(diff), movable)
+            cap = np.array(c_int[:-1] if diff > 0 else events_int[:-1], np.int64)
+            k = min(abs(diff), int(cap.sum()))
             if k > 0:
-                share = _apportion(cap, k)
                 sign = 1 if diff > 0 else -1
-                events_int[:-1] += sign * share
-                c_int[:-1] -= sign * share
+                for j, share in enumerate(_apportion(cap, k).tolist()):
+                    events_int[j] += sign * share
+                    c_int[j] -= sign * share
 
     # ---- integer events per click ----
-    d_int = _allocate(d_cont, j_of, events_int.astype(float))
+    d_int = _allocate(d_cont, j_of, np.array(events_int, float))
 
     # ---- censoring times ----
-    last_len = float(max(t_last - tau[last_j], 0.0))
+    last_len = float(max(t_last - taul[last_j], 0.0))
     c_times_last = np.zeros(0)
     if last_len > 0 and n_last > 0:
         # censorings the model expects in the last interval, placed at their expected quantiles
         c_times_last = _last_interval_censoring(
-            t, s, level_before, in_last, tau[last_j], last_len, n_last, s_b[last_j], cens, d_last
+            t, s, level_before, first_last, taul[last_j], last_len, n_last, s_b[last_j], cens, d_last
         )
-    placed_cens = _place_censoring(t, level_before, delta, j_of, d_int, tau, length, nr, c_int)
-    end_time = max(t_last, float(tau[-1]))
+    placed_cens = _place_censoring(t, level_before, delta, j_of, d_int, taul, length, nrl, c_int)
+    end_time = max(t_last, taul[-1])
 
     # ---- events that keep the reconstructed KM on the clicks, given the censoring ----
-    d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, nr, placed_cens, c_times_last, last_j)
+    d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, nrl, placed_cens, c_times_last, last_j)
     if total_events is not None and last_len > 0 and s_b[last_j] > 0:
         # Meet the published total through the free last interval first: more (fewer) patients kept at
         # risk there turn the same drops into more (fewer) events.
-        frac = max(1.0 - float(s[-1]) / float(s_b[last_j]), 0.05)
+        frac = max(1.0 - sl[-1] / s_b[last_j], 0.05)
         for _ in range(4):
             diff = int(total_events - d_int.sum())
             if diff == 0:
                 break
-            k = int(np.ceil(abs(diff) / frac))
+            k = math.ceil(abs(diff) / frac)
             if diff > 0:
                 if c_times_last.size == 0:
                     break
@@ -436,19 +443,21 @@ def _reconstruct_core(
                 keep[np.linspace(0, c_times_last.size - 1, min(k, c_times_last.size)).astype(np.int64)] = False
                 c_times_last = np.sort(c_times_last)[keep]
             else:
-                room = int(n_last - d_int[in_last].sum() - c_times_last.size)
+                room = int(n_last - d_int[first_last:].sum() - c_times_last.size)
                 k = min(k, room)
                 if k <= 0:
                     break
-                add = _spread(np.array([tau[last_j]]), np.array([last_len]), np.array([k]))
+                add = _spread(np.array([taul[last_j]]), np.array([last_len]), np.array([k]))
                 c_times_last = np.sort(np.concatenate((c_times_last, add)))
-            d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, nr, placed_cens, c_times_last, last_j)
+            d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, nrl, placed_cens, c_times_last, last_j)
     ev_times = np.repeat(t, d_int)
-    survivors_end = int(n_last - d_int[in_last].sum() - c_times_last.size)
+    survivors_end = int(n_last - d_int[first_last:].sum() - c_times_last.size)
     times = np.concatenate((ev_times, cens_times, c_times_last, np.full(max(survivors_end, 0), end_time)))
-    events = np.concatenate((np.ones(ev_times.size, np.int8), np.zeros(times.size - ev_times.size, np.int8)))
+    events = np.zeros(times.size, np.int8)
+    events[: ev_times.size] = 1
+    flipped = 0
     if total_events is not None:
-        before = int(events.sum())
+        before = ev_times.size
         events = _meet_total_events(times, events, total_events, tau, end_time)
         flipped = abs(int(events.sum()) - before)
         if flipped:
@@ -457,23 +466,28 @@ def _reconstruct_core(
                 f"{'events instead of censored' if total_events > before else 'censored instead of events'} "
                 "at unchanged times (every number at risk unchanged)"
             )
-    order = np.lexsort((1 - events, times))
+    # by time, events before censorings at the same time: with the events still first in the array
+    # (nothing flipped) a stable sort on time alone gives that order
+    order = np.lexsort((1 - events, times)) if flipped else np.argsort(times, kind="stable")
     times, events = times[order], events[order]
-    ev_times = times[events == 1]
-    c_final = np.bincount(np.searchsorted(tau, times[events == 0], side="right") - 1, minlength=n_int).astype(np.int64)
+    is_event = events == 1
+    per_interval = np.bincount(
+        np.searchsorted(tau, times, side="right") - 1 + n_int * ~is_event, minlength=2 * n_int
+    ).astype(np.int64)
 
     intervals = {
         "start": tau,
-        "end": tau_end,
+        "end": np.array(tau_end, float),
         "n_risk_start": nr.astype(np.int64),
-        "n_risk_end_published": np.append(nr[1:], 0).astype(np.int64),
-        "events": np.bincount(np.searchsorted(tau, ev_times, side="right") - 1, minlength=n_int).astype(np.int64),
-        "censored": c_final,
-        "capped": np.append(capped, False),
+        "n_risk_end_published": np.array([*nrl[1:], 0], np.int64),
+        "events": per_interval[:n_int],
+        "censored": per_interval[n_int:],
+        "capped": np.array(capped, bool),
     }
 
-    if total_events is not None and int(events.sum()) != total_events:
-        warnings.append(f"reconstructed {int(events.sum())} events, published {total_events}")
+    n_events = int(np.count_nonzero(is_event))
+    if total_events is not None and n_events != total_events:
+        warnings.append(f"reconstructed {n_events} events, published {total_events}")
 
     fid = fidelity(times, events, curve, risk_table, total_events)
     return Reconstruction(
@@ -493,7 +507,7 @@ def _track_events(
     s: np.ndarray,
     j_of: np.ndarray,
     tau: np.ndarray,
-    nr: np.ndarray,
+    nr: list[int],
     cens: np.ndarray,
     cens_last: np.ndarray,
     last_j: int,
@@ -506,46 +520,52 @@ def _track_events(
     reachable. Each interval's censorings are then ``n_j - n_{j+1} - events``: missing ones are
     added after the interval's last click, surplus ones removed from its end.
     """
+    cens = np.sort(cens)
     all_c = np.sort(np.concatenate((cens, cens_last)))
     c_before = np.searchsorted(all_c, t, side="left").tolist()
     c_tau = np.searchsorted(all_c, tau, side="left").tolist()
     tl, sl, jl = t.tolist(), s.tolist(), j_of.tolist()
-    nrl = nr.tolist()
+    nrl = nr
+    n_int = len(nrl)
     d = [0] * len(tl)
-    km, cur, d_j, n0, c0, floor_ = 1.0, -1, 0, 0, 0, 0
+    ev_per = [0] * n_int
+    last_click = [-1] * n_int
+    last_click[jl[0]] = 0
+    km, cur, d_j, n0, floor_ = 1.0, -1, 0, 0, 0
     for k in range(1, len(tl)):
         j = jl[k]
+        last_click[j] = k
         if j != cur:
-            cur, d_j, n0, c0 = j, 0, nrl[j], c_tau[j]
+            # n0: at risk at the interval start plus the censorings before it (counted in c_before)
+            cur, d_j, n0 = j, 0, nrl[j] + c_tau[j]
             floor_ = nrl[j + 1] if j < last_j else 0
-        n_k = n0 - d_j - (c_before[k] - c0)
+        n_k = n0 - d_j - c_before[k]
         if n_k <= 0 or km <= 0.0:
             continue
-        dk = min(max(round(n_k * (1.0 - sl[k] / km)), 0), n_k - floor_)
+        dk = round(n_k * (1.0 - sl[k] / km))
+        if dk > n_k - floor_:
+            dk = n_k - floor_
         if dk > 0:
             d[k] = dk
             d_j += dk
+            ev_per[j] += dk
             km *= 1.0 - dk / n_k
-    d_arr = np.asarray(d, np.int64)
-    ev_per = np.bincount(j_of, weights=d_arr, minlength=tau.size).astype(np.int64)
-    parts = []
-    cj = np.searchsorted(tau, cens, side="right") - 1
+    # each risk interval's censorings (sorted, so an interval's are one slice)
+    cl = cens.tolist()
+    cut = np.searchsorted(cens, tau, side="left").tolist()
+    new_cens: list[float] = []
     for j in range(last_j):
-        mine = np.sort(cens[cj == j])
-        need = int(nr[j] - nr[j + 1] - ev_per[j])
-        if need < mine.size:
+        mine = cl[cut[j] : cut[j + 1]]
+        need = nrl[j] - nrl[j + 1] - ev_per[j]
+        if need < len(mine):
             mine = mine[:need]
-        elif need > mine.size:
-            in_j = np.flatnonzero(j_of == j)
-            start = float(t[in_j[-1]]) if in_j.size else float(tau[j])
-            mine = np.concatenate(
-                (mine, _spread(np.array([start]), np.array([tau[j + 1] - start]), np.array([need - mine.size])))
-            )
-        parts.append(mine)
-    cens_new = np.concatenate(parts) if parts else np.zeros(0)
-    room = int(nr[last_j] - ev_per[last_j])
+        elif need > len(mine):
+            start = tl[last_click[j]] if last_click[j] >= 0 else float(tau[j])
+            _spread_into(mine, start, float(tau[j + 1]) - start, need - len(mine))
+        new_cens += mine
+    room = nrl[last_j] - ev_per[last_j]
     cens_last = np.sort(cens_last)[: max(room, 0)]
-    return d_arr, cens_new, cens_last
+    return np.array(d, np.int64), np.array(new_cens, float), cens_last
 
 
 def _meet_total_events(
@@ -583,10 +603,10 @@ def _place_censoring(
     delta: np.ndarray,
     j_of: np.ndarray,
     d_int: np.ndarray,
-    tau: np.ndarray,
-    length: np.ndarray,
-    nr: np.ndarray,
-    counts: np.ndarray,
+    tau: list[float],
+    length: list[float],
+    nr: list[int],
+    counts: list[int],
 ) -> np.ndarray:
     """Censoring times inside each risk interval (``counts[j]`` of them in interval j; the last
     interval is handled by :func:`_last_interval_censoring`), guided by the step heights.
@@ -595,35 +615,61 @@ def _place_censoring(
     says how many of the interval's censorings came before it. These noisy counts (weighted by
     their precision, with the uniform spread as a weak prior) are fitted by a non-decreasing
     function, and the censorings are placed evenly between the event clicks accordingly.
+    Scalar code: an interval holds a few dozen clicks at most.
     """
-    out: list[np.ndarray] = []
-    for j in np.flatnonzero(counts[:-1] > 0):
-        c = int(counts[j])
-        start, span = float(tau[j]), float(length[j])
-        ev = np.flatnonzero((j_of == j) & (d_int > 0) & (delta > 0))
-        if span <= 0 or ev.size == 0:
-            out.append(_spread(np.array([start]), np.array([span]), np.array([c])))
+    todo = [j for j in range(len(counts) - 1) if counts[j] > 0]
+    if not todo:
+        return np.zeros(0)
+    # Per event click (all intervals at once; the clicks of an interval are consecutive, t sorted):
+    # the implied number censored before it and its weight, prior included.
+    ev = np.flatnonzero((d_int > 0) & (delta > 0) & (j_of < len(counts) - 1))
+    je = j_of[ev]
+    d = d_int[ev]
+    d_before = np.cumsum(d) - d
+    d_before -= d_before[np.searchsorted(je, je)]  # events at earlier clicks of the same interval
+    n_hat = d * level_before[ev] / delta[ev]
+    c_arr = np.array(counts)
+    implied = (np.array(nr)[je] - d_before) - n_hat
+    sd = np.maximum(n_hat * STEP_NOISE / delta[ev], 0.5)
+    prior = c_arr[je] * (t[ev] - np.array(tau)[je]) / np.array(length)[je]
+    w = 1.0 / sd**2
+    w0 = np.array([1.0 / max(1.0, 0.5 * c) ** 2 for c in counts])[je]
+    y = ((w * implied + w0 * prior) / (w + w0)).tolist()
+    wy = (w + w0).tolist()
+    tk = t[ev].tolist()
+    cut = np.searchsorted(je, np.arange(len(counts) + 1)).tolist()
+    out: list[float] = []
+    for j in todo:
+        c = counts[j]
+        start, span = tau[j], length[j]
+        lo, hi = cut[j], cut[j + 1]
+        if span <= 0 or lo == hi:
+            _spread_into(out, start, span, c)
             continue
-        tk = t[ev]
-        d_before = np.cumsum(d_int[ev]) - d_int[ev]
-        n_hat = d_int[ev] * level_before[ev] / delta[ev]
-        implied = nr[j] - d_before - n_hat
-        sd = np.maximum(n_hat * STEP_NOISE / delta[ev], 0.5)
-        prior = c * (tk - start) / span
-        w, w0 = 1.0 / sd**2, 1.0 / max(1.0, 0.5 * c) ** 2
-        est = isotonic_increasing((w * implied + w0 * prior) / (w + w0), w + w0)
-        before = np.maximum.accumulate(np.clip(np.rint(est), 0, c).astype(np.int64))
-        inc = np.diff(np.concatenate(([0], before, [c])))
-        edges = np.concatenate(([start], tk, [start + span]))
-        out.append(_spread(edges[:-1], np.diff(edges), inc))
-    return np.concatenate(out) if out else np.zeros(0)
+        edge, before = start, 0
+        for tj, e in zip(tk[lo:hi], isotonic_increasing_list(y[lo:hi], wy[lo:hi]), strict=True):
+            # censorings before this click: rounded, within [0, c], never fewer than before
+            now = min(max(round(e), 0), c) if e == e else 0
+            if now > before:
+                _spread_into(out, edge, tj - edge, now - before)
+                before = now
+            edge = tj
+        if c > before:
+            _spread_into(out, edge, start + span - edge, c - before)
+    return np.array(out, float)
+
+
+def _spread_into(out: list[float], start: float, length: float, count: int) -> None:
+    """Append ``count`` times spread evenly over ``[start, start + length)`` (bin midpoints), as :func:`_spread`."""
+    for i in range(count):
+        out.append(start + (i + 0.5) * length / count)
 
 
 SNAP_TOLERANCE = 0.01  # fraction of the time range
 
 
 def _snap_to_risk_times(
-    t: np.ndarray, s: np.ndarray, tau: np.ndarray, nr: np.ndarray, warnings: list[str]
+    t: np.ndarray, tl: list[float], sl: list[float], tau: list[float], nr: list[int], warnings: list[str]
 ) -> np.ndarray:
     """Move drops clicked just before a risk time onto it when the table says they happened there.
 
@@ -631,14 +677,13 @@ def _snap_to_risk_times(
     it by the table; x-noise can put their click just before it. When the curve in an interval
     falls by more than the table allows even with no censoring, clicks within
     ``SNAP_TOLERANCE`` of the time range before the next risk time are moved onto it.
+    ``tl``, ``sl``: the clicks as lists; returns ``t``, or a changed copy.
     """
-    if tau.size < 2:
+    if len(tau) < 2:
         return t
-    tol = SNAP_TOLERANCE * float(t[-1])
-    idx_b = np.searchsorted(t, tau, side="left") - 1
-    s_left = np.where(idx_b >= 0, s[np.maximum(idx_b, 0)], 1.0)
-    t = t.copy()
-    for j in range(tau.size - 1):
+    tol = SNAP_TOLERANCE * tl[-1]
+    s_left = [sl[i - 1] if i > 0 else 1.0 for i in (bisect_left(tl, x) for x in tau)]  # S(tau-)
+    for j in range(len(tau) - 1):
         sb, se = s_left[j], s_left[j + 1]
         if sb <= 0:
             continue
@@ -651,6 +696,7 @@ def _snap_to_risk_times(
                 f"{int(near.sum())} click(s) just before the risk time {tau[j + 1]:g} moved onto it: "
                 "the table counts those events after it"
             )
+            t = t.copy()
             t[near] = tau[j + 1]
     return t
 
@@ -659,7 +705,7 @@ def _last_interval_censoring(
     t: np.ndarray,
     s: np.ndarray,
     level_before: np.ndarray,
-    in_last: np.ndarray,
+    first: int,
     tau0: float,
     length: float,
     n0: float,
@@ -675,10 +721,9 @@ def _last_interval_censoring(
     """
     if not model.censors or s0 <= 0:
         return np.zeros(0)
-    idx = np.flatnonzero(in_last)
-    # S is piecewise constant between the last interval's breakpoints
-    knots = np.concatenate(([tau0], t[idx], [tau0 + length]))
-    levels = np.concatenate(([float(level_before[idx[0]]) if idx.size else s0], s[idx]))
+    # S is piecewise constant between the last interval's breakpoints (its clicks are t[first:])
+    knots = np.concatenate(([tau0], t[first:], [tau0 + length]))
+    levels = np.concatenate(([float(level_before[first]) if first < t.size else s0], s[first:]))
     g = model.survival(knots - tau0)
     mass = n0 / s0 * levels * (g[:-1] - g[1:])
     cum = np.concatenate(([0.0], np.cumsum(mass)))
@@ -687,14 +732,27 @@ def _last_interval_censoring(
     if c == 0:
         return np.zeros(0)
     targets = (np.arange(c) + 0.5) / c * total
-    k = np.clip(np.searchsorted(cum, targets, side="right") - 1, 0, mass.size - 1)
+    # (np.minimum(np.maximum(.)) is np.clip without its Python overhead)
+    k = np.minimum(np.maximum(np.searchsorted(cum, targets, side="right") - 1, 0), mass.size - 1)
     # invert G within the piece: G(x) = g_k - (target - cum_k) / (n0/s0 * level_k)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gx = g[k] - (targets - cum[k]) / np.where(levels[k] > 0, n0 / s0 * levels[k], np.inf)
-    gx = np.clip(gx, 1e-300, 1.0)
-    x = model.inverse(gx)
-    x = np.clip(x, knots[k] - tau0, knots[k + 1] - tau0)
-    return tau0 + x
+    # (called inside the errstate of _reconstruct_core: a zero level divides by inf)
+    gx = g[k] - (targets - cum[k]) / np.where(levels[k] > 0, n0 / s0 * levels[k], np.inf)
+    x = model.inverse(np.minimum(np.maximum(gx, 1e-300), 1.0))
+    return tau0 + np.minimum(np.maximum(x, knots[k] - tau0), knots[k + 1] - tau0)
+
+
+def _km_steps(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct times and Kaplan–Meier survival after each, for ``time`` sorted ascending.
+
+    The same numbers as :func:`meta_bm.survival.km.kaplan_meier` (which sorts first): on sorted
+    times the distinct ones and their event counts are found without a sort.
+    """
+    n = time.size
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    starts = np.flatnonzero(np.concatenate(([True], time[1:] != time[:-1])))
+    n_event = np.add.reduceat(event.astype(np.int64), starts)
+    return time[starts], np.cumprod(1.0 - n_event / (n - starts))
 
 
 def fidelity(
@@ -709,30 +767,39 @@ def fidelity(
     The error at a click is its distance to the reconstructed KM as drawn: zero when the click lies
     between S(t) and S(t-) (on a vertical drop), otherwise the distance to the nearer of the two.
     """
-    km = kaplan_meier(time, event)
-    right = km.at(curve.time, "right")
-    left = km.at(curve.time, "left")
-    lo, hi = np.minimum(right, left), np.maximum(right, left)
-    err = np.where(curve.survival < lo, lo - curve.survival, np.where(curve.survival > hi, curve.survival - hi, 0.0))
-    i_max = int(np.argmax(err)) if err.size else 0
+    time = np.asarray(time, float)
+    event = np.asarray(event)
+    if time.size > 1 and not (time[1:] >= time[:-1]).all():
+        order = np.argsort(time, kind="stable")
+        time, event = time[order], event[order]
+    km_time, km_surv = _km_steps(time, event)
+    steps = np.concatenate(([1.0], km_surv))
+    ct, cs = curve.time, curve.survival
+    # the KM is non-increasing, so S(t) <= S(t-) at every click
+    right = steps[np.searchsorted(km_time, ct, side="right")]
+    left = steps[np.searchsorted(km_time, ct, side="left")]
+    err = np.where(cs < right, right - cs, np.where(cs > left, cs - left, 0.0))
+    n_err = err.size
+    i_max = int(np.argmax(err)) if n_err else 0
     if risk_table is not None and len(risk_table):
-        rec = km.at_risk(risk_table.time).astype(np.int64)
+        # at risk at x: patients with time >= x
+        rec = (time.size - np.searchsorted(time, risk_table.time, side="left")).astype(np.int64)
         pub = risk_table.n_risk.astype(np.int64)
         rt = {"time": risk_table.time, "published": pub, "reconstructed": rec, "difference": rec - pub}
     else:
         empty = np.zeros(0, np.int64)
         rt = {"time": np.zeros(0), "published": empty, "reconstructed": empty, "difference": empty}
     return Fidelity(
-        n_clicks=int(curve.time.size),
-        rmse=float(np.sqrt(np.mean(err**2))) if err.size else 0.0,
-        mean_abs_error=float(np.mean(err)) if err.size else 0.0,
-        max_abs_error=float(err[i_max]) if err.size else 0.0,
-        max_error_time=float(curve.time[i_max]) if err.size else 0.0,
+        n_clicks=int(ct.size),
+        rmse=math.sqrt(np.add.reduce(err * err) / n_err) if n_err else 0.0,
+        mean_abs_error=float(np.add.reduce(err) / n_err) if n_err else 0.0,
+        max_abs_error=float(err[i_max]) if n_err else 0.0,
+        max_error_time=float(ct[i_max]) if n_err else 0.0,
         n_patients=int(time.size),
         events=int(event.sum()),
         events_published=total_events,
-        median=km.median(),
-        median_digitized=quantile_time(curve.time, curve.survival, 0.5),
+        median=quantile_time(km_time, km_surv, 0.5),
+        median_digitized=quantile_time(ct, cs, 0.5),
         risk_table_data=rt,
     )
 

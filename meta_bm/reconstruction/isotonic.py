@@ -11,10 +11,17 @@ import numpy as np
 
 def isotonic_increasing(y, w) -> np.ndarray:
     """Weighted least-squares non-decreasing fit."""
+    return np.asarray(
+        isotonic_increasing_list(np.asarray(y, float).tolist(), np.asarray(w, float).tolist()), float
+    )
+
+
+def isotonic_increasing_list(y: list[float], w: list[float]) -> list[float]:
+    """:func:`isotonic_increasing` on lists of floats (short inputs: no array round trip)."""
     vals: list[float] = []
     wts: list[float] = []
     cnt: list[int] = []
-    for yi, wi in zip(np.asarray(y, float).tolist(), np.asarray(w, float).tolist(), strict=True):
+    for yi, wi in zip(y, w, strict=True):
         vals.append(yi)
         wts.append(wi)
         cnt.append(1)
@@ -24,7 +31,10 @@ def isotonic_increasing(y, w) -> np.ndarray:
             vals[-1] = (vals[-1] * wts[-1] + v * ww) / tot
             wts[-1] = tot
             cnt[-1] += c
-    return np.repeat(np.asarray(vals), cnt)
+    out: list[float] = []
+    for v, c in zip(vals, cnt, strict=True):
+        out += [v] * c
+    return out
 
 
 def isotonic_decreasing(y, w) -> np.ndarray:
