@@ -18,11 +18,12 @@ from __future__ import annotations
 import math
 import statistics
 import threading
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
 
-from meta_bm.reconstruction.isotonic import isotonic_decreasing
+from meta_bm.reconstruction.isotonic import isotonic_increasing_list
 
 ALPHAS = (1.0, 2.0, 3.0)
 # beta as a multiple of the segment length: from heavy early censoring to almost none.
@@ -51,13 +52,13 @@ class CensoringModel:
 
     @property
     def censors(self) -> bool:
-        return bool(self.knots_x) or bool(np.isfinite(self.beta))
+        return bool(self.knots_x) or math.isfinite(self.beta)
 
     def survival(self, x: np.ndarray) -> np.ndarray:
         x = np.maximum(np.asarray(x, float), 0.0)
         if self.knots_x:
             return np.interp(x, self.knots_x, self.knots_g)
-        if not np.isfinite(self.beta):
+        if not math.isfinite(self.beta):
             return np.ones_like(x)
         return np.exp(-((x / self.beta) ** self.alpha))
 
@@ -66,7 +67,8 @@ class CensoringModel:
         g = np.asarray(g, float)
         if self.knots_x:
             return np.interp(-g, -np.asarray(self.knots_g), np.asarray(self.knots_x))
-        return self.beta * (-np.log(np.clip(g, 1e-300, 1.0))) ** (1.0 / self.alpha)
+        # (np.minimum(np.maximum(.)) is np.clip without its Python overhead)
+        return self.beta * (-np.log(np.minimum(np.maximum(g, 1e-300), 1.0))) ** (1.0 / self.alpha)
 
 
 def _refine_nonparametric(x: np.ndarray, delta: np.ndarray, scale: float, start: CensoringModel) -> CensoringModel:
@@ -74,21 +76,34 @@ def _refine_nonparametric(x: np.ndarray, delta: np.ndarray, scale: float, start:
 
     Alternates: events per drop ``d = round(delta * scale * G)`` (at least 1), implied
     ``G = d / (scale * delta)``, weighted isotonic fit (weights = precision of each implied G).
+    The drops are few: the iterations run on Python floats.
     """
     real = delta > 0.5 / (scale * np.maximum(start.survival(x), 1e-9))
     if np.count_nonzero(real) < 3:
         return start
-    xr, dr = x[real], delta[real]
-    kx = np.concatenate(([0.0], xr))
-    g = start.survival(xr)
+    xr, dr = x[real].tolist(), delta[real].tolist()
+    g = start.survival(x[real]).tolist()
+    kx = [0.0, *xr]
+    # The free-form G at a drop is its own knot's value (x sorted; the last of equal knots, as np.interp)
+    own = [bisect_right(kx, v) - 1 for v in xr]
+    ds = [di * scale for di in dr]  # (= scale * di)
     for _ in range(4):
-        d = np.maximum(np.rint(dr * scale * g), 1.0)
-        implied = np.minimum(d / (scale * dr), 1.0)
-        w = (dr / (STEP_SIGMA * d)) ** 2
-        fit = np.clip(isotonic_decreasing(implied, w), 1e-6, 1.0)
-        kg = np.minimum.accumulate(np.concatenate(([1.0], fit)))
-        g = np.interp(xr, kx, kg)  # the free-form model's survival at the drops (xr >= 0)
-    return CensoringModel(1.0, np.inf, "step heights (free-form, resolvable single events)", tuple(kx), tuple(kg))
+        d = [max(round(a * gi), 1) for a, gi in zip(ds, g, strict=True)]
+        neg_implied = [-min(di / a, 1.0) for di, a in zip(d, ds, strict=True)]
+        w = [q * q for q in [a / (STEP_SIGMA * di) for a, di in zip(dr, d, strict=True)]]
+        kg = [1.0]
+        low = 1.0
+        for v in isotonic_increasing_list(neg_implied, w):  # the non-increasing fit, negated
+            low = min(low, min(max(-v, 1e-6), 1.0))
+            kg.append(low)
+        g = [kg[j] for j in own]
+    return CensoringModel(
+        1.0,
+        np.inf,
+        "step heights (free-form, resolvable single events)",
+        tuple(np.array(kx)),
+        tuple(np.array(kg)),
+    )
 
 
 class _Scratch(threading.local):
@@ -168,8 +183,17 @@ def _censoring_free(x: np.ndarray, alpha_col: np.ndarray, beta_col: np.ndarray) 
 
 def _log_prior_penalty(alpha_col: np.ndarray, beta_col: np.ndarray, length: float, prior_hazard: float) -> np.ndarray:
     """Weak log-normal prior on the censoring hazard: the hazard seen in the risk-table intervals."""
-    eff = np.where(np.isfinite(beta_col), (length / beta_col) ** alpha_col / length, prior_hazard * 1e-2)
-    return 0.5 * ((np.log(np.maximum(eff, 1e-300)) - np.log(prior_hazard)) / PRIOR_LOG_SD) ** 2
+    eff = length / beta_col
+    np.power(eff, alpha_col, out=eff)
+    eff /= length
+    eff[np.isinf(beta_col)] = prior_hazard * 1e-2
+    np.maximum(eff, 1e-300, out=eff)
+    np.log(eff, out=eff)
+    eff -= np.log(prior_hazard)
+    eff /= PRIOR_LOG_SD
+    np.square(eff, out=eff)
+    eff *= 0.5
+    return eff
 
 
 def fit_censoring(
@@ -228,7 +252,7 @@ def fit_censoring(
         loglik = _marginal_loglik(_censoring_free(x_keep, alpha_col, beta_col), scale, delta_keep)
         if with_prior:
             loglik = loglik - _log_prior_penalty(alpha_col, beta_col, length, prior_hazard)
-        i = int(np.argmax(loglik))
+        i = int(loglik.argmax())
         best_model = CensoringModel(float(alpha_col[i]), float(beta_col[i]), "step heights (marginal likelihood)")
         if s0 / n0 >= RESOLVABLE_UNIT:
             return _refine_nonparametric(x, delta, scale, best_model)
@@ -276,7 +300,7 @@ def _expected_events(g: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarr
 
 def _refine_beta(x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, beta: float, target: float) -> float:
     """Bisection on log(beta) so that the expected events equal ``target``."""
-    lb0 = float(np.clip(np.log(beta), -60.0, 50.0)) if beta > 0 and np.isfinite(beta) else 0.0
+    lb0 = float(min(max(np.log(beta), -60.0), 50.0)) if beta > 0 and math.isfinite(beta) else 0.0
     lo, hi = lb0 - 0.5, lb0 + 0.5
 
     def ev(lb: float) -> float:
@@ -357,7 +381,7 @@ def _marginal_loglik(g: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarr
     # (an array operand: np.maximum with a scalar one is not vectorized)
     np.maximum(terms, _scratch.filled("exp_floor", terms.shape, _EXP_FLOOR), out=terms)
     np.exp(terms, out=terms)
-    np.sum(terms, axis=1, out=lse)
+    terms.sum(axis=1, out=lse)
     np.log(lse, out=lse)
     lse += top
     ll = lse.sum(axis=1)

@@ -22,6 +22,7 @@ Example
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,51 +101,65 @@ def isotonic_decreasing_l1(y: np.ndarray) -> np.ndarray:
     Each pooled block takes the median of its points (the mean of the two middle ones for an even
     count). Runs in O(n log n) at worst; the common case of few violations is close to O(n).
     """
-    return np.array(_pav_median(np.asarray(y, float).tolist()), float)
+    return _pav_median(np.asarray(y, float).tolist())
 
 
-def _pav_median(vals: list[float]) -> list[float]:
-    """:func:`isotonic_decreasing_l1` on a list (returns a new list)."""
-    if not vals:
-        return []
+def _pav_median(vals: list[float]) -> np.ndarray:
+    """:func:`isotonic_decreasing_l1` of a list."""
+    n = len(vals)
+    if n == 0:
+        return np.zeros(0)
+    # where the points rise: only there can a point break the order of the blocks before it
+    arr = np.array(vals, float)
+    rises = ((arr[1:] > arr[:-1]).nonzero()[0] + 1).tolist()
+    rises.append(n)
     # Blocks as (start, fit); a new point merges backwards while it breaks the non-increasing order.
     starts: list[int] = []
     fits: list[float] = []
-    for i, v in enumerate(vals):
-        lo, fit = i, v
-        while fits and fits[-1] < fit:
-            fits.pop()
-            lo = starts.pop()
-            block = sorted(vals[lo : i + 1])
-            m = len(block)
-            fit = block[m // 2] if m % 2 else 0.5 * (block[m // 2 - 1] + block[m // 2])
-        starts.append(lo)
-        fits.append(fit)
-    out: list[float] = []
-    for a, b, v in zip(starts, [*starts[1:], len(vals)], fits, strict=True):
-        out += [v] * (b - a)
-    return out
+    i = 0
+    while i < n:
+        fit = vals[i]
+        if fits and fits[-1] < fit:
+            lo = i
+            while fits and fits[-1] < fit:
+                fits.pop()
+                lo = starts.pop()
+                block = sorted(vals[lo : i + 1])
+                m = len(block)
+                fit = block[m // 2] if m % 2 else 0.5 * (block[m // 2 - 1] + block[m // 2])
+            starts.append(lo)
+            fits.append(fit)
+            i += 1
+        else:
+            # up to the next rise the points keep the order: each is its own block
+            j = rises[bisect_right(rises, i)]
+            starts += range(i, j)
+            fits += vals[i:j]
+            i = j
+    ends = np.array([*starts, n])
+    return np.array(fits, float).repeat(ends[1:] - ends[:-1])
 
 
 _MOVED_REASON = "corners of one vertical drop clicked out of order; put on one time"
 
 
 def _merge_swapped_corners(
-    t: np.ndarray, s: np.ndarray, rows: np.ndarray, log: list[CleaningChange]
-) -> tuple[list[float], list[float], list[int]]:
+    t: np.ndarray, s: np.ndarray, tl: list[float], sl: list[float], rl: list[int], log: list[CleaningChange]
+) -> bool:
     """Put near-simultaneous clicks whose survival rises back on one vertical line.
 
     The top and bottom corners of a drop share one true time; pixel noise in x can put the bottom
     first, which would split the drop across two steps. Such a cluster (span below
     ``VERTICAL_TOLERANCE`` of the time range) gets its mean time, ordered top to bottom.
-    Takes the clicks sorted by time; returns them as lists.
+    Takes the clicks sorted by time, as arrays and as lists; edits the lists, and says whether it did.
     """
-    tl, sl, rl = t.tolist(), s.tolist(), rows.tolist()
     n = len(tl)
     if n < 2:
-        return tl, sl, rl
+        return False
     tol = VERTICAL_TOLERANCE * (tl[-1] - min(tl[0], 0.0))  # sorted by time: tl[-1] is the largest
-    rising = np.flatnonzero((np.diff(s) > 0) & (np.diff(t) < tol)).tolist()
+    rising = ((s[1:] > s[:-1]) & (t[1:] - t[:-1] < tol)).nonzero()[0].tolist()
+    if not rising:
+        return False
     # Clusters only reach back to clicks after the previous cluster, so edits never feed back.
     done = -1
     for i in rising:
@@ -176,7 +191,7 @@ def _merge_swapped_corners(
         sl[lo : hi + 1] = [sl[k] for k in members]
         rl[lo : hi + 1] = [rl[k] for k in members]
         tl[lo : hi + 1] = [new_t] * (hi + 1 - lo)
-    return tl, sl, rl
+    return True
 
 
 def _by_time_then_survival(t: np.ndarray, s: np.ndarray) -> np.ndarray | None:
@@ -198,63 +213,64 @@ def clean_clicks(clicks: Clicks) -> CleanCurve:
         moved = int(np.count_nonzero(order != np.arange(t.size)))
         log.append(_change(None, "sorted", None, None, f"{moved} click(s) reordered by time"))
         t, s, rows = t[order], s[order], rows[order]
-    # The clicks are few: the steps below run on Python lists.
-    tl, sl, rl = _merge_swapped_corners(t, s, rows, log)
-
-    for values, low, high, reason in (
-        (tl, 0.0, None, "time below 0 clamped to 0"),
-        (sl, None, 1.0, "survival above 1 clamped to 1"),
-        (sl, 0.0, None, "survival below 0 clamped to 0"),
-    ):
-        if (low is not None and min(values) < low) or (high is not None and max(values) > high):
-            for i, v in enumerate(values):
-                if (low is not None and v < low) or (high is not None and v > high):
-                    before = (tl[i], sl[i])
-                    values[i] = low if low is not None else high
-                    log.append(_change(rl[i], "clamped", before, (tl[i], sl[i]), reason))
+    # Arrays for whole-curve steps, lists (kept in step) for the clicks one by one.
+    tl, sl, rl = t.tolist(), s.tolist(), rows.tolist()
+    if _merge_swapped_corners(t, s, tl, sl, rl, log):
+        t, s, rows = np.array(tl, float), np.array(sl, float), np.array(rl, np.int64)
+    # clamp small excursions (each kind's clicks found first, as with masks)
+    clamps = (
+        ((t < 0).nonzero()[0].tolist() if t.min() < 0 else [], tl, 0.0, "time below 0 clamped to 0"),
+        ((s > 1).nonzero()[0].tolist() if s.max() > 1 else [], sl, 1.0, "survival above 1 clamped to 1"),
+        ((s < 0).nonzero()[0].tolist() if s.min() < 0 else [], sl, 0.0, "survival below 0 clamped to 0"),
+    )
+    for idx, column, value, reason in clamps:
+        for i in idx:
+            before = (tl[i], sl[i])
+            column[i] = value
+            log.append(_change(rl[i], "clamped", before, (tl[i], sl[i]), reason))
+    if clamps[0][0] or clamps[1][0] or clamps[2][0]:
+        t, s = np.array(tl, float), np.array(sl, float)
     if 0.0 in tl:
         # Clamping may have put clicks at t = 0 out of survival order.
-        order = _by_time_then_survival(np.array(tl), np.array(sl))
+        order = _by_time_then_survival(t, s)
         if order is not None:
-            idx = order.tolist()
-            tl, sl, rl = [tl[i] for i in idx], [sl[i] for i in idx], [rl[i] for i in idx]
+            t, s, rows = t[order], s[order], rows[order]
+            tl, sl, rl = t.tolist(), s.tolist(), rows.tolist()
 
     fitted = _pav_median(sl)
-    for i in [i for i, (a, b) in enumerate(zip(fitted, sl, strict=True)) if a != b]:
-        if abs(fitted[i] - sl[i]) > 1e-12:
-            log.append(
-                _change(
-                    rl[i],
-                    "adjusted",
-                    (tl[i], sl[i]),
-                    (tl[i], fitted[i]),
-                    "survival rose between clicks; isotonic (median) fit to a non-increasing curve",
-                )
+    for i in (np.abs(fitted - s) > 1e-12).nonzero()[0].tolist():
+        log.append(
+            _change(
+                rl[i],
+                "adjusted",
+                (tl[i], sl[i]),
+                (tl[i], float(fitted[i])),
+                "survival rose between clicks; isotonic (median) fit to a non-increasing curve",
             )
-    sl = fitted
+        )
+    s = fitted
 
-    dup = [i for i in range(1, len(tl)) if tl[i] == tl[i - 1] and sl[i] == sl[i - 1]]
-    if dup:
-        for i in dup:
-            log.append(_change(rl[i], "removed", (tl[i], sl[i]), None, "exact duplicate of the previous click"))
-        gone = set(dup)
-        keep = [i for i in range(len(tl)) if i not in gone]
-        tl, sl, rl = [tl[i] for i in keep], [sl[i] for i in keep], [rl[i] for i in keep]
+    if t.size > 1:
+        dup = (t[1:] == t[:-1]) & (s[1:] == s[:-1])
+        if dup.any():
+            for i in (dup.nonzero()[0] + 1).tolist():
+                before = (tl[i], float(s[i]))
+                log.append(_change(rl[i], "removed", before, None, "exact duplicate of the previous click"))
+            keep = np.concatenate(([True], ~dup))
+            t, s, rows = t[keep], s[keep], rows[keep]
 
-    t_range = max(tl) if tl else 0.0
-    if tl[0] == 0.0 and sl[0] == 1.0:
+    t_range = float(t.max()) if t.size else 0.0
+    if t[0] == 0.0 and s[0] == 1.0:
         pass
-    elif tl[0] <= ORIGIN_TIME_TOLERANCE * t_range and sl[0] >= 1.0 - ORIGIN_SURVIVAL_TOLERANCE:
-        log.append(_change(rl[0], "snapped", (tl[0], sl[0]), (0.0, 1.0), "first click taken as the origin"))
-        tl[0], sl[0] = 0.0, 1.0
+    elif t[0] <= ORIGIN_TIME_TOLERANCE * t_range and s[0] >= 1.0 - ORIGIN_SURVIVAL_TOLERANCE:
+        log.append(
+            _change(int(rows[0]), "snapped", (float(t[0]), float(s[0])), (0.0, 1.0), "first click taken as the origin")
+        )
+        t[0], s[0] = 0.0, 1.0
         # The snap can only raise survival, so later clicks stay non-increasing.
     else:
         log.append(_change(None, "added", None, (0.0, 1.0), "origin (0, 1) was missing"))
-        tl, sl, rl = [0.0, *tl], [1.0, *sl], [-1, *rl]
-    return CleanCurve(
-        time=np.array(tl, float),
-        survival=np.array(sl, float),
-        rows=np.array(rl, np.int64),
-        source=clicks.source,
-        log=log,
-    )
+        t = np.concatenate(([0.0], t))
+        s = np.concatenate(([1.0], s))
+        rows = np.concatenate(([-1], rows))
+    return CleanCurve(time=t, survival=s, rows=rows, source=clicks.source, log=log)

@@ -170,9 +170,9 @@ def _allocate(weights: np.ndarray, group: np.ndarray, totals: np.ndarray) -> np.
     wsum = np.bincount(group, weights=weights, minlength=n_groups)
     scale = np.divide(totals, wsum, out=np.zeros(n_groups), where=wsum > 0)
     w = weights * scale[group]
-    cum = np.cumsum(w)
+    cum = w.cumsum()
     # cumulative sum within group: subtract the sum of all earlier groups
-    group_end = np.cumsum(np.bincount(group, weights=w, minlength=n_groups))
+    group_end = np.bincount(group, weights=w, minlength=n_groups).cumsum()
     offset = np.concatenate(([0.0], group_end[:-1]))[group]
     within = np.rint(cum - offset + 1e-9)
     prev = np.concatenate(([0.0], within[:-1]))
@@ -236,7 +236,9 @@ def reconstruct(
     warnings: list[str] = []
     t = curve.time
     # survival below 1e-12 is zero (keeps 1/S finite)
-    s = np.where(curve.survival < 1e-12, 0.0, curve.survival)
+    s = curve.survival
+    if s.size and s.min() < 1e-12:
+        s = np.where(s < 1e-12, 0.0, s)
     k_n = t.size
 
     # ---- risk table: validate against N and the curve, start it at time 0 ----
@@ -316,9 +318,9 @@ def _reconstruct_core(
     # ---- per-click quantities ----
     level_before = np.concatenate(([1.0], s[:-1]))  # S(t_k-) as the sequence of clicks defines it
     delta = np.maximum(level_before - s, 0.0)
-    j_of = np.searchsorted(tau, t, side="right") - 1  # interval of each click (tau[0] = 0 <= t)
+    j_of = tau.searchsorted(t, side="right") - 1  # interval of each click (tau[0] = 0 <= t)
     inv_s = np.divide(1.0, s, out=np.zeros_like(s), where=s > 0)
-    f_click = np.concatenate(([0.0], np.cumsum(np.diff(t) * inv_s[:-1])))  # F(t_k) = int_0^{t_k} du / S(u)
+    f_click = np.concatenate(([0.0], ((t[1:] - t[:-1]) * inv_s[:-1]).cumsum()))  # F(t_k) = int_0^{t_k} du / S(u)
     f_l, inv_l = f_click.tolist(), inv_s.tolist()
 
     def level_left(x: float) -> float:
@@ -450,7 +452,7 @@ def _reconstruct_core(
                 add = _spread(np.array([taul[last_j]]), np.array([last_len]), np.array([k]))
                 c_times_last = np.sort(np.concatenate((c_times_last, add)))
             d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, nrl, placed_cens, c_times_last, last_j)
-    ev_times = np.repeat(t, d_int)
+    ev_times = t.repeat(d_int)
     survivors_end = int(n_last - d_int[first_last:].sum() - c_times_last.size)
     times = np.concatenate((ev_times, cens_times, c_times_last, np.full(max(survivors_end, 0), end_time)))
     events = np.zeros(times.size, np.int8)
@@ -468,11 +470,11 @@ def _reconstruct_core(
             )
     # by time, events before censorings at the same time: with the events still first in the array
     # (nothing flipped) a stable sort on time alone gives that order
-    order = np.lexsort((1 - events, times)) if flipped else np.argsort(times, kind="stable")
+    order = np.lexsort((1 - events, times)) if flipped else times.argsort(kind="stable")
     times, events = times[order], events[order]
     is_event = events == 1
     per_interval = np.bincount(
-        np.searchsorted(tau, times, side="right") - 1 + n_int * ~is_event, minlength=2 * n_int
+        tau.searchsorted(times, side="right") - 1 + n_int * ~is_event, minlength=2 * n_int
     ).astype(np.int64)
 
     intervals = {
@@ -522,37 +524,34 @@ def _track_events(
     """
     cens = np.sort(cens)
     all_c = np.sort(np.concatenate((cens, cens_last)))
-    c_before = np.searchsorted(all_c, t, side="left").tolist()
-    c_tau = np.searchsorted(all_c, tau, side="left").tolist()
-    tl, sl, jl = t.tolist(), s.tolist(), j_of.tolist()
+    c_before = all_c.searchsorted(t, side="left").tolist()
+    c_tau = all_c.searchsorted(tau, side="left").tolist()
+    tl, sl = t.tolist(), s.tolist()
     nrl = nr
     n_int = len(nrl)
     d = [0] * len(tl)
     ev_per = [0] * n_int
-    last_click = [-1] * n_int
-    last_click[jl[0]] = 0
-    km, cur, d_j, n0, floor_ = 1.0, -1, 0, 0, 0
-    for k in range(1, len(tl)):
-        j = jl[k]
-        last_click[j] = k
-        if j != cur:
-            # n0: at risk at the interval start plus the censorings before it (counted in c_before)
-            cur, d_j, n0 = j, 0, nrl[j] + c_tau[j]
-            floor_ = nrl[j + 1] if j < last_j else 0
-        n_k = n0 - d_j - c_before[k]
-        if n_k <= 0 or km <= 0.0:
-            continue
-        dk = round(n_k * (1.0 - sl[k] / km))
-        if dk > n_k - floor_:
-            dk = n_k - floor_
-        if dk > 0:
-            d[k] = dk
-            d_j += dk
-            ev_per[j] += dk
-            km *= 1.0 - dk / n_k
+    # the clicks of interval j are first[j] .. first[j + 1] - 1 (t sorted); click 0 is the origin
+    first = j_of.searchsorted(np.arange(n_int + 1)).tolist()
+    km = 1.0
+    for j in range(n_int):
+        # n0: at risk at the interval start plus the censorings before it (counted in c_before)
+        n0, floor_, d_j = nrl[j] + c_tau[j], nrl[j + 1] if j < last_j else 0, 0
+        for k in range(max(first[j], 1), first[j + 1]):
+            n_k = n0 - d_j - c_before[k]
+            if n_k <= 0 or km <= 0.0:
+                continue
+            dk = round(n_k * (1.0 - sl[k] / km))
+            if dk > n_k - floor_:
+                dk = n_k - floor_
+            if dk > 0:
+                d[k] = dk
+                d_j += dk
+                km *= 1.0 - dk / n_k
+        ev_per[j] = d_j
     # each risk interval's censorings (sorted, so an interval's are one slice)
     cl = cens.tolist()
-    cut = np.searchsorted(cens, tau, side="left").tolist()
+    cut = cens.searchsorted(tau, side="left").tolist()
     new_cens: list[float] = []
     for j in range(last_j):
         mine = cl[cut[j] : cut[j + 1]]
@@ -560,7 +559,7 @@ def _track_events(
         if need < len(mine):
             mine = mine[:need]
         elif need > len(mine):
-            start = tl[last_click[j]] if last_click[j] >= 0 else float(tau[j])
+            start = tl[first[j + 1] - 1] if first[j + 1] > first[j] else float(tau[j])  # after its last click
             _spread_into(mine, start, float(tau[j + 1]) - start, need - len(mine))
         new_cens += mine
     room = nrl[last_j] - ev_per[last_j]
@@ -622,11 +621,11 @@ def _place_censoring(
         return np.zeros(0)
     # Per event click (all intervals at once; the clicks of an interval are consecutive, t sorted):
     # the implied number censored before it and its weight, prior included.
-    ev = np.flatnonzero((d_int > 0) & (delta > 0) & (j_of < len(counts) - 1))
+    ev = ((d_int > 0) & (delta > 0) & (j_of < len(counts) - 1)).nonzero()[0]
     je = j_of[ev]
     d = d_int[ev]
-    d_before = np.cumsum(d) - d
-    d_before -= d_before[np.searchsorted(je, je)]  # events at earlier clicks of the same interval
+    d_before = d.cumsum() - d
+    d_before -= d_before[je.searchsorted(je)]  # events at earlier clicks of the same interval
     n_hat = d * level_before[ev] / delta[ev]
     c_arr = np.array(counts)
     implied = (np.array(nr)[je] - d_before) - n_hat
@@ -637,7 +636,7 @@ def _place_censoring(
     y = ((w * implied + w0 * prior) / (w + w0)).tolist()
     wy = (w + w0).tolist()
     tk = t[ev].tolist()
-    cut = np.searchsorted(je, np.arange(len(counts) + 1)).tolist()
+    cut = je.searchsorted(np.arange(len(counts) + 1)).tolist()
     out: list[float] = []
     for j in todo:
         c = counts[j]
@@ -661,8 +660,7 @@ def _place_censoring(
 
 def _spread_into(out: list[float], start: float, length: float, count: int) -> None:
     """Append ``count`` times spread evenly over ``[start, start + length)`` (bin midpoints), as :func:`_spread`."""
-    for i in range(count):
-        out.append(start + (i + 0.5) * length / count)
+    out += [start + (i + 0.5) * length / count for i in range(count)]
 
 
 SNAP_TOLERANCE = 0.01  # fraction of the time range
@@ -726,14 +724,14 @@ def _last_interval_censoring(
     levels = np.concatenate(([float(level_before[first]) if first < t.size else s0], s[first:]))
     g = model.survival(knots - tau0)
     mass = n0 / s0 * levels * (g[:-1] - g[1:])
-    cum = np.concatenate(([0.0], np.cumsum(mass)))
+    cum = np.concatenate(([0.0], mass.cumsum()))
     total = float(cum[-1])
     c = int(min(round(total), max(n0 - d_last, 0)))
     if c == 0:
         return np.zeros(0)
     targets = (np.arange(c) + 0.5) / c * total
     # (np.minimum(np.maximum(.)) is np.clip without its Python overhead)
-    k = np.minimum(np.maximum(np.searchsorted(cum, targets, side="right") - 1, 0), mass.size - 1)
+    k = np.minimum(np.maximum(cum.searchsorted(targets, side="right") - 1, 0), mass.size - 1)
     # invert G within the piece: G(x) = g_k - (target - cum_k) / (n0/s0 * level_k)
     # (called inside the errstate of _reconstruct_core: a zero level divides by inf)
     gx = g[k] - (targets - cum[k]) / np.where(levels[k] > 0, n0 / s0 * levels[k], np.inf)
@@ -750,7 +748,7 @@ def _km_steps(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarr
     n = time.size
     if n == 0:
         return np.zeros(0), np.zeros(0)
-    starts = np.flatnonzero(np.concatenate(([True], time[1:] != time[:-1])))
+    starts = np.concatenate(([True], time[1:] != time[:-1])).nonzero()[0]
     n_event = np.add.reduceat(event.astype(np.int64), starts)
     return time[starts], np.cumprod(1.0 - n_event / (n - starts))
 
@@ -770,20 +768,20 @@ def fidelity(
     time = np.asarray(time, float)
     event = np.asarray(event)
     if time.size > 1 and not (time[1:] >= time[:-1]).all():
-        order = np.argsort(time, kind="stable")
+        order = time.argsort(kind="stable")
         time, event = time[order], event[order]
     km_time, km_surv = _km_steps(time, event)
     steps = np.concatenate(([1.0], km_surv))
     ct, cs = curve.time, curve.survival
     # the KM is non-increasing, so S(t) <= S(t-) at every click
-    right = steps[np.searchsorted(km_time, ct, side="right")]
-    left = steps[np.searchsorted(km_time, ct, side="left")]
+    right = steps[km_time.searchsorted(ct, side="right")]
+    left = steps[km_time.searchsorted(ct, side="left")]
     err = np.where(cs < right, right - cs, np.where(cs > left, cs - left, 0.0))
     n_err = err.size
-    i_max = int(np.argmax(err)) if n_err else 0
+    i_max = int(err.argmax()) if n_err else 0
     if risk_table is not None and len(risk_table):
         # at risk at x: patients with time >= x
-        rec = (time.size - np.searchsorted(time, risk_table.time, side="left")).astype(np.int64)
+        rec = (time.size - time.searchsorted(risk_table.time, side="left")).astype(np.int64)
         pub = risk_table.n_risk.astype(np.int64)
         rt = {"time": risk_table.time, "published": pub, "reconstructed": rec, "difference": rec - pub}
     else:

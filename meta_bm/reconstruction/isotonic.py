@@ -11,9 +11,7 @@ import numpy as np
 
 def isotonic_increasing(y, w) -> np.ndarray:
     """Weighted least-squares non-decreasing fit."""
-    return np.asarray(
-        isotonic_increasing_list(np.asarray(y, float).tolist(), np.asarray(w, float).tolist()), float
-    )
+    return np.asarray(isotonic_increasing_list(np.asarray(y, float).tolist(), np.asarray(w, float).tolist()), float)
 
 
 def isotonic_increasing_list(y: list[float], w: list[float]) -> list[float]:
