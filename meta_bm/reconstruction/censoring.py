@@ -6,7 +6,7 @@ information on censoring is in the step heights: ``d`` events among ``n`` at ris
 yet being censored, a drop of ``d`` events measures ``delta = d * S0 / (n0 * G(t))``: single-event
 drops grow as censoring thins the risk set, whatever the survival level.
 
-We fit ``G`` from a Weibull family ``G(x) = exp(-(x / beta) ** alpha)`` (``alpha`` in {0.5, 1, 2, 3},
+We fit ``G`` from a Weibull family ``G(x) = exp(-(x / beta) ** alpha)`` (``alpha`` in :data:`ALPHAS`,
 plus "no censoring") by maximizing the marginal likelihood of the observed drops, each a Gaussian
 around ``d * unit`` with a prior on the unknown event count ``d`` that favours fewer events per
 step (0 for a corner click with no drop, then geometric). The digitizing noise is profiled over a
@@ -88,13 +88,17 @@ def _refine_nonparametric(x: np.ndarray, delta: np.ndarray, scale: float, start:
     own = [bisect_right(kx, v) - 1 for v in xr]
     ds = [di * scale for di in dr]  # (= scale * di)
     for _ in range(4):
-        d = [max(round(a * gi), 1) for a, gi in zip(ds, g, strict=True)]
-        neg_implied = [-min(di / a, 1.0) for di, a in zip(d, ds, strict=True)]
+        # (conditional expressions: the min / max / clip of the array version, without the calls)
+        d = [r if r > 1 else 1 for r in [round(a * gi) for a, gi in zip(ds, g, strict=True)]]
+        neg_implied = [-(q if q < 1.0 else 1.0) for q in [di / a for di, a in zip(d, ds, strict=True)]]
         w = [q * q for q in [a / (STEP_SIGMA * di) for a, di in zip(dr, d, strict=True)]]
         kg = [1.0]
         low = 1.0
         for v in isotonic_increasing_list(neg_implied, w):  # the non-increasing fit, negated
-            low = min(low, min(max(-v, 1e-6), 1.0))
+            v = -v
+            v = 1e-6 if v < 1e-6 else (1.0 if v > 1.0 else v)
+            if v < low:
+                low = v
             kg.append(low)
         g = [kg[j] for j in own]
     return CensoringModel(
@@ -152,6 +156,7 @@ _scratch = _Scratch()
 
 
 def _make_candidates(late_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate rows ``(alpha, beta / length)``; ``late_only`` drops alpha < 1."""
     alpha_col = np.append(np.repeat(np.asarray(ALPHAS), BETA_MULTIPLES.size), 1.0)
     beta_mult = np.append(np.tile(BETA_MULTIPLES, len(ALPHAS)), np.inf)
     if late_only:
@@ -299,23 +304,39 @@ def _expected_events(g: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarr
 
 
 def _refine_beta(x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, beta: float, target: float) -> float:
-    """Bisection on log(beta) so that the expected events equal ``target``."""
+    """Bisection on log(beta) so that the expected events equal ``target``.
+
+    The 40 halvings are taken 4 at a time: the 15 midpoints the next 4 can visit are evaluated in
+    one go, then walked down as the sequential bisection would (the same midpoints, the same
+    comparisons, so the same result).
+    """
     lb0 = float(min(max(np.log(beta), -60.0), 50.0)) if beta > 0 and math.isfinite(beta) else 0.0
     lo, hi = lb0 - 0.5, lb0 + 0.5
 
-    def ev(lb: float) -> float:
-        return float(scale * np.sum(np.exp(-((x / np.exp(lb)) ** alpha)) * delta))
+    def ev(lbs: list[float]) -> list[float]:
+        b = np.exp(np.array(lbs))
+        return (scale * (np.exp(-((x[None, :] / b[:, None]) ** alpha)) * delta).sum(axis=1)).tolist()
 
-    while ev(lo) > target and lo > -60:
+    while ev([lo])[0] > target and lo > -60:
         lo -= 1.0
-    while ev(hi) < target and hi < 50:
+    while ev([hi])[0] < target and hi < 50:
         hi += 1.0
-    for _ in range(40):
-        mid = 0.5 * (lo + hi)
-        if ev(mid) < target:
-            lo = mid
-        else:
-            hi = mid
+    depth = 4
+    for _ in range(40 // depth):
+        # midpoints of the bisection tree in heap order (children of node i: 2i + 1 low, 2i + 2 high)
+        bounds, mids = [(lo, hi)], []
+        for i in range(2**depth - 1):
+            a, b = bounds[i]
+            m = 0.5 * (a + b)
+            mids.append(m)
+            bounds += [(a, m), (m, b)]
+        values = ev(mids)
+        i = 0
+        for _ in range(depth):
+            if values[i] < target:
+                lo, i = mids[i], 2 * i + 2
+            else:
+                hi, i = mids[i], 2 * i + 1
     return float(np.exp(0.5 * (lo + hi)))
 
 
@@ -329,8 +350,6 @@ _LOG_SIGMAS = np.log(SIGMAS)[:, None]
 # need base >= 2 and base >= 1 (counts below 1 are covered by 0 and base + 1).
 _OFFSETS = np.array([-1.0, 0.0, 1.0, 2.0])[:, None, None]
 _MIN_BASE = np.array([2.0, 1.0])[:, None, None]
-# log prior of each count relative to log P(base) (for the count 0, log P(0) before that subtraction)
-_REL_PRIOR = np.array([_LOG_P_ZERO, -_LOG_Q, 0.0, _LOG_Q, 2.0 * _LOG_Q])[:, None, None]
 # exp() of anything below this is negligible next to the largest term (1); clamping keeps np.exp
 # off its slow underflow path
 _EXP_FLOOR = -700.0
@@ -344,13 +363,13 @@ def _marginal_loglik(g: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarr
 
     The event counts considered are 0 and the integers ``base - 1 .. base + 2`` around the ratio
     ``delta / unit`` (``base`` its floor), those below 1 left out. The work happens in place in
-    scratch arrays of (noise level, count, click, candidate) terms, with priors taken relative to
-    ``P(base)`` so that only the count 0 needs a prior array.
+    scratch arrays of (noise level, count, click, candidate) terms. (The term of the count 0 does
+    not depend on the candidate, so where it dominates, candidates tie exactly, as they should.)
     """
     n_k, n_c = g.shape
     n_s = len(SIGMAS)
-    unit, base, resid, log_p_base, sq, terms, top, lse = _scratch.arrays(
-        "loglik", *[(n_k, n_c)] * 4, (5, n_k, n_c), (n_s, 5, n_k, n_c), (n_s, n_k, n_c), (n_s, n_k, n_c)
+    unit, base, resid, sq, log_prior, terms, top, lse = _scratch.arrays(
+        "loglik", *[(n_k, n_c)] * 3, (5, n_k, n_c), (5, n_k, n_c), (n_s, 5, n_k, n_c), (n_s, n_k, n_c), (n_s, n_k, n_c)
     )
     delta = delta[:, None]
     np.maximum(g, 1e-12, out=unit)
@@ -366,13 +385,15 @@ def _marginal_loglik(g: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarr
     np.subtract(resid, sq[1:], out=sq[1:])
     np.square(sq[1:], out=sq[1:])
     np.copyto(sq[1:3], np.inf, where=base < _MIN_BASE)  # no candidates: zero weight
-    # log P(base) = log P(1) + (base - 1) log Q
-    np.multiply(base, _LOG_Q, out=log_p_base)
-    log_p_base += _LOG_P_ONE - _LOG_Q
-    # log prior - resid^2 / (2 sigma^2), every noise level at once, relative to log P(base)
+    # log P(d) = log P(1) + (d - 1) log Q for d = base - 1 .. base + 2
+    log_prior[0] = _LOG_P_ZERO
+    np.multiply(base, _LOG_Q, out=log_prior[1])
+    log_prior[1] += _LOG_P_ONE - 2.0 * _LOG_Q
+    for j in range(2, 5):
+        np.add(log_prior[j - 1], _LOG_Q, out=log_prior[j])
+    # log prior - resid^2 / (2 sigma^2), every noise level at once
     np.multiply(sq, _HALF_PRECISION, out=terms)
-    np.subtract(_REL_PRIOR, terms, out=terms)
-    terms[:, 0] -= log_p_base
+    np.subtract(log_prior, terms, out=terms)
     # Shift by the largest of d = 0, base, base + 1: the other counts lie farther from the drop, so
     # their terms exceed it by at most -log Q (no overflow), and its own term keeps the sum >= 1.
     np.maximum(terms[:, 0], terms[:, 2], out=top)
@@ -385,6 +406,5 @@ def _marginal_loglik(g: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarr
     np.log(lse, out=lse)
     lse += top
     ll = lse.sum(axis=1)
-    ll += log_p_base.sum(axis=0)
     ll -= n_k * _LOG_SIGMAS
     return ll.max(axis=0)

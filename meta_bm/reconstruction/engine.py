@@ -20,7 +20,9 @@ The method, per interval ``[tau_j, tau_{j+1})`` between published risk times:
   turning censorings into events (or back) inside risk intervals, which keeps every published
   number at risk.
 
-Every step is vectorized over clicks; the result carries the IPD and its fidelity figures.
+Steps over all clicks are vectorized (numpy); steps per interval, or from one click to the next
+(Guyot's event tracking), run on Python floats with the same float operations, which is faster at
+these sizes. The result carries the IPD and its fidelity figures.
 
 Example
 -------
@@ -527,19 +529,22 @@ def _track_events(
     c_before = all_c.searchsorted(t, side="left").tolist()
     c_tau = all_c.searchsorted(tau, side="left").tolist()
     tl, sl = t.tolist(), s.tolist()
-    nrl = nr
-    n_int = len(nrl)
+    n_int = len(nr)
     d = [0] * len(tl)
     ev_per = [0] * n_int
     # the clicks of interval j are first[j] .. first[j + 1] - 1 (t sorted); click 0 is the origin
     first = j_of.searchsorted(np.arange(n_int + 1)).tolist()
     km = 1.0
     for j in range(n_int):
-        # n0: at risk at the interval start plus the censorings before it (counted in c_before)
-        n0, floor_, d_j = nrl[j] + c_tau[j], nrl[j + 1] if j < last_j else 0, 0
+        if km <= 0.0:  # the KM only falls: no events from here on
+            break
+        floor_, d_j = nr[j + 1] if j < last_j else 0, 0
+        # at risk before click k: n_k = base - c_before[k], base = start of the interval + the
+        # censorings before it (counted in c_before) - the interval's events so far
+        base = nr[j] + c_tau[j]
         for k in range(max(first[j], 1), first[j + 1]):
-            n_k = n0 - d_j - c_before[k]
-            if n_k <= 0 or km <= 0.0:
+            n_k = base - c_before[k]
+            if n_k <= 0:
                 continue
             dk = round(n_k * (1.0 - sl[k] / km))
             if dk > n_k - floor_:
@@ -547,7 +552,10 @@ def _track_events(
             if dk > 0:
                 d[k] = dk
                 d_j += dk
+                base -= dk
                 km *= 1.0 - dk / n_k
+                if km <= 0.0:
+                    break
         ev_per[j] = d_j
     # each risk interval's censorings (sorted, so an interval's are one slice)
     cl = cens.tolist()
@@ -555,14 +563,14 @@ def _track_events(
     new_cens: list[float] = []
     for j in range(last_j):
         mine = cl[cut[j] : cut[j + 1]]
-        need = nrl[j] - nrl[j + 1] - ev_per[j]
+        need = nr[j] - nr[j + 1] - ev_per[j]
         if need < len(mine):
             mine = mine[:need]
         elif need > len(mine):
             start = tl[first[j + 1] - 1] if first[j + 1] > first[j] else float(tau[j])  # after its last click
             _spread_into(mine, start, float(tau[j + 1]) - start, need - len(mine))
         new_cens += mine
-    room = nrl[last_j] - ev_per[last_j]
+    room = nr[last_j] - ev_per[last_j]
     cens_last = np.sort(cens_last)[: max(room, 0)]
     return np.array(d, np.int64), np.array(new_cens, float), cens_last
 
@@ -614,7 +622,7 @@ def _place_censoring(
     says how many of the interval's censorings came before it. These noisy counts (weighted by
     their precision, with the uniform spread as a weak prior) are fitted by a non-decreasing
     function, and the censorings are placed evenly between the event clicks accordingly.
-    Scalar code: an interval holds a few dozen clicks at most.
+    The per-click arithmetic runs on all event clicks at once, the fits interval by interval.
     """
     todo = [j for j in range(len(counts) - 1) if counts[j] > 0]
     if not todo:
@@ -637,29 +645,44 @@ def _place_censoring(
     wy = (w + w0).tolist()
     tk = t[ev].tolist()
     cut = je.searchsorted(np.arange(len(counts) + 1)).tolist()
-    out: list[float] = []
+    # segments [start, start + length) with the number of censorings spread over each
+    seg_start: list[float] = []
+    seg_len: list[float] = []
+    seg_count: list[int] = []
     for j in todo:
         c = counts[j]
         start, span = tau[j], length[j]
         lo, hi = cut[j], cut[j + 1]
         if span <= 0 or lo == hi:
-            _spread_into(out, start, span, c)
+            seg_start.append(start)
+            seg_len.append(span)
+            seg_count.append(c)
             continue
         edge, before = start, 0
         for tj, e in zip(tk[lo:hi], isotonic_increasing_list(y[lo:hi], wy[lo:hi]), strict=True):
             # censorings before this click: rounded, within [0, c], never fewer than before
-            now = min(max(round(e), 0), c) if e == e else 0
+            now = round(e) if e == e else 0
+            now = 0 if now < 0 else (c if now > c else now)
             if now > before:
-                _spread_into(out, edge, tj - edge, now - before)
+                seg_start.append(edge)
+                seg_len.append(tj - edge)
+                seg_count.append(now - before)
                 before = now
             edge = tj
         if c > before:
-            _spread_into(out, edge, start + span - edge, c - before)
+            seg_start.append(edge)
+            seg_len.append(start + span - edge)
+            seg_count.append(c - before)
+    if sum(seg_count) > 32:
+        return _spread(np.array(seg_start), np.array(seg_len), np.array(seg_count))
+    out: list[float] = []
+    for a, span, c in zip(seg_start, seg_len, seg_count, strict=True):
+        _spread_into(out, a, span, c)
     return np.array(out, float)
 
 
 def _spread_into(out: list[float], start: float, length: float, count: int) -> None:
-    """Append ``count`` times spread evenly over ``[start, start + length)`` (bin midpoints), as :func:`_spread`."""
+    """Append ``count`` times spread evenly over ``[start, start + length)``: :func:`_spread` in Python."""
     out += [start + (i + 0.5) * length / count for i in range(count)]
 
 
@@ -776,7 +799,8 @@ def fidelity(
     # the KM is non-increasing, so S(t) <= S(t-) at every click
     right = steps[km_time.searchsorted(ct, side="right")]
     left = steps[km_time.searchsorted(ct, side="left")]
-    err = np.where(cs < right, right - cs, np.where(cs > left, cs - left, 0.0))
+    # above S(t-) or below S(t): the positive one of these (never both); else 0
+    err = np.maximum(np.maximum(right - cs, cs - left), 0.0)
     n_err = err.size
     i_max = int(err.argmax()) if n_err else 0
     if risk_table is not None and len(risk_table):

@@ -20,15 +20,18 @@ def isotonic_increasing_list(y: list[float], w: list[float]) -> list[float]:
     wts: list[float] = []
     cnt: list[int] = []
     for yi, wi in zip(y, w, strict=True):
+        if vals and vals[-1] > yi:  # pool backwards while the order is broken
+            v, ww, c = yi, wi, 1
+            while vals and vals[-1] > v:
+                pv, pw = vals.pop(), wts.pop()
+                tot = pw + ww
+                v, ww, c = (pv * pw + v * ww) / tot, tot, c + cnt.pop()
+            yi, wi = v, ww
+        else:
+            c = 1
         vals.append(yi)
         wts.append(wi)
-        cnt.append(1)
-        while len(vals) > 1 and vals[-2] > vals[-1]:
-            v, ww, c = vals.pop(), wts.pop(), cnt.pop()
-            tot = wts[-1] + ww
-            vals[-1] = (vals[-1] * wts[-1] + v * ww) / tot
-            wts[-1] = tot
-            cnt[-1] += c
+        cnt.append(c)
     out: list[float] = []
     for v, c in zip(vals, cnt, strict=True):
         out += [v] * c
