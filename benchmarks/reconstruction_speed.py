@@ -1,0 +1,148 @@
+"""Where the time of KM → IPD reconstruction goes, on the curves of ``reconstruction_accuracy.py``.
+
+For every simulated digitization (the same truth sets, styles, seeds and three modes: with a risk
+table, without one, with a risk table plus the total events), times ``reconstruct`` in-process
+(cleaning included, parsing excluded) as the best of a few repeats, and the main steps inside it:
+
+* per mode: median and p90 of the time per curve;
+* per step: mean time per curve (``clean_clicks``, the censoring fit and its marginal likelihood,
+  the censoring placement, the event tracking, the fidelity figures, ...), measured by wrapping
+  each step with a timer, so the sum carries a small overhead;
+* ``--profile``: a cProfile listing of the slowest functions instead (profiling inflates Python-heavy
+  code relative to numpy calls).
+
+The per-curve time is the best of ``--repeats`` runs, so it is a little lower than the accuracy
+benchmark's mean of five (whose first run is cold).
+
+Run:  .venv/bin/python benchmarks/reconstruction_speed.py [--pairs 20] [--seed 7] [--repeats 5] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+
+import meta_bm.reconstruction.censoring as censoring
+import meta_bm.reconstruction.cleaning as cleaning
+import meta_bm.reconstruction.engine as engine
+from meta_bm.reconstruction import clicks_from_arrays, reconstruct, risk_table_from_arrays
+from meta_bm.simulation import CAREFUL, SLOPPY, digitize, parametric_pairs, public_pairs
+
+MODES = ("risk table", "no risk table", "risk table + events")
+# (module, function) pairs timed by --steps; engine holds its own references to the helpers it calls
+STEPS = (
+    (engine, "clean_clicks"),
+    (cleaning, "_merge_swapped_corners"),
+    (cleaning, "_pav_median"),
+    (engine, "fit_censoring"),
+    (censoring, "_marginal_loglik"),
+    (censoring, "_refine_nonparametric"),
+    (censoring, "_refine_beta"),
+    (engine, "_allocate"),
+    (engine, "_last_interval_censoring"),
+    (engine, "_place_censoring"),
+    (engine, "_track_events"),
+    (engine, "fidelity"),
+)
+
+
+def curves(n_pairs: int, seed: int) -> list[tuple[str, object, object, dict]]:
+    """(mode, clicks, risk table, keyword arguments) of every reconstruction the accuracy benchmark times."""
+    out = []
+    pairs = public_pairs() + list(parametric_pairs(n_pairs, seed))
+    for p_i, pair in enumerate(pairs):
+        for style in (CAREFUL, SLOPPY):
+            sims = [digitize(t, e, style, seed=seed * 1000 + p_i * 2 + a) for a, (t, e) in enumerate(pair.arms)]
+            for mode in MODES:
+                for sim in sims:
+                    clicks = clicks_from_arrays(sim.click_time, sim.click_survival, pair.name)
+                    table = None if mode == "no risk table" else risk_table_from_arrays(sim.risk_time, sim.n_risk)
+                    kw = {"total_n": sim.total_n, "total_events": sim.total_events if mode.endswith("events") else None}
+                    out.append((mode, clicks, table, kw))
+    return out
+
+
+def time_curves(items: list, repeats: int) -> dict[str, list[float]]:
+    """Best-of-``repeats`` milliseconds per curve, by mode."""
+    by_mode: dict[str, list[float]] = defaultdict(list)
+    for mode, clicks, table, kw in items:
+        reconstruct(clicks, table, **kw)  # warm
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            reconstruct(clicks, table, **kw)
+            best = min(best, time.perf_counter() - t0)
+        by_mode[mode].append(best * 1e3)
+    return by_mode
+
+
+def time_steps(items: list) -> dict[str, float]:
+    """Mean microseconds per curve spent in each step of :data:`STEPS` (one pass over the curves)."""
+    spent: dict[str, float] = defaultdict(float)
+    originals = [(mod, name, getattr(mod, name)) for mod, name in STEPS]
+
+    def timed(name: str, f: Callable) -> Callable:
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - t0
+
+        return wrapper
+
+    try:
+        for mod, name, f in originals:
+            setattr(mod, name, timed(name, f))
+        t0 = time.perf_counter()
+        for _mode, clicks, table, kw in items:
+            reconstruct(clicks, table, **kw)
+        spent["reconstruct (total)"] = time.perf_counter() - t0
+    finally:
+        for mod, name, f in originals:
+            setattr(mod, name, f)
+    return {k: v / len(items) * 1e6 for k, v in spent.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=int, default=20, help="simulated Weibull pairs (plus 10 public pairs)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--profile", action="store_true", help="print a cProfile listing instead of the step table")
+    args = ap.parse_args(argv)
+    items = curves(args.pairs, args.seed)
+
+    by_mode = time_curves(items, args.repeats)
+    every = [v for values in by_mode.values() for v in values]
+    print(f"reconstruction time per curve (ms, best of {args.repeats}), {len(every)} curves")
+    for mode in (*MODES, "all"):
+        values = every if mode == "all" else by_mode[mode]
+        print(
+            f"  {mode:22} median {statistics.median(values):6.3f}  p90 {np.quantile(values, 0.9):6.3f}  "
+            f"max {max(values):6.3f}"
+        )
+
+    if args.profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        for _mode, clicks, table, kw in items:
+            reconstruct(clicks, table, **kw)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        return 0
+    print("\nmean time per curve in each step (us; nested steps are included in their callers)")
+    for name, us in sorted(time_steps(items).items(), key=lambda kv: -kv[1]):
+        print(f"  {name:28} {us:8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
