@@ -115,7 +115,8 @@ class _Scratch(threading.local):
 
     The grid arrays reach hundreds of KB. Allocated afresh, the memory goes back to the OS after
     every fit and each 4 KiB page faults in again on the next one, which costs more than the
-    arithmetic. Each name owns one buffer, so arrays taken under different names never overlap.
+    arithmetic. Each name owns one buffer, so arrays taken under different names never overlap;
+    the buffers live as long as the thread (about 10 MB after a 200-click segment).
     """
 
     def __init__(self) -> None:
