@@ -110,6 +110,18 @@ class CohortStore:
             finally:
                 con.close()
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A locked connection inside one transaction: committed on success, rolled back on any error."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
     def replace_studies(self, study_ids: Sequence[str], tables: dict[str, pl.DataFrame]) -> None:
         """Atomically replace the rows of ``study_ids`` in each given table with the frame's rows.
 
@@ -127,37 +139,25 @@ class CohortStore:
                 extra = set(frame["study_id"].unique().to_list()) - set(ids)
                 if extra:
                     raise ValueError(f"rows for {sorted(extra)} given while replacing {list(ids)} in {name}")
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for name, ids, frame in changes:
-                    con.execute(f"DELETE FROM {name} WHERE study_id IN (SELECT unnest($ids))", {"ids": list(ids)})
-                    if frame.height:
-                        con.register("_incoming", frame.to_arrow())
-                        con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
-                        con.unregister("_incoming")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self._transaction() as con:
+            for name, ids, frame in changes:
+                con.execute(f"DELETE FROM {name} WHERE study_id IN (SELECT unnest($ids))", {"ids": list(ids)})
+                if frame.height:
+                    con.register("_incoming", frame.to_arrow())
+                    con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
+                    con.unregister("_incoming")
 
     def delete_studies(self, study_ids: Sequence[str]) -> dict[str, int]:
         """Delete every row of ``study_ids`` from every table; returns rows deleted per table."""
         ids = list(study_ids)
         out = {}
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for name in TABLES:
-                    n = con.execute(
-                        f"SELECT count(*) FROM {name} WHERE study_id IN (SELECT unnest($ids))", {"ids": ids}
-                    ).fetchone()
-                    con.execute(f"DELETE FROM {name} WHERE study_id IN (SELECT unnest($ids))", {"ids": ids})
-                    out[name] = int(n[0]) if n else 0
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self._transaction() as con:
+            for name in TABLES:
+                n = con.execute(
+                    f"SELECT count(*) FROM {name} WHERE study_id IN (SELECT unnest($ids))", {"ids": ids}
+                ).fetchone()
+                con.execute(f"DELETE FROM {name} WHERE study_id IN (SELECT unnest($ids))", {"ids": ids})
+                out[name] = int(n[0]) if n else 0
         return out
 
     def query(self, sql: str, params: dict | None = None) -> pl.DataFrame:
@@ -173,30 +173,24 @@ class CohortStore:
         for name in tables:
             if name not in ANALYSIS_TABLES:
                 raise KeyError(f"unknown analysis table {name!r}")
-        with self.connect() as con:
+        with self._transaction() as con:
             existing = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for name in ANALYSIS_TABLES:
-                    frame = tables.get(name, pl.DataFrame())
-                    if name in existing:
-                        cols = {r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()}
-                        if frame.height and not set(frame.columns) <= cols:
-                            con.execute(f"DROP TABLE {name}")
-                            existing.discard(name)
-                        else:
-                            con.execute(f"DELETE FROM {name} WHERE analysis_id = $a", {"a": analysis_id})
-                    if frame.height:
-                        con.register("_incoming", frame.to_arrow())
-                        if name not in existing:
-                            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _incoming LIMIT 0")
-                            existing.add(name)
-                        con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
-                        con.unregister("_incoming")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            for name in ANALYSIS_TABLES:
+                frame = tables.get(name, pl.DataFrame())
+                if name in existing:
+                    cols = {r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()}
+                    if frame.height and not set(frame.columns) <= cols:
+                        con.execute(f"DROP TABLE {name}")
+                        existing.discard(name)
+                    else:
+                        con.execute(f"DELETE FROM {name} WHERE analysis_id = $a", {"a": analysis_id})
+                if frame.height:
+                    con.register("_incoming", frame.to_arrow())
+                    if name not in existing:
+                        con.execute(f"CREATE TABLE {name} AS SELECT * FROM _incoming LIMIT 0")
+                        existing.add(name)
+                    con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
+                    con.unregister("_incoming")
 
     def analysis_results(self, analysis_ids: Sequence[str] | None = None) -> dict[str, pl.DataFrame]:
         """The result tables (only the rows of ``analysis_ids`` when given); missing tables are empty."""
