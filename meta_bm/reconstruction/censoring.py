@@ -231,7 +231,8 @@ def fit_censoring(
     """
     x = np.asarray(x, float)
     delta = np.asarray(delta, float)
-    if length <= 0 or n0 <= 0 or s0 <= 0 or x.size == 0:
+    # (a length so small that the shortest candidate beta underflows to 0 is empty too)
+    if BETA_MULTIPLES[0] * length <= 0 or n0 <= 0 or s0 <= 0 or x.size == 0:
         return CensoringModel(1.0, np.inf, "none: empty segment")
     scale = n0 / s0
     keep = delta > 1e-9

@@ -23,7 +23,8 @@ Example
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -56,6 +57,22 @@ class CleaningChange:
 
 
 @dataclass(frozen=True)
+class _AdjustedBatch:
+    """The isotonic fit's changes, kept as arrays until the log is read (a noisy curve has dozens)."""
+
+    rows: list[int]
+    time: list[float]
+    before: list[float]
+    after: list[float]
+
+    def changes(self) -> list[CleaningChange]:
+        return [
+            _change(r, "adjusted", (t, b), (t, a), _ADJUSTED_REASON)
+            for r, t, b, a in zip(self.rows, self.time, self.before, self.after, strict=True)
+        ]
+
+
+@dataclass(frozen=True)
 class CleanCurve:
     """Cleaned clicks: sorted, in range, non-increasing, starting at (0, 1).
 
@@ -66,10 +83,22 @@ class CleanCurve:
     survival: np.ndarray
     rows: np.ndarray
     source: str
-    log: list[CleaningChange] = field(default_factory=list)
+    # the changes in order; batches of isotonic adjustments become CleaningChange entries on reading
+    log_items: tuple[CleaningChange | _AdjustedBatch, ...] = ()
 
     def __len__(self) -> int:
         return int(self.time.size)
+
+    @cached_property
+    def log(self) -> list[CleaningChange]:
+        """Every change made to the clicks, in the order the steps made them."""
+        out: list[CleaningChange] = []
+        for item in self.log_items:
+            if isinstance(item, _AdjustedBatch):
+                out += item.changes()
+            else:
+                out.append(item)
+        return out
 
 
 def _change(
@@ -140,6 +169,7 @@ def _pav_median(vals: list[float]) -> np.ndarray:
     return np.array(fits, float).repeat(ends[1:] - ends[:-1])
 
 
+_ADJUSTED_REASON = "survival rose between clicks; isotonic (median) fit to a non-increasing curve"
 _MOVED_REASON = "corners of one vertical drop clicked out of order; put on one time"
 
 
@@ -206,7 +236,7 @@ def clean_clicks(clicks: Clicks) -> CleanCurve:
     t = clicks.time.astype(float)
     s = clicks.survival.astype(float)
     rows = clicks.rows.astype(np.int64)
-    log: list[CleaningChange] = []
+    log: list[CleaningChange | _AdjustedBatch] = []
 
     order = _by_time_then_survival(t, s)
     if order is not None:
@@ -238,16 +268,11 @@ def clean_clicks(clicks: Clicks) -> CleanCurve:
             tl, sl, rl = t.tolist(), s.tolist(), rows.tolist()
 
     fitted = _pav_median(sl)
-    for i in (np.abs(fitted - s) > 1e-12).nonzero()[0].tolist():
+    changed = (np.abs(fitted - s) > 1e-12).nonzero()[0]
+    if changed.size:
         log.append(
-            _change(
-                rl[i],
-                "adjusted",
-                (tl[i], sl[i]),
-                (tl[i], float(fitted[i])),
-                "survival rose between clicks; isotonic (median) fit to a non-increasing curve",
-            )
-        )
+            _AdjustedBatch(rows[changed].tolist(), t[changed].tolist(), s[changed].tolist(), fitted[changed].tolist())
+        )  # type: ignore[arg-type]
     s = fitted
 
     if t.size > 1:
@@ -273,4 +298,4 @@ def clean_clicks(clicks: Clicks) -> CleanCurve:
         t = np.concatenate(([0.0], t))
         s = np.concatenate(([1.0], s))
         rows = np.concatenate(([-1], rows))
-    return CleanCurve(time=t, survival=s, rows=rows, source=clicks.source, log=log)
+    return CleanCurve(time=t, survival=s, rows=rows, source=clicks.source, log_items=tuple(log))
