@@ -580,24 +580,37 @@ def _meet_total_events(
 ) -> np.ndarray:
     """Flip event flags (same times, so every number at risk is unchanged) to meet ``total`` exactly.
 
-    Censorings become events, or events censorings, evenly spread over the follow-up; patients
-    censored at the end of follow-up are used last.
+    A flip at time t moves the KM after t by about ``S(t) / n(t)``, so it shifts the area under the
+    curve by ``int_t^end S(u) du / n(t)``; the flips go where that is smallest, which keeps the
+    reconstructed curve nearest the clicks. Patients censored at the end of follow-up (a flip
+    there would draw a drop the figure does not show) are used last.
     """
     diff = int(total - events.sum())
     if diff == 0:
         return events
     events = events.copy()
+    order = np.argsort(times, kind="stable")
+    ts, es = times[order], events[order]
+    n = ts.size
+    at_risk = n - ts.searchsorted(ts, side="left")
+    km_t, km_s = _km_steps(ts, es)
+    # area under the KM from each patient's time to the end of follow-up
+    edges = np.concatenate((km_t, [end_time]))
+    pieces = np.concatenate(([1.0], km_s))[1:] * np.maximum(np.diff(edges), 0.0)
+    tail = np.concatenate((pieces[::-1].cumsum()[::-1], [0.0]))
+    k_of = km_t.searchsorted(ts, side="right")  # first KM step after each time
+    level = np.concatenate(([1.0], km_s))[k_of]
+    area_after = tail[k_of] + level * np.maximum(edges[k_of] - ts, 0.0)
+    cost = area_after / np.maximum(at_risk, 1)
     if diff > 0:
-        cand = np.flatnonzero((events == 0) & (times < end_time))
-        if cand.size < diff:
-            cand = np.flatnonzero(events == 0)
+        cand = np.flatnonzero(es == 0)
+        cost = cost + np.where(ts >= end_time, np.inf, 0.0)  # end-of-follow-up censorings last
     else:
-        cand = np.flatnonzero(events == 1)
+        cand = np.flatnonzero(es == 1)
     k = min(abs(diff), cand.size)
     if k:
-        cand = cand[np.argsort(times[cand], kind="stable")]
-        pick = cand[np.floor((np.arange(k) + 0.5) * cand.size / k).astype(np.int64)]
-        events[pick] = 1 if diff > 0 else 0
+        pick = cand[np.argsort(cost[cand], kind="stable")[:k]]
+        events[order[pick]] = 1 if diff > 0 else 0
     return events
 
 
