@@ -10,15 +10,22 @@ The method, per interval ``[tau_j, tau_{j+1})`` between published risk times:
   form (Guyot's fixed-point search, without its iterations or its cap).
 * Counts are made whole: ``c`` is rounded, the interval's events are ``n_j - n_{j+1} - c`` (so the
   published number at risk is met exactly), and they are allocated to the clicks by rounding the
-  cumulative expected events, which keeps the reconstructed curve on the digitized one.
+  cumulative expected events. This is the starting point only:
+* the censoring times inside each interval are placed from the step heights (a drop of ``d``
+  events at risk ``n`` measures ``n``), with a prior that follows the shrinking risk set and the
+  censoring hazard of the neighbouring intervals (:func:`_place_censoring`);
+* the events per click are then tracked from the actual risk set so the reconstructed KM stays on
+  the clicks (Guyot's step), each interval's censorings topped up or trimmed to keep every
+  published number at risk; placement and tracking are repeated with the tracked events
+  (:data:`PLACEMENT_PASSES`).
 * When the curve falls further than the risk table allows, events are capped at the table's
   decrease and a warning says so; nothing drifts silently.
 * After the last risk time (or over the whole curve without a risk table) the censoring is fitted
   from the step heights (:mod:`meta_bm.reconstruction.censoring`), and patients still at risk at
   the last click are censored there.
 * A given total number of events is met exactly: first through the free last interval, then by
-  turning censorings into events (or back) inside risk intervals, which keeps every published
-  number at risk.
+  turning censorings into events (or back) at unchanged times, where that moves the curve least,
+  which keeps every published number at risk.
 
 Steps over all clicks are vectorized (numpy); steps per interval, or from one click to the next
 (Guyot's event tracking), run on Python floats with the same float operations, which is faster at
@@ -427,10 +434,22 @@ def _reconstruct_core(
             t, s, level_before, first_last, taul[last_j], last_len, n_last, s_b[last_j], cens, d_last
         )
     placed_cens = _place_censoring(t, level_before, delta, j_of, d_int, taul, length, nrl, c_int)
+    d_int0 = d_int
     end_time = max(t_last, taul[-1])
 
     # ---- events that keep the reconstructed KM on the clicks, given the censoring ----
     d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, nrl, placed_cens, c_times_last, last_j)
+    # The placement read the step heights with events from the expected allocation; place again
+    # with the tracked events (and the censoring counts they leave), until nothing changes.
+    d_prev, c_prev = d_int0, c_int
+    for _ in range(PLACEMENT_PASSES):
+        ev_j = np.bincount(j_of, weights=d_int, minlength=n_int).astype(np.int64).tolist()
+        c_now = [max(int(drop[j]) - ev_j[j], 0) for j in range(last_j)] + [c_int[-1]]
+        if c_now == c_prev and np.array_equal(d_int, d_prev):
+            break
+        d_prev, c_prev = d_int, c_now
+        placed_cens = _place_censoring(t, level_before, delta, j_of, d_int, taul, length, nrl, c_now)
+        d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, nrl, placed_cens, c_times_last, last_j)
     if total_events is not None and last_len > 0 and s_b[last_j] > 0:
         # Meet the published total through the free last interval first: more (fewer) patients kept at
         # risk there turn the same drops into more (fewer) events.
@@ -614,6 +633,9 @@ def _meet_total_events(
     return events
 
 
+# Rounds of censoring placement and event tracking after the first: each reads the step heights
+# with the events the previous round tracked (more rounds change little; see the benchmark).
+PLACEMENT_PASSES = 2
 STEP_NOISE = 0.0025  # typical digitizing error of one drop, survival units
 
 
