@@ -719,13 +719,14 @@ def _place_censoring(
 def _censoring_shape(
     tk: np.ndarray, je: np.ndarray, tau: list[float], length: list[float], nr: list[int], counts: list[int]
 ) -> np.ndarray:
-    """Expected fraction of interval ``je[i]``'s censorings before ``tk[i]`` (``tk`` sorted).
+    """Expected fraction of interval ``je[i]``'s censorings before ``tk[i]``.
 
     Censorings arrive at rate ``n(t) * h(t)``: ``n`` falls linearly from one published number at
     risk to the next, and the censoring hazard ``h`` (each interval's censorings over its
-    person-time, at its midpoint) is interpolated linearly between intervals. So censoring thins
-    within an interval as the risk set shrinks, and follows the trend of its neighbours, where a
-    uniform spread would ignore both. The rate is integrated by the trapezoid rule over the clicks.
+    person-time, taken at its midpoint and interpolated to the risk times) runs linearly across
+    the interval. So censoring thins within an interval as the risk set shrinks, and follows the
+    trend of its neighbours, where a uniform spread would ignore both. With ``x`` the position in
+    the interval (0 to 1), the rate is ``(a + b x)(c + d x)`` and its integral a cubic in ``x``.
     """
     if tk.size == 0:
         return np.zeros(0)
@@ -735,32 +736,16 @@ def _censoring_shape(
     n_a = np.array(nr[: n_int + 1], float)
     pt = len_a * (n_a[:-1] + n_a[1:]) / 2.0
     hz = np.divide(np.array(counts[:n_int], float), pt, out=np.zeros(n_int), where=pt > 0)
-    mids = tau_a[:-1] + len_a / 2.0
-
-    def rate(x: np.ndarray, j: np.ndarray) -> np.ndarray:
-        frac = np.divide(x - tau_a[j], len_a[j], out=np.zeros(x.size), where=len_a[j] > 0)
-        return (n_a[j] + (n_a[j + 1] - n_a[j]) * frac) * np.interp(x, mids, hz)
-
-    w_k = rate(tk, je)
-    all_j = np.arange(n_int)
-    w_start, w_end = rate(tau_a[:-1], all_j), rate(tau_a[1:], all_j)
-    # previous point of each click: the previous click of its interval, or the interval start
-    first = np.ones(tk.size, bool)
-    first[1:] = je[1:] != je[:-1]
-    t_prev = np.where(first, tau_a[je], np.concatenate(([0.0], tk[:-1])))
-    w_prev = np.where(first, w_start[je], np.concatenate(([0.0], w_k[:-1])))
-    piece = (tk - t_prev) * (w_k + w_prev) / 2.0
-    cum = piece.cumsum()
-    start_of = np.flatnonzero(first)
-    base = np.concatenate(([0.0], cum))[start_of]  # cumulative before each interval's first click
-    cum_in = cum - np.repeat(base, np.diff(np.append(start_of, tk.size)))
-    # whole-interval integral: up to its last click, then on to the end
-    total = len_a * (w_start + w_end) / 2.0
-    last = np.append(start_of[1:], tk.size) - 1
-    jl = je[last]
-    total[jl] = cum_in[last] + (tau_a[jl + 1] - tk[last]) * (w_k[last] + w_end[jl]) / 2.0
-    uniform = np.divide(tk - tau_a[je], len_a[je], out=np.zeros(tk.size), where=len_a[je] > 0)
-    return np.where(total[je] > 0, np.divide(cum_in, total[je], out=np.zeros(tk.size), where=total[je] > 0), uniform)
+    h_at = np.interp(tau_a, tau_a[:-1] + len_a / 2.0, hz)
+    a, b = n_a[:-1], n_a[1:] - n_a[:-1]
+    c, d = h_at[:-1], h_at[1:] - h_at[:-1]
+    k1, k2, k3 = a * c, (a * d + b * c) / 2.0, b * d / 3.0
+    whole = k1 + k2 + k3
+    ln = len_a[je]
+    x = np.divide(tk - tau_a[je], ln, out=np.zeros(tk.size), where=ln > 0)
+    part = x * (k1[je] + x * (k2[je] + x * k3[je]))
+    w = whole[je]
+    return np.divide(part, w, out=x.copy(), where=w > 0)
 
 
 def _spread_into(out: list[float], start: float, length: float, count: int) -> None:
