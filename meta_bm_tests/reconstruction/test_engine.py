@@ -238,3 +238,37 @@ def test_never_crashes_on_valid_input(inp):
     assert np.all(np.diff(rec.time) >= 0)
     if ev is not None and not any("events, published" in w for w in rec.warnings):
         assert int(rec.event.sum()) == ev
+
+
+def test_censoring_shape_follows_the_shrinking_risk_set():
+    from meta_bm.reconstruction.engine import _censoring_shape
+
+    # One risk interval [0, 10): 100 -> 80 at risk, 20 censorings, so the hazard is constant and the
+    # censoring rate is proportional to n(x) = 100 - 20x: W(x) = 100x - 10x^2, W(1) = 90.
+    frac = _censoring_shape(
+        np.array([2.5, 5.0, 10.0]), np.array([0, 0, 0]), [0.0, 10.0], [10.0, 1.0], [100, 80], [20, 0]
+    )
+    np.testing.assert_allclose(frac, [(25 - 0.625) / 90, (50 - 2.5) / 90, 1.0], rtol=1e-12)
+    # a later interval with more censoring pulls the rate up towards its end (more than uniform)
+    frac = _censoring_shape(
+        np.array([5.0]), np.array([0]), [0.0, 10.0, 20.0], [10.0, 10.0, 1.0], [100, 90, 50], [2, 30, 0]
+    )
+    assert frac[0] < 0.5
+
+
+def test_total_events_flips_where_the_curve_moves_least():
+    from meta_bm.reconstruction.engine import _meet_total_events
+
+    times = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 10.0])
+    events = np.array([1, 0, 1, 0, 1, 0, 1, 0, 0, 0], np.int8)
+    # one more event: the censoring with the least area after it per patient at risk is at t = 8
+    # (KM 0.492 for 2 time units, over 3 at risk), not an end-of-follow-up one (no drop the figure shows there)
+    out = _meet_total_events(times, events, 5, np.array([0.0]), 10.0)
+    assert out.sum() == 5
+    assert np.flatnonzero(out != events).tolist() == [7]
+    # one fewer: the latest event (t = 7) lifts the curve least
+    out = _meet_total_events(times, events, 3, np.array([0.0]), 10.0)
+    assert np.flatnonzero(out != events).tolist() == [6]
+    # more than the censorings before the end: the end-of-follow-up ones are used last
+    out = _meet_total_events(times, events, 9, np.array([0.0]), 10.0)
+    assert out.sum() == 9 and out[8:].sum() == 1
