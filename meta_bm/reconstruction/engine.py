@@ -434,14 +434,13 @@ def _reconstruct_core(
             t, s, level_before, first_last, taul[last_j], last_len, n_last, s_b[last_j], cens, d_last
         )
     placed_cens = _place_censoring(t, level_before, delta, j_of, d_int, taul, length, nrl, c_int)
-    d_int0 = d_int
+    d_prev, c_prev = d_int, c_int  # what this placement used
     end_time = max(t_last, taul[-1])
 
     # ---- events that keep the reconstructed KM on the clicks, given the censoring ----
     d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, nrl, placed_cens, c_times_last, last_j)
     # The placement read the step heights with events from the expected allocation; place again
     # with the tracked events (and the censoring counts they leave), until nothing changes.
-    d_prev, c_prev = d_int0, c_int
     for _ in range(PLACEMENT_PASSES):
         ev_j = np.bincount(j_of, weights=d_int, minlength=n_int).astype(np.int64).tolist()
         c_now = [max(int(drop[j]) - ev_j[j], 0) for j in range(last_j)] + [c_int[-1]]
@@ -481,7 +480,7 @@ def _reconstruct_core(
     flipped = 0
     if total_events is not None:
         before = ev_times.size
-        events = _meet_total_events(times, events, total_events, tau, end_time)
+        events = _meet_total_events(times, events, total_events, end_time)
         flipped = abs(int(events.sum()) - before)
         if flipped:
             warnings.append(
@@ -594,9 +593,7 @@ def _track_events(
     return np.array(d, np.int64), np.array(new_cens, float), cens_last
 
 
-def _meet_total_events(
-    times: np.ndarray, events: np.ndarray, total: int, tau: np.ndarray, end_time: float
-) -> np.ndarray:
+def _meet_total_events(times: np.ndarray, events: np.ndarray, total: int, end_time: float) -> np.ndarray:
     """Flip event flags (same times, so every number at risk is unchanged) to meet ``total`` exactly.
 
     A flip at time t moves the KM after t by about ``S(t) / n(t)``, so it shifts the area under the

@@ -64,7 +64,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from meta_bm.survival.km import kaplan_meier
+from meta_bm.survival.km import event_indicator, kaplan_meier
 
 _LOGLIK_RTOL = 1e-12
 _MONOTONE_SE_RATIO = 1e3
@@ -154,12 +154,7 @@ def _prepare(time, event, x, strata) -> tuple[_Data, np.ndarray]:
     n = t.size
     if n == 0:
         raise ValueError("no observations")
-    ev = np.asarray(event)
-    if ev.shape != (n,):
-        raise ValueError("event must have the same length as time")
-    evf = ev.astype(float)
-    if not np.all((evf == 0) | (evf == 1)):
-        raise ValueError("event must be coded 0 (censored) / 1 (event)")
+    ev = event_indicator(event, n)
     xm = np.asarray(x, dtype=float)
     if xm.ndim == 1:
         xm = xm[:, None]
@@ -176,7 +171,7 @@ def _prepare(time, event, x, strata) -> tuple[_Data, np.ndarray]:
         sidx = np.unique(s, return_inverse=True)[1].reshape(-1)
 
     order = np.lexsort((t, sidx))
-    ts, es, ss = t[order], evf[order].astype(bool), sidx[order]
+    ts, es, ss = t[order], ev[order], sidx[order]
     xs = xm[order] - xm.mean(axis=0)
     new_block = np.ones(n, dtype=bool)
     new_block[1:] = (ss[1:] != ss[:-1]) | (ts[1:] != ts[:-1])

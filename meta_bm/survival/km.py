@@ -69,6 +69,17 @@ def quantile_time(time: np.ndarray, surv: np.ndarray, p: float) -> float:
     return float(time[i])
 
 
+def event_indicator(event, n: int) -> np.ndarray:
+    """``event`` as booleans, checked: length ``n`` (that of the times) and coded 0 / 1."""
+    ev = np.asarray(event)
+    if ev.shape != (n,):
+        raise ValueError("event must have the same length as time")
+    evf = ev.astype(float)
+    if not np.all((evf == 0) | (evf == 1)):
+        raise ValueError("event must be coded 0 (censored) / 1 (event)")
+    return evf.astype(bool)
+
+
 def kaplan_meier(time: np.ndarray, event: np.ndarray) -> KaplanMeier:
     """Kaplan–Meier estimate from right-censored data (``event`` 1 = event, 0 = censored)."""
     time = np.asarray(time, float)

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from meta_bm.survival.km import event_indicator
+
 
 @dataclass(frozen=True)
 class LogRankResult:
@@ -55,16 +57,6 @@ class LogRankResult:
     expected: np.ndarray
     variance: np.ndarray
     stratified: bool
-
-
-def _as_event(event: np.ndarray, n: int) -> np.ndarray:
-    ev = np.asarray(event)
-    if ev.shape != (n,):
-        raise ValueError("event must have the same length as time")
-    evf = ev.astype(float)
-    if not np.all((evf == 0) | (evf == 1)):
-        raise ValueError("event must be coded 0 (censored) / 1 (event)")
-    return evf.astype(bool)
 
 
 def _labels(values, n: int, what: str) -> tuple[list, np.ndarray]:
@@ -117,7 +109,7 @@ def logrank_test(time, event, group, strata=None) -> LogRankResult:
         raise ValueError("no observations")
     if not np.all(np.isfinite(t)):
         raise ValueError("time must be finite (drop missing values first)")
-    ev = _as_event(event, n)
+    ev = event_indicator(event, n)
     labels, gidx = _labels(group, n, "group")
     k = len(labels)
     if strata is None:

@@ -263,12 +263,12 @@ def test_total_events_flips_where_the_curve_moves_least():
     events = np.array([1, 0, 1, 0, 1, 0, 1, 0, 0, 0], np.int8)
     # one more event: the censoring with the least area after it per patient at risk is at t = 8
     # (KM 0.492 for 2 time units, over 3 at risk), not an end-of-follow-up one (no drop the figure shows there)
-    out = _meet_total_events(times, events, 5, np.array([0.0]), 10.0)
+    out = _meet_total_events(times, events, 5, 10.0)
     assert out.sum() == 5
     assert np.flatnonzero(out != events).tolist() == [7]
     # one fewer: the latest event (t = 7) lifts the curve least
-    out = _meet_total_events(times, events, 3, np.array([0.0]), 10.0)
+    out = _meet_total_events(times, events, 3, 10.0)
     assert np.flatnonzero(out != events).tolist() == [6]
     # more than the censorings before the end: the end-of-follow-up ones are used last
-    out = _meet_total_events(times, events, 9, np.array([0.0]), 10.0)
+    out = _meet_total_events(times, events, 9, 10.0)
     assert out.sum() == 9 and out[8:].sum() == 1

@@ -9,6 +9,9 @@ import dagster as dg
 import polars as pl
 
 from meta_bm.orchestration.constants import PIPELINE_VERSION
+from meta_bm.store import CohortStore
+from meta_bm.store.study_tables import load_stored_studies
+from meta_bm.studies import LoadedStudy
 
 DETAIL_LIMIT = 5  # runs over at most this many studies get per-study tables and plots in metadata
 
@@ -57,3 +60,12 @@ def progress(context: dg.AssetExecutionContext, verb: str, i: int, n: int, study
 def run_scope(context: dg.AssetExecutionContext) -> list[str]:
     """The study keys this run covers (one, or a range in single-run backfills)."""
     return list(context.partition_keys)
+
+
+def stored_scope(
+    context: dg.AssetExecutionContext, store: CohortStore
+) -> tuple[list[str], list[str], dict[str, LoadedStudy]]:
+    """This run's study keys, those of them that loaded cleanly at ingest, and their stored inputs."""
+    keys = run_scope(context)
+    usable = store.usable_studies(keys)
+    return keys, usable, load_stored_studies(store, usable)

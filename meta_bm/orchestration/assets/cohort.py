@@ -3,12 +3,11 @@
 import dagster as dg
 import polars as pl
 
-from meta_bm.orchestration.assets._helpers import DETAIL_LIMIT, progress, run_scope, status_frame, table_metadata
+from meta_bm.orchestration.assets._helpers import DETAIL_LIMIT, progress, status_frame, stored_scope, table_metadata
 from meta_bm.orchestration.assets.reconstruction import institutional_ipd, reconstructed_ipd
 from meta_bm.orchestration.constants import CODE_VERSIONS, DUCKDB_POOL, GROUP_COHORT, OWNERS, SYNTHETIC_BANNER
 from meta_bm.orchestration.partitions import study_partitions
 from meta_bm.orchestration.resources import DuckDBStore
-from meta_bm.store.study_tables import load_stored_studies
 from meta_bm.studies.harmonize import COHORT_SCHEMA, harmonize_literature
 
 ROWS_CHECK = "cohort_rows_valid"
@@ -76,9 +75,7 @@ def cohort_row_problems(df: pl.DataFrame) -> dict[str, int]:
 )
 def harmonized_cohort(context: dg.AssetExecutionContext, duckdb: DuckDBStore) -> dg.MaterializeResult:
     store = duckdb.store()
-    keys = run_scope(context)
-    usable = store.usable_studies(keys)
-    studies = load_stored_studies(store, usable)
+    keys, usable, studies = stored_scope(context, store)
     p = {"ids": usable}
     where = "WHERE study_id IN (SELECT unnest($ids))"
     with store.connect() as con:

@@ -9,8 +9,8 @@ from meta_bm.orchestration.assets._helpers import (
     png_metadata,
     problems_markdown,
     progress,
-    run_scope,
     status_frame,
+    stored_scope,
     table_metadata,
 )
 from meta_bm.orchestration.assets.ingest import study_sources
@@ -18,7 +18,6 @@ from meta_bm.orchestration.constants import CODE_VERSIONS, DUCKDB_POOL, GROUP_RE
 from meta_bm.orchestration.partitions import study_partitions
 from meta_bm.orchestration.resources import DuckDBStore, FidelityTolerance
 from meta_bm.reconstruction.plotting import reconstruction_png
-from meta_bm.store.study_tables import load_stored_studies
 from meta_bm.studies import reconstruct_study
 from meta_bm.studies.harmonize import institutional_cohort
 
@@ -79,9 +78,7 @@ def reconstructed_ipd(
     context: dg.AssetExecutionContext, duckdb: DuckDBStore, tolerance: FidelityTolerance
 ) -> dg.MaterializeResult:
     store = duckdb.store()
-    keys = run_scope(context)
-    usable = store.usable_studies(keys)
-    studies = load_stored_studies(store, usable)
+    keys, usable, studies = stored_scope(context, store)
     gate = tolerance.gate()
     tables: dict[str, list[pl.DataFrame]] = {"ipd": [], "fidelity": [], "cleaning_log": [], "risk_table_fit": []}
     done, failed, recs = [], {}, {}
@@ -198,9 +195,7 @@ def reconstructed_ipd(
 )
 def institutional_ipd(context: dg.AssetExecutionContext, duckdb: DuckDBStore) -> dg.MaterializeResult:
     store = duckdb.store()
-    keys = run_scope(context)
-    usable = store.usable_studies(keys)
-    studies = load_stored_studies(store, usable)
+    _, usable, studies = stored_scope(context, store)
     frames = []
     for sid in usable:
         if studies[sid].manifest.source == "institutional":
