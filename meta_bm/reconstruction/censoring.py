@@ -15,15 +15,16 @@ small grid. A target total number of events, when known, constrains ``beta`` for
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
-import threading
 from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
-from meta_bm.reconstruction.isotonic import isotonic_increasing_list
+from meta_bm.reconstruction.isotonic import pav_increasing
 
 ALPHAS = (1.0, 2.0, 3.0)
 # beta as a multiple of the segment length: from heavy early censoring to almost none.
@@ -94,7 +95,7 @@ def _refine_nonparametric(x: np.ndarray, delta: np.ndarray, scale: float, start:
         w = [q * q for q in [a / (STEP_SIGMA * di) for a, di in zip(dr, d, strict=True)]]
         kg = [1.0]
         low = 1.0
-        for v in isotonic_increasing_list(neg_implied, w):  # the non-increasing fit, negated
+        for v in pav_increasing(np.array(neg_implied), np.array(w)).tolist():  # the non-increasing fit, negated
             v = -v
             v = 1e-6 if v < 1e-6 else (1.0 if v > 1.0 else v)
             if v < low:
@@ -108,52 +109,6 @@ def _refine_nonparametric(x: np.ndarray, delta: np.ndarray, scale: float, start:
         tuple(np.array(kx)),
         tuple(np.array(kg)),
     )
-
-
-class _Scratch(threading.local):
-    """Per-thread scratch arrays for the candidate grid (candidates x clicks), reused across fits.
-
-    The grid arrays reach hundreds of KB. Allocated afresh, the memory goes back to the OS after
-    every fit and each 4 KiB page faults in again on the next one, which costs more than the
-    arithmetic. Each name owns one buffer, so arrays taken under different names never overlap;
-    the buffers live as long as the thread (about 10 MB after a 200-click segment).
-    """
-
-    def __init__(self) -> None:
-        self.buffers: dict[str, np.ndarray] = {}
-
-    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        n = math.prod(shape)
-        buf = self.buffers.get(name)
-        if buf is None or buf.size < n:
-            buf = np.empty(n)
-            if n <= _SCRATCH_MAX:
-                self.buffers[name] = buf
-        return buf[:n].reshape(shape)
-
-    def arrays(self, name: str, *shapes: tuple[int, ...]) -> list[np.ndarray]:
-        """Several arrays carved from the one buffer ``name`` (not overlapping each other)."""
-        sizes = [math.prod(shape) for shape in shapes]
-        buf = self.get(name, (sum(sizes),))
-        out, at = [], 0
-        for shape, n in zip(shapes, sizes, strict=True):
-            out.append(buf[at : at + n].reshape(shape))
-            at += n
-        return out
-
-    def filled(self, name: str, shape: tuple[int, ...], value: float) -> np.ndarray:
-        """A read-only array of ``value`` (filled once per buffer, not per call)."""
-        n = math.prod(shape)
-        buf = self.buffers.get(name)
-        if buf is None or buf.size < n:
-            buf = np.full(n, value)
-            if n <= _SCRATCH_MAX:
-                self.buffers[name] = buf
-        return buf[:n].reshape(shape)
-
-
-_SCRATCH_MAX = 1 << 22  # elements (32 MB); larger grids are allocated per call
-_scratch = _Scratch()
 
 
 def _make_candidates(late_only: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -178,13 +133,17 @@ def _candidates(prior_hazard: float | None) -> tuple[np.ndarray, np.ndarray]:
     return _CANDIDATES[prior_hazard is not None]
 
 
-def _censoring_free(x: np.ndarray, alpha_col: np.ndarray, beta_col: np.ndarray) -> np.ndarray:
-    """``G = exp(-(x / beta) ** alpha)``, clicks down, candidates across (a scratch array; beta = inf gives 1)."""
-    g = _scratch.get("g", (x.size, beta_col.size))
-    np.divide(x[:, None], beta_col[None, :], out=g)
-    np.power(g, alpha_col[None, :], out=g)
-    np.negative(g, out=g)
-    return np.exp(g, out=g)
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _censoring_free(x: float, alpha: float, beta: float) -> float:
+    """``G(x) = exp(-(x / beta) ** alpha)`` for one click and one candidate (beta = inf gives 1)."""
+    r = x / beta
+    if alpha == 1.0:
+        return math.exp(-r)
+    if alpha == 2.0:
+        return math.exp(-(r * r))
+    if alpha == 3.0:
+        return math.exp(-(r * r * r))
+    return math.exp(-(r**alpha))
 
 
 def _log_prior_penalty(alpha_col: np.ndarray, beta_col: np.ndarray, length: float, prior_hazard: float) -> np.ndarray:
@@ -256,7 +215,7 @@ def fit_censoring(
     with_prior = prior_hazard is not None and prior_hazard > 0
 
     if target_events is None:
-        loglik = _marginal_loglik(_censoring_free(x_keep, alpha_col, beta_col), scale, delta_keep)
+        loglik = _marginal_loglik(x_keep, alpha_col, beta_col, scale, delta_keep)
         if with_prior:
             loglik = loglik - _log_prior_penalty(alpha_col, beta_col, length, prior_hazard)
         i = int(loglik.argmax())
@@ -265,7 +224,7 @@ def fit_censoring(
             return _refine_nonparametric(x, delta, scale, best_model)
         return best_model
 
-    ev = _expected_events(np.ascontiguousarray(_censoring_free(x, alpha_col, beta_col).T), scale, delta)
+    ev = _expected_events(x, alpha_col, beta_col, scale, delta)
     if target_events >= ev[-1] - 1e-9:
         return CensoringModel(1.0, np.inf, "none: total events reached without censoring")
     # Per alpha: the beta (log-interpolated between grid neighbours) that meets the target, judged
@@ -288,7 +247,7 @@ def fit_censoring(
         # Even the heaviest censoring leaves too many events: take the heaviest.
         return CensoringModel(1.0, float(beta_col[0]), "heaviest censoring (total events below reach)")
     rows = np.array([r for _, _, r in found])
-    loglik = _marginal_loglik(_censoring_free(x_keep, alpha_col[rows], beta_col[rows]), scale, delta_keep)
+    loglik = _marginal_loglik(x_keep, alpha_col[rows], beta_col[rows], scale, delta_keep)
     if with_prior:
         loglik = loglik - _log_prior_penalty(alpha_col[rows], beta_col[rows], length, prior_hazard)
     best: tuple[float, float, float] | None = None
@@ -300,9 +259,16 @@ def fit_censoring(
     return CensoringModel(best[0], beta, "step heights, constrained to the total events")
 
 
-def _expected_events(g: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarray:
-    """Continuous expected events for candidate G rows: sum_k scale * G(x_k) * delta_k."""
-    return scale * (g @ delta)
+@njit(cache=True, nogil=True, error_model="numpy")
+def _expected_events(x: np.ndarray, alpha: np.ndarray, beta: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarray:
+    """Continuous expected events per candidate ``(alpha[c], beta[c])``: sum_k scale * G(x_k) * delta_k."""
+    out = np.empty(alpha.size)
+    for c in range(alpha.size):
+        acc = 0.0
+        for k in range(x.size):
+            acc += _censoring_free(x[k], alpha[c], beta[c]) * delta[k]
+        out[c] = scale * acc
+    return out
 
 
 def _refine_beta(x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, beta: float, target: float) -> float:
@@ -343,70 +309,98 @@ def _refine_beta(x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, b
 
 
 # log prior of the event count of one drop: P(0) = P_ZERO, then geometric from P(1)
-_LOG_P_ZERO = float(np.log(P_ZERO))
-_LOG_P_ONE = float(np.log(1 - P_ZERO) + np.log(1 - Q_GEOM))
-_LOG_Q = float(np.log(Q_GEOM))
-_HALF_PRECISION = np.array([0.5 / s**2 for s in SIGMAS])[:, None, None, None]
-_LOG_SIGMAS = np.log(SIGMAS)[:, None]
-# The counts of a drop: 0, then base + j for these j (base = floor(delta / unit)); the first two
-# need base >= 2 and base >= 1 (counts below 1 are covered by 0 and base + 1).
-_OFFSETS = np.array([-1.0, 0.0, 1.0, 2.0])[:, None, None]
-_MIN_BASE = np.array([2.0, 1.0])[:, None, None]
-# exp() of anything below this is negligible next to the largest term (1); clamping keeps np.exp
-# off its slow underflow path
-_EXP_FLOOR = -700.0
+_LOG_P_ZERO = math.log(P_ZERO)
+_LOG_P_ONE = math.log(1 - P_ZERO) + math.log(1 - Q_GEOM)
+_LOG_Q = math.log(Q_GEOM)
+# The likelihood reuses exp(-b / (2 sigma^2)) across noise levels by raising it to the 4th power:
+# each level is twice the one before.
+assert all(b == 2 * a for a, b in itertools.pairwise(SIGMAS)), "SIGMAS must double from one to the next"
+_HALF_PRECISION_WIDEST = 0.5 / SIGMAS[-1] ** 2
+_LOG_SIGMAS = tuple(math.log(s) for s in SIGMAS)
+_Q_POW = tuple(Q_GEOM**k for k in range(-3, 4))  # Q^k, k = -3 .. 3
+# A term whose log lies this far below the largest adds nothing to their sum in double precision
+# (the sum is at least 1; exp(-45) times the largest prior ratio Q^-2, four times over, is below
+# half its last bit).
+_NEGLIGIBLE = 45.0
 
 
-def _marginal_loglik(g: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarray:
-    """Log marginal likelihood of the drops for each candidate (column) of ``g`` (clicks x candidates).
+@njit(cache=True, nogil=True, error_model="numpy")
+def _marginal_loglik(x: np.ndarray, alpha: np.ndarray, beta: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarray:
+    """Log marginal likelihood of the drops for each candidate ``(alpha[c], beta[c])`` (compiled with numba).
 
     Each drop is ``d * unit + noise`` with ``unit = 1 / (scale * G)``, ``d`` unknown (prior: P(0),
-    then geometric), noise Gaussian; the noise scale is profiled over :data:`SIGMAS`.
+    then geometric), noise Gaussian; the noise scale is profiled over :data:`SIGMAS` (the best
+    one per candidate).
 
     The event counts considered are 0 and the integers ``base - 1 .. base + 2`` around the ratio
-    ``delta / unit`` (``base`` its floor), those below 1 left out. The work happens in place in
-    scratch arrays of (noise level, count, click, candidate) terms. (The term of the count 0 does
-    not depend on the candidate, so where it dominates, candidates tie exactly, as they should.)
+    ``delta / unit`` (``base`` its floor), those below 1 left out: the others lie farther from the
+    drop and carry no weight. Per drop, the terms are summed relative to the count nearest the drop
+    (log-sum-exp), with ``exp(-b / (2 sigma^2))`` of the widest noise level raised to the 4th and
+    16th power for the narrower ones. (The term of the count 0 does not depend on the candidate, so
+    where it dominates, candidates tie exactly, as they should.)
     """
-    n_k, n_c = g.shape
     n_s = len(SIGMAS)
-    unit, base, resid, sq, log_prior, terms, top, lse = _scratch.arrays(
-        "loglik", *[(n_k, n_c)] * 3, (5, n_k, n_c), (5, n_k, n_c), (n_s, 5, n_k, n_c), (n_s, n_k, n_c), (n_s, n_k, n_c)
-    )
-    delta = delta[:, None]
-    np.maximum(g, 1e-12, out=unit)
-    unit *= scale
-    np.divide(1.0, unit, out=unit)
-    np.divide(delta, unit, out=base)
-    np.floor(base, out=base)
-    # squared residuals delta - d * unit: d = 0, then d = base + j
-    np.multiply(base, unit, out=resid)
-    np.subtract(delta, resid, out=resid)
-    np.multiply(delta, delta, out=sq[0])
-    np.multiply(_OFFSETS, unit, out=sq[1:])
-    np.subtract(resid, sq[1:], out=sq[1:])
-    np.square(sq[1:], out=sq[1:])
-    np.copyto(sq[1:3], np.inf, where=base < _MIN_BASE)  # no candidates: zero weight
-    # log P(d) = log P(1) + (d - 1) log Q for d = base - 1 .. base + 2
-    log_prior[0] = _LOG_P_ZERO
-    np.multiply(base, _LOG_Q, out=log_prior[1])
-    log_prior[1] += _LOG_P_ONE - 2.0 * _LOG_Q
-    for j in range(2, 5):
-        np.add(log_prior[j - 1], _LOG_Q, out=log_prior[j])
-    # log prior - resid^2 / (2 sigma^2), every noise level at once
-    np.multiply(sq, _HALF_PRECISION, out=terms)
-    np.subtract(log_prior, terms, out=terms)
-    # Shift by the largest of d = 0, base, base + 1: the other counts lie farther from the drop, so
-    # their terms exceed it by at most -log Q (no overflow), and its own term keeps the sum >= 1.
-    np.maximum(terms[:, 0], terms[:, 2], out=top)
-    np.maximum(top, terms[:, 3], out=top)
-    terms -= top[:, None]
-    # (an array operand: np.maximum with a scalar one is not vectorized)
-    np.maximum(terms, _scratch.filled("exp_floor", terms.shape, _EXP_FLOOR), out=terms)
-    np.exp(terms, out=terms)
-    terms.sum(axis=1, out=lse)
-    np.log(lse, out=lse)
-    lse += top
-    ll = lse.sum(axis=1)
-    ll -= n_k * _LOG_SIGMAS
-    return ll.max(axis=0)
+    out = np.empty(alpha.size)
+    log_acc = np.empty(n_s)
+    prod = np.empty(n_s)  # running product of the per-drop sums, folded into log_acc before it grows large
+    lp = np.empty(5)
+    sq = np.empty(5)
+    for c in range(alpha.size):
+        log_acc[:] = 0.0
+        prod[:] = 1.0
+        for k in range(x.size):
+            unit = 1.0 / (max(_censoring_free(x[k], alpha[c], beta[c]), 1e-12) * scale)
+            dk = delta[k]
+            base = math.floor(dk / unit)
+            resid = dk - base * unit
+            # d = 0, then d = base - 1 .. base + 2 (index 1..4): log prior, log P(d) = log P(1) +
+            # (d - 1) log Q, and squared residual; the nearest count is the reference
+            lp[0], sq[0] = _LOG_P_ZERO, dk * dk
+            ref = 0
+            for i in range(1, 5):
+                r = resid - (i - 2) * unit
+                lp[i] = _LOG_P_ONE + (base + i - 3) * _LOG_Q
+                sq[i] = r * r
+                if i >= 3 - min(base, 2) and sq[i] < sq[ref]:
+                    ref = i
+            # per noise level: sum_i exp(lp_i - lp_ref) * exp(-(sq_i - sq_ref) * hp), hp = 1 / (2 sigma^2)
+            f0 = f1 = f2 = 1.0  # the sums for SIGMAS[0], [1], [2] (the reference term is 1)
+            for i in range(3 - min(base, 2), 5):
+                if i == ref:
+                    continue
+                b = (sq[i] - sq[ref]) * _HALF_PRECISION_WIDEST
+                # prior ratio: Q^(i - ref) between two counts from 1 on
+                a = (i - ref) * _LOG_Q if ref != 0 else lp[i] - lp[ref]
+                if a - b > -_NEGLIGIBLE:
+                    w = _Q_POW[i - ref + 3] if ref != 0 else math.exp(a)
+                    e = math.exp(-b)
+                    e4 = e * e
+                    e4 *= e4
+                    e16 = e4 * e4
+                    e16 *= e16
+                    f2 += w * e
+                    f1 += w * e4
+                    f0 += w * e16
+            if ref != 0:  # the count 0, in the log domain (its prior ratio can be large)
+                a = lp[0] - lp[ref]
+                b = (sq[0] - sq[ref]) * _HALF_PRECISION_WIDEST
+                if a - b > -_NEGLIGIBLE:
+                    f2 += math.exp(a - b)
+                    f1 += math.exp(a - 4.0 * b)
+                    f0 += math.exp(a - 16.0 * b)
+            for s in range(n_s):
+                hp = _HALF_PRECISION_WIDEST * (16.0 if s == 0 else (4.0 if s == 1 else 1.0))
+                log_acc[s] += lp[ref] - sq[ref] * hp
+                f = f0 if s == 0 else (f1 if s == 1 else f2)
+                if f > 1e100:
+                    log_acc[s] += math.log(f)
+                else:
+                    prod[s] *= f
+                    if prod[s] > 1e150:
+                        log_acc[s] += math.log(prod[s])
+                        prod[s] = 1.0
+        best = -math.inf
+        for s in range(n_s):
+            best = max(best, log_acc[s] + math.log(prod[s]) - x.size * _LOG_SIGMAS[s])
+        out[c] = best
+    return out

@@ -22,11 +22,11 @@ Example
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from numba import njit
 
 from meta_bm.reconstruction.parsing import Clicks
 
@@ -57,18 +57,25 @@ class CleaningChange:
 
 
 @dataclass(frozen=True)
-class _AdjustedBatch:
-    """The isotonic fit's changes, kept as arrays until the log is read (a noisy curve has dozens)."""
+class _ChangeBatch:
+    """Changes of one kind kept as arrays until the log is read (a noisy curve has dozens).
 
-    rows: list[int]
-    time: list[float]
-    before: list[float]
-    after: list[float]
+    Point i went from ``(time_before[i], survival_before[i])`` to ``(time_after[i], survival_after[i])``.
+    """
+
+    action: str
+    reason: str
+    rows: np.ndarray
+    time_before: np.ndarray
+    survival_before: np.ndarray
+    time_after: np.ndarray
+    survival_after: np.ndarray
 
     def changes(self) -> list[CleaningChange]:
+        columns = (self.rows, self.time_before, self.survival_before, self.time_after, self.survival_after)
         return [
-            _change(r, "adjusted", (t, b), (t, a), _ADJUSTED_REASON)
-            for r, t, b, a in zip(self.rows, self.time, self.before, self.after, strict=True)
+            _change(r, self.action, (tb, sb), (ta, sa), self.reason)
+            for r, tb, sb, ta, sa in zip(*(c.tolist() for c in columns), strict=True)
         ]
 
 
@@ -84,7 +91,7 @@ class CleanCurve:
     rows: np.ndarray
     source: str
     # the changes in order; batches of isotonic adjustments become CleaningChange entries on reading
-    log_items: tuple[CleaningChange | _AdjustedBatch, ...] = ()
+    log_items: tuple[CleaningChange | _ChangeBatch, ...] = ()
 
     def __len__(self) -> int:
         return int(self.time.size)
@@ -94,7 +101,7 @@ class CleanCurve:
         """Every change made to the clicks, in the order the steps made them."""
         out: list[CleaningChange] = []
         for item in self.log_items:
-            if isinstance(item, _AdjustedBatch):
+            if isinstance(item, _ChangeBatch):
                 out += item.changes()
             else:
                 out.append(item)
@@ -128,100 +135,86 @@ def isotonic_decreasing_l1(y: np.ndarray) -> np.ndarray:
     """Non-increasing fit minimizing the sum of absolute deviations (pool adjacent violators).
 
     Each pooled block takes the median of its points (the mean of the two middle ones for an even
-    count). Runs in O(n log n) at worst; the common case of few violations is close to O(n).
+    count), as in Robertson, Wright and Dykstra (1988), ch. 1.
     """
-    return _pav_median(np.asarray(y, float).tolist())
+    return _pav_median(np.ascontiguousarray(y, float))
 
 
-def _pav_median(vals: list[float]) -> np.ndarray:
-    """:func:`isotonic_decreasing_l1` of a list."""
-    n = len(vals)
-    if n == 0:
-        return np.zeros(0)
-    # where the points rise: only there can a point break the order of the blocks before it
-    arr = np.array(vals, float)
-    rises = ((arr[1:] > arr[:-1]).nonzero()[0] + 1).tolist()
-    rises.append(n)
-    # Blocks as (start, fit); a new point merges backwards while it breaks the non-increasing order.
-    starts: list[int] = []
-    fits: list[float] = []
-    i = 0
-    while i < n:
-        fit = vals[i]
-        if fits and fits[-1] < fit:
-            lo = i
-            while fits and fits[-1] < fit:
-                fits.pop()
-                lo = starts.pop()
-                block = sorted(vals[lo : i + 1])
-                m = len(block)
-                fit = block[m // 2] if m % 2 else 0.5 * (block[m // 2 - 1] + block[m // 2])
-            starts.append(lo)
-            fits.append(fit)
-            i += 1
-        else:
-            # up to the next rise the points keep the order: each is its own block
-            j = rises[bisect_right(rises, i)]
-            starts += range(i, j)
-            fits += vals[i:j]
-            i = j
-    ends = np.array([*starts, n])
-    return np.array(fits, float).repeat(ends[1:] - ends[:-1])
+@njit(cache=True, nogil=True, error_model="numpy")
+def _pav_median(y: np.ndarray) -> np.ndarray:
+    """:func:`isotonic_decreasing_l1` (compiled with numba): a new point merges backwards with the
+    blocks before it while their fits rise; a merged block's fit is the median of its points."""
+    n = y.size
+    starts = np.empty(n, np.int64)
+    fits = np.empty(n)
+    top = 0
+    for i in range(n):
+        fit, lo = y[i], i
+        while top > 0 and fits[top - 1] < fit:
+            top -= 1
+            lo = starts[top]
+            block = np.sort(y[lo : i + 1])
+            m = block.size
+            fit = block[m // 2] if m % 2 else 0.5 * (block[m // 2 - 1] + block[m // 2])
+        starts[top], fits[top] = lo, fit
+        top += 1
+    out = np.empty(n)
+    for b in range(top):
+        end = starts[b + 1] if b + 1 < top else n
+        out[starts[b] : end] = fits[b]
+    return out
 
 
 _ADJUSTED_REASON = "survival rose between clicks; isotonic (median) fit to a non-increasing curve"
 _MOVED_REASON = "corners of one vertical drop clicked out of order; put on one time"
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
 def _merge_swapped_corners(
-    t: np.ndarray, s: np.ndarray, tl: list[float], sl: list[float], rl: list[int], log: list[CleaningChange]
-) -> bool:
-    """Put near-simultaneous clicks whose survival rises back on one vertical line.
+    t: np.ndarray, s: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Put near-simultaneous clicks whose survival rises back on one vertical line (compiled with numba).
 
     The top and bottom corners of a drop share one true time; pixel noise in x can put the bottom
     first, which would split the drop across two steps. Such a cluster (span below
-    ``VERTICAL_TOLERANCE`` of the time range) gets its mean time, ordered top to bottom.
-    Takes the clicks sorted by time, as arrays and as lists; edits the lists, and says whether it did.
+    ``VERTICAL_TOLERANCE`` of the time range) gets its mean time, ordered top to bottom (ties keep
+    their order). Clusters only reach back to clicks after the previous cluster, so edits never
+    feed back. Takes the clicks sorted by time; returns the new time, survival and rows, and for
+    each click that moved (in the order of the moves) its index in the result and its old time.
     """
-    n = len(tl)
+    n = t.size
+    t, s, rows = t.copy(), s.copy(), rows.copy()
+    moved_at = np.empty(n, np.int64)
+    moved_from = np.empty(n)
+    n_moved = 0
     if n < 2:
-        return False
-    tol = VERTICAL_TOLERANCE * (tl[-1] - min(tl[0], 0.0))  # sorted by time: tl[-1] is the largest
-    rising = ((s[1:] > s[:-1]) & (t[1:] - t[:-1] < tol)).nonzero()[0].tolist()
-    if not rising:
-        return False
-    # Clusters only reach back to clicks after the previous cluster, so edits never feed back.
+        return t, s, rows, moved_at[:0], moved_from[:0]
+    tol = VERTICAL_TOLERANCE * (t[-1] - min(t[0], 0.0))  # sorted by time: t[-1] is the largest
     done = -1
-    for i in rising:
-        if i <= done:
+    for i in range(n - 1):
+        if i <= done or not (s[i + 1] > s[i] and t[i + 1] - t[i] < tol):
             continue
         lo = i
-        while lo - 1 > done and tl[i] - tl[lo - 1] < tol:
+        while lo - 1 > done and t[i] - t[lo - 1] < tol:
             lo -= 1
         hi = i + 1
-        while hi + 1 < n and tl[hi + 1] - tl[lo] < tol:
+        while hi + 1 < n and t[hi + 1] - t[lo] < tol:
             hi += 1
         done = hi
-        if hi == lo + 1:  # the usual pair, bottom corner first: swap
-            t_lo, t_hi, s_lo, s_hi = tl[lo], tl[hi], sl[lo], sl[hi]
-            new_t = sum((t_lo, t_hi)) / 2
-            if t_hi != new_t:
-                log.append(_change(rl[hi], "moved", (t_hi, s_hi), (new_t, s_hi), _MOVED_REASON))
-            if t_lo != new_t:
-                log.append(_change(rl[lo], "moved", (t_lo, s_lo), (new_t, s_lo), _MOVED_REASON))
-            tl[lo] = tl[hi] = new_t
-            sl[lo], sl[hi] = s_hi, s_lo
-            rl[lo], rl[hi] = rl[hi], rl[lo]
-            continue
-        new_t = sum(tl[lo : hi + 1]) / (hi + 1 - lo)
-        members = sorted(range(lo, hi + 1), key=sl.__getitem__, reverse=True)  # stable: ties keep order
-        for k in members:
-            if tl[k] != new_t:
-                log.append(_change(rl[k], "moved", (tl[k], sl[k]), (new_t, sl[k]), _MOVED_REASON))
-        sl[lo : hi + 1] = [sl[k] for k in members]
-        rl[lo : hi + 1] = [rl[k] for k in members]
-        tl[lo : hi + 1] = [new_t] * (hi + 1 - lo)
-    return True
+        total = 0.0
+        for k in range(lo, hi + 1):
+            total += t[k]
+        new_t = total / (hi + 1 - lo)
+        # top to bottom, stable; the usual pair (bottom corner first) lists its top corner first
+        members = lo + np.argsort(-s[lo : hi + 1], kind="mergesort")
+        old_t, old_s, old_r = t[members], s[members], rows[members]
+        for m in range(members.size):
+            k = lo + m
+            if old_t[m] != new_t:
+                moved_at[n_moved], moved_from[n_moved] = k, old_t[m]
+                n_moved += 1
+            t[k], s[k], rows[k] = new_t, old_s[m], old_r[m]
+    return t, s, rows, moved_at[:n_moved], moved_from[:n_moved]
 
 
 def _by_time_then_survival(t: np.ndarray, s: np.ndarray) -> np.ndarray | None:
@@ -236,17 +229,19 @@ def clean_clicks(clicks: Clicks) -> CleanCurve:
     t = clicks.time.astype(float)
     s = clicks.survival.astype(float)
     rows = clicks.rows.astype(np.int64)
-    log: list[CleaningChange | _AdjustedBatch] = []
+    log: list[CleaningChange | _ChangeBatch] = []
 
     order = _by_time_then_survival(t, s)
     if order is not None:
         moved = int(np.count_nonzero(order != np.arange(t.size)))
         log.append(_change(None, "sorted", None, None, f"{moved} click(s) reordered by time"))
         t, s, rows = t[order], s[order], rows[order]
+    t, s, rows, moved_at, moved_from = _merge_swapped_corners(t, s, rows)
+    if moved_at.size:
+        sm = s[moved_at]
+        log.append(_ChangeBatch("moved", _MOVED_REASON, rows[moved_at], moved_from, sm, t[moved_at], sm))
     # Arrays for whole-curve steps, lists (kept in step) for the clicks one by one.
     tl, sl, rl = t.tolist(), s.tolist(), rows.tolist()
-    if _merge_swapped_corners(t, s, tl, sl, rl, log):
-        t, s, rows = np.array(tl, float), np.array(sl, float), np.array(rl, np.int64)
     # clamp small excursions (each kind's clicks found first, as with masks)
     clamps = (
         ((t < 0).nonzero()[0].tolist() if t.min() < 0 else [], tl, 0.0, "time below 0 clamped to 0"),
@@ -267,12 +262,11 @@ def clean_clicks(clicks: Clicks) -> CleanCurve:
             t, s, rows = t[order], s[order], rows[order]
             tl, sl, rl = t.tolist(), s.tolist(), rows.tolist()
 
-    fitted = _pav_median(sl)
+    fitted = _pav_median(s)
     changed = (np.abs(fitted - s) > 1e-12).nonzero()[0]
     if changed.size:
-        log.append(
-            _AdjustedBatch(rows[changed].tolist(), t[changed].tolist(), s[changed].tolist(), fitted[changed].tolist())
-        )  # type: ignore[arg-type]
+        tc = t[changed]
+        log.append(_ChangeBatch("adjusted", _ADJUSTED_REASON, rows[changed], tc, s[changed], tc, fitted[changed]))
     s = fitted
 
     if t.size > 1:

@@ -27,9 +27,9 @@ The method, per interval ``[tau_j, tau_{j+1})`` between published risk times:
   turning censorings into events (or back) at unchanged times, where that moves the curve least,
   which keeps every published number at risk.
 
-Steps over all clicks are vectorized (numpy); steps per interval, or from one click to the next
-(Guyot's event tracking), run on Python floats with the same float operations, which is faster at
-these sizes. The result carries the IPD and its fidelity figures.
+Steps over all clicks are vectorized (numpy); the sequential loops (Guyot's event tracking, the
+censoring placement) are compiled with numba (``cache=True``: compiled once per machine, then loaded
+from ``__pycache__``). The result carries the IPD and its fidelity figures.
 
 Example
 -------
@@ -49,11 +49,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
+from numba import njit
 
 from meta_bm.errors import InputError
 from meta_bm.reconstruction.censoring import CensoringModel, fit_censoring
 from meta_bm.reconstruction.cleaning import CleanCurve, clean_clicks
-from meta_bm.reconstruction.isotonic import isotonic_increasing_list
+from meta_bm.reconstruction.isotonic import pav_increasing
 from meta_bm.reconstruction.parsing import Clicks, RiskTable, clicks_from_arrays, risk_table_from_arrays
 from meta_bm.survival.km import quantile_time
 
@@ -328,6 +329,7 @@ def _reconstruct_core(
     level_before = np.concatenate(([1.0], s[:-1]))  # S(t_k-) as the sequence of clicks defines it
     delta = np.maximum(level_before - s, 0.0)
     j_of = tau.searchsorted(t, side="right") - 1  # interval of each click (tau[0] = 0 <= t)
+    first = j_of.searchsorted(np.arange(n_int + 1))  # first click of each interval (t sorted)
     inv_s = np.divide(1.0, s, out=np.zeros_like(s), where=s > 0)
     f_click = np.concatenate(([0.0], ((t[1:] - t[:-1]) * inv_s[:-1]).cumsum()))  # F(t_k) = int_0^{t_k} du / S(u)
     f_l, inv_l = f_click.tolist(), inv_s.tolist()
@@ -344,6 +346,7 @@ def _reconstruct_core(
 
     tau_end = [*taul[1:], max(t_last, taul[-1])]
     length = [e - b for b, e in zip(taul, tau_end, strict=True)]
+    length_a = np.array(length, float)
     s_b = [level_left(x) for x in taul]
     s_e = [*(level_left(x) for x in taul[1:]), sl[-1]]
     f_b = [big_f(x) for x in taul]
@@ -433,12 +436,12 @@ def _reconstruct_core(
         c_times_last = _last_interval_censoring(
             t, s, level_before, first_last, taul[last_j], last_len, n_last, s_b[last_j], cens, d_last
         )
-    placed_cens = _place_censoring(t, level_before, delta, j_of, d_int, taul, length, nrl, c_int)
+    placed_cens = _place_censoring(t, level_before, delta, j_of, d_int, tau, length_a, nr, np.array(c_int, np.int64))
     d_prev, c_prev = d_int, c_int  # what this placement used
     end_time = max(t_last, taul[-1])
 
     # ---- events that keep the reconstructed KM on the clicks, given the censoring ----
-    d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, nrl, placed_cens, c_times_last, last_j)
+    d_int, cens_times, c_times_last = _track_events(t, s, first, tau, nr, placed_cens, c_times_last, last_j)
     # The placement read the step heights with events from the expected allocation; place again
     # with the tracked events (and the censoring counts they leave), until nothing changes.
     for _ in range(PLACEMENT_PASSES):
@@ -447,8 +450,9 @@ def _reconstruct_core(
         if c_now == c_prev and np.array_equal(d_int, d_prev):
             break
         d_prev, c_prev = d_int, c_now
-        placed_cens = _place_censoring(t, level_before, delta, j_of, d_int, taul, length, nrl, c_now)
-        d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, nrl, placed_cens, c_times_last, last_j)
+        c_arr = np.array(c_now, np.int64)
+        placed_cens = _place_censoring(t, level_before, delta, j_of, d_int, tau, length_a, nr, c_arr)
+        d_int, cens_times, c_times_last = _track_events(t, s, first, tau, nr, placed_cens, c_times_last, last_j)
     if total_events is not None and last_len > 0 and s_b[last_j] > 0:
         # Meet the published total through the free last interval first: more (fewer) patients kept at
         # risk there turn the same drops into more (fewer) events.
@@ -471,7 +475,7 @@ def _reconstruct_core(
                     break
                 add = _spread(np.array([taul[last_j]]), np.array([last_len]), np.array([k]))
                 c_times_last = np.sort(np.concatenate((c_times_last, add)))
-            d_int, cens_times, c_times_last = _track_events(t, s, j_of, tau, nrl, placed_cens, c_times_last, last_j)
+            d_int, cens_times, c_times_last = _track_events(t, s, first, tau, nr, placed_cens, c_times_last, last_j)
     ev_times = t.repeat(d_int)
     survivors_end = int(n_last - d_int[first_last:].sum() - c_times_last.size)
     times = np.concatenate((ev_times, cens_times, c_times_last, np.full(max(survivors_end, 0), end_time)))
@@ -524,73 +528,73 @@ def _reconstruct_core(
     )
 
 
+@njit(cache=True, nogil=True)
 def _track_events(
     t: np.ndarray,
     s: np.ndarray,
-    j_of: np.ndarray,
+    first: np.ndarray,
     tau: np.ndarray,
-    nr: list[int],
+    nr: np.ndarray,
     cens: np.ndarray,
     cens_last: np.ndarray,
     last_j: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Whole events per click from the actual risk set and KM (Guyot's event step), then censorings
-    adjusted so every published number at risk still holds.
+    adjusted so every published number at risk still holds (compiled with numba).
 
-    At each click ``d = round(n (1 - S_click / KM))`` with ``n`` the reconstructed number at risk and
-    ``KM`` the reconstructed curve so far, capped so the next published number at risk stays
-    reachable. Each interval's censorings are then ``n_j - n_{j+1} - events``: missing ones are
-    added after the interval's last click, surplus ones removed from its end.
+    At each click ``d = round(n (1 - S_click / KM))`` (half to even) with ``n`` the reconstructed
+    number at risk and ``KM`` the reconstructed curve so far, capped so the next published number at
+    risk stays reachable. Each interval's censorings are then ``n_j - n_{j+1} - events``: missing
+    ones are spread evenly after the interval's last click, surplus ones removed from its end.
+    ``first[j]``: the first click of interval j (``first[n_int]`` = number of clicks; click 0 is
+    the origin). Returns events per click, the risk intervals' censoring times, the last one's.
     """
     cens = np.sort(cens)
+    cens_last = np.sort(cens_last)
     all_c = np.sort(np.concatenate((cens, cens_last)))
-    c_before = all_c.searchsorted(t, side="left").tolist()
-    c_tau = all_c.searchsorted(tau, side="left").tolist()
-    tl, sl = t.tolist(), s.tolist()
-    n_int = len(nr)
-    d = [0] * len(tl)
-    ev_per = [0] * n_int
-    # the clicks of interval j are first[j] .. first[j + 1] - 1 (t sorted); click 0 is the origin
-    first = j_of.searchsorted(np.arange(n_int + 1)).tolist()
+    c_before = np.searchsorted(all_c, t)  # censored strictly before each click
+    c_tau = np.searchsorted(all_c, tau)
+    n_int = nr.size
+    d = np.zeros(t.size, np.int64)
+    ev_per = np.zeros(n_int, np.int64)
     km = 1.0
     for j in range(n_int):
         if km <= 0.0:  # the KM only falls: no events from here on
             break
-        floor_, d_j = nr[j + 1] if j < last_j else 0, 0
-        # at risk before click k: n_k = base - c_before[k], base = start of the interval + the
+        floor_ = nr[j + 1] if j < last_j else 0
+        # at risk before click k: base - c_before[k], base = start of the interval + the
         # censorings before it (counted in c_before) - the interval's events so far
         base = nr[j] + c_tau[j]
         for k in range(max(first[j], 1), first[j + 1]):
             n_k = base - c_before[k]
             if n_k <= 0:
                 continue
-            dk = round(n_k * (1.0 - sl[k] / km))
+            dk = int(np.rint(n_k * (1.0 - s[k] / km)))
             if dk > n_k - floor_:
                 dk = n_k - floor_
             if dk > 0:
                 d[k] = dk
-                d_j += dk
+                ev_per[j] += dk
                 base -= dk
                 km *= 1.0 - dk / n_k
                 if km <= 0.0:
                     break
-        ev_per[j] = d_j
     # each risk interval's censorings (sorted, so an interval's are one slice)
-    cl = cens.tolist()
-    cut = cens.searchsorted(tau, side="left").tolist()
-    new_cens: list[float] = []
+    cut = np.searchsorted(cens, tau)
+    need = np.zeros(n_int, np.int64)
     for j in range(last_j):
-        mine = cl[cut[j] : cut[j + 1]]
-        need = nr[j] - nr[j + 1] - ev_per[j]
-        if need < len(mine):
-            mine = mine[:need]
-        elif need > len(mine):
-            start = tl[first[j + 1] - 1] if first[j + 1] > first[j] else float(tau[j])  # after its last click
-            _spread_into(mine, start, float(tau[j + 1]) - start, need - len(mine))
-        new_cens += mine
-    room = nr[last_j] - ev_per[last_j]
-    cens_last = np.sort(cens_last)[: max(room, 0)]
-    return np.array(d, np.int64), np.array(new_cens, float), cens_last
+        need[j] = max(nr[j] - nr[j + 1] - ev_per[j], 0)
+    new_cens = np.empty(need.sum())
+    at = 0
+    for j in range(last_j):
+        have = min(cut[j + 1] - cut[j], need[j])
+        new_cens[at : at + have] = cens[cut[j] : cut[j] + have]
+        at += have
+        if need[j] > have:
+            start = t[first[j + 1] - 1] if first[j + 1] > first[j] else tau[j]  # after its last click
+            at = _spread_into(new_cens, at, start, tau[j + 1] - start, need[j] - have)
+    room = max(nr[last_j] - ev_per[last_j], 0)
+    return d, new_cens, cens_last[:room]
 
 
 def _meet_total_events(times: np.ndarray, events: np.ndarray, total: int, end_time: float) -> np.ndarray:
@@ -636,87 +640,82 @@ PLACEMENT_PASSES = 2
 STEP_NOISE = 0.0025  # typical digitizing error of one drop, survival units
 
 
+@njit(cache=True, nogil=True)
 def _place_censoring(
     t: np.ndarray,
     level_before: np.ndarray,
     delta: np.ndarray,
     j_of: np.ndarray,
     d_int: np.ndarray,
-    tau: list[float],
-    length: list[float],
-    nr: list[int],
-    counts: list[int],
+    tau: np.ndarray,
+    length: np.ndarray,
+    nr: np.ndarray,
+    counts: np.ndarray,
 ) -> np.ndarray:
     """Censoring times inside each risk interval (``counts[j]`` of them in interval j; the last
-    interval is handled by :func:`_last_interval_censoring`), guided by the step heights.
+    interval is handled by :func:`_last_interval_censoring`), guided by the step heights
+    (compiled with numba).
 
     A drop of ``d`` events at risk ``n`` measures ``n = d * S(t-) / delta``, so each event click
     says how many of the interval's censorings came before it. These noisy counts (weighted by
-    their precision, with the uniform spread as a weak prior) are fitted by a non-decreasing
-    function, and the censorings are placed evenly between the event clicks accordingly.
-    The per-click arithmetic runs on all event clicks at once, the fits interval by interval.
+    their precision, with the expected spread of :func:`_censoring_shape` as a weak prior) are
+    fitted by a non-decreasing function; the fit, rounded (half to even) into ``[0, counts[j]]``,
+    says how many censorings fall between consecutive event clicks, spread evenly there.
+    Returns the censoring times, interval by interval.
     """
-    todo = [j for j in range(len(counts) - 1) if counts[j] > 0]
-    if not todo:
-        return np.zeros(0)
-    # Per event click (all intervals at once; the clicks of an interval are consecutive, t sorted):
-    # the implied number censored before it and its weight, prior included.
-    ev = ((d_int > 0) & (delta > 0) & (j_of < len(counts) - 1)).nonzero()[0]
-    je = j_of[ev]
-    d = d_int[ev]
-    d_before = d.cumsum() - d
-    d_before -= d_before[je.searchsorted(je)]  # events at earlier clicks of the same interval
-    n_hat = d * level_before[ev] / delta[ev]
-    c_arr = np.array(counts)
-    implied = (np.array(nr)[je] - d_before) - n_hat
-    sd = np.maximum(n_hat * STEP_NOISE / delta[ev], 0.5)
-    prior = c_arr[je] * _censoring_shape(t[ev], je, tau, length, nr, counts)
-    w = 1.0 / sd**2
-    w0 = np.array([1.0 / max(1.0, 0.5 * c) ** 2 for c in counts])[je]
-    y = ((w * implied + w0 * prior) / (w + w0)).tolist()
-    wy = (w + w0).tolist()
-    tk = t[ev].tolist()
-    cut = je.searchsorted(np.arange(len(counts) + 1)).tolist()
-    # segments [start, start + length) with the number of censorings spread over each
-    seg_start: list[float] = []
-    seg_len: list[float] = []
-    seg_count: list[int] = []
-    for j in todo:
+    n_risk_int = counts.size - 1
+    out = np.empty(max(counts[:n_risk_int].sum(), 0))
+    if out.size == 0:
+        return out
+    # Per event click (the clicks of an interval are consecutive, t sorted): the implied number
+    # censored before it and its weight, prior included.
+    ev = np.nonzero((d_int > 0) & (delta > 0) & (j_of < n_risk_int))[0]
+    tk, je = t[ev], j_of[ev]
+    shape = _censoring_shape(tk, je, tau, length, nr, counts)
+    y, wy = np.empty(ev.size), np.empty(ev.size)
+    d_before, prev_j = 0, -1
+    for i in range(ev.size):
+        k, j = ev[i], je[i]
+        if j != prev_j:
+            d_before, prev_j = 0, j  # events at earlier clicks of the same interval
+        n_hat = d_int[k] * level_before[k] / delta[k]
+        sd = max(n_hat * STEP_NOISE / delta[k], 0.5)
+        w = 1.0 / sd**2
+        w0 = 1.0 / max(1.0, 0.5 * counts[j]) ** 2
+        y[i] = (w * ((nr[j] - d_before) - n_hat) + w0 * (counts[j] * shape[i])) / (w + w0)
+        wy[i] = w + w0
+        d_before += d_int[k]
+    cut = np.searchsorted(je, np.arange(counts.size + 1))
+    at = 0
+    for j in range(n_risk_int):
         c = counts[j]
+        if c <= 0:
+            continue
         start, span = tau[j], length[j]
         lo, hi = cut[j], cut[j + 1]
         if span <= 0 or lo == hi:
-            seg_start.append(start)
-            seg_len.append(span)
-            seg_count.append(c)
+            at = _spread_into(out, at, start, span, c)
             continue
+        fit = pav_increasing(y[lo:hi], wy[lo:hi])
         edge, before = start, 0
-        for tj, e in zip(tk[lo:hi], isotonic_increasing_list(y[lo:hi], wy[lo:hi]), strict=True):
-            # censorings before this click: rounded, within [0, c], never fewer than before
-            now = round(e) if e == e else 0
-            now = 0 if now < 0 else (c if now > c else now)
+        for i in range(hi - lo):
+            e = fit[i]
+            # censorings before this click: within [0, c], rounded, never fewer than before
+            now = int(np.rint(min(max(e, 0.0), float(c)))) if e == e else 0
             if now > before:
-                seg_start.append(edge)
-                seg_len.append(tj - edge)
-                seg_count.append(now - before)
+                at = _spread_into(out, at, edge, tk[lo + i] - edge, now - before)
                 before = now
-            edge = tj
+            edge = tk[lo + i]
         if c > before:
-            seg_start.append(edge)
-            seg_len.append(start + span - edge)
-            seg_count.append(c - before)
-    if sum(seg_count) > 32:
-        return _spread(np.array(seg_start), np.array(seg_len), np.array(seg_count))
-    out: list[float] = []
-    for a, span, c in zip(seg_start, seg_len, seg_count, strict=True):
-        _spread_into(out, a, span, c)
-    return np.array(out, float)
+            at = _spread_into(out, at, edge, start + span - edge, c - before)
+    return out[:at]
 
 
+@njit(cache=True, nogil=True)
 def _censoring_shape(
-    tk: np.ndarray, je: np.ndarray, tau: list[float], length: list[float], nr: list[int], counts: list[int]
+    tk: np.ndarray, je: np.ndarray, tau: np.ndarray, length: np.ndarray, nr: np.ndarray, counts: np.ndarray
 ) -> np.ndarray:
-    """Expected fraction of interval ``je[i]``'s censorings before ``tk[i]``.
+    """Expected fraction of interval ``je[i]``'s censorings before ``tk[i]`` (compiled with numba).
 
     Censorings arrive at rate ``n(t) * h(t)``: ``n`` falls linearly from one published number at
     risk to the next, and the censoring hazard ``h`` (each interval's censorings over its
@@ -725,29 +724,34 @@ def _censoring_shape(
     trend of its neighbours, where a uniform spread would ignore both. With ``x`` the position in
     the interval (0 to 1), the rate is ``(a + b x)(c + d x)`` and its integral a cubic in ``x``.
     """
+    n_int = counts.size - 1
+    out = np.empty(tk.size)
     if tk.size == 0:
-        return np.zeros(0)
-    n_int = len(counts) - 1
-    tau_a = np.array(tau[: n_int + 1], float)
-    len_a = np.array(length[:n_int], float)
-    n_a = np.array(nr[: n_int + 1], float)
-    pt = len_a * (n_a[:-1] + n_a[1:]) / 2.0
-    hz = np.divide(np.array(counts[:n_int], float), pt, out=np.zeros(n_int), where=pt > 0)
-    h_at = np.interp(tau_a, tau_a[:-1] + len_a / 2.0, hz)
-    a, b = n_a[:-1], n_a[1:] - n_a[:-1]
-    c, d = h_at[:-1], h_at[1:] - h_at[:-1]
-    k1, k2, k3 = a * c, (a * d + b * c) / 2.0, b * d / 3.0
-    whole = k1 + k2 + k3
-    ln = len_a[je]
-    x = np.divide(tk - tau_a[je], ln, out=np.zeros(tk.size), where=ln > 0)
-    part = x * (k1[je] + x * (k2[je] + x * k3[je]))
-    w = whole[je]
-    return np.divide(part, w, out=x.copy(), where=w > 0)
+        return out
+    mid, hz = np.empty(n_int), np.empty(n_int)
+    for j in range(n_int):
+        mid[j] = tau[j] + length[j] / 2.0
+        pt = length[j] * (float(nr[j]) + float(nr[j + 1])) / 2.0
+        hz[j] = counts[j] / pt if pt > 0 else 0.0
+    h_at = np.interp(tau[: n_int + 1], mid, hz)
+    for i in range(tk.size):
+        j = je[i]
+        a, b = float(nr[j]), float(nr[j + 1]) - float(nr[j])
+        c, d = h_at[j], h_at[j + 1] - h_at[j]
+        k1, k2, k3 = a * c, (a * d + b * c) / 2.0, b * d / 3.0
+        x = (tk[i] - tau[j]) / length[j] if length[j] > 0 else 0.0
+        whole = k1 + k2 + k3
+        out[i] = x * (k1 + x * (k2 + x * k3)) / whole if whole > 0 else x
+    return out
 
 
-def _spread_into(out: list[float], start: float, length: float, count: int) -> None:
-    """Append ``count`` times spread evenly over ``[start, start + length)``: :func:`_spread` in Python."""
-    out += [start + (i + 0.5) * length / count for i in range(count)]
+@njit(cache=True, nogil=True)
+def _spread_into(out: np.ndarray, at: int, start: float, length: float, count: int) -> int:
+    """Write ``count`` times spread evenly over ``[start, start + length)`` (bin midpoints, as
+    :func:`_spread`) into ``out`` from ``at``; returns the next free position."""
+    for i in range(count):
+        out[at + i] = start + (i + 0.5) * length / count
+    return at + count
 
 
 SNAP_TOLERANCE = 0.01  # fraction of the time range
