@@ -32,6 +32,7 @@ import numpy as np
 import meta_bm.reconstruction.censoring as censoring
 import meta_bm.reconstruction.cleaning as cleaning
 import meta_bm.reconstruction.engine as engine
+import meta_bm.reconstruction.risk_path as risk_path
 from meta_bm.reconstruction import clicks_from_arrays, reconstruct, risk_table_from_arrays
 from meta_bm.simulation import CAREFUL, SLOPPY, digitize, parametric_pairs, public_pairs
 
@@ -43,7 +44,9 @@ STEPS = (
     (cleaning, "_pav_median"),
     (engine, "fit_censoring"),
     (censoring, "_marginal_loglik"),
-    (censoring, "_refine_nonparametric"),
+    (censoring, "censoring_free_fraction"),
+    (risk_path, "_forward"),
+    (risk_path, "_posterior_mean_n"),
     (censoring, "_refine_beta"),
     (engine, "_allocate"),
     (engine, "_last_interval_censoring"),

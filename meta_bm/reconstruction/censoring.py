@@ -6,11 +6,20 @@ information on censoring is in the step heights: ``d`` events among ``n`` at ris
 yet being censored, a drop of ``d`` events measures ``delta = d * S0 / (n0 * G(t))``: single-event
 drops grow as censoring thins the risk set, whatever the survival level.
 
-We fit ``G`` from a Weibull family ``G(x) = exp(-(x / beta) ** alpha)`` (``alpha`` in :data:`ALPHAS`,
-plus "no censoring") by maximizing the marginal likelihood of the observed drops, each a Gaussian
-around ``d * unit`` with a prior on the unknown event count ``d`` that favours fewer events per
-step (0 for a corner click with no drop, then geometric). The digitizing noise is profiled over a
-small grid. A target total number of events, when known, constrains ``beta`` for each ``alpha``.
+Two readings of the drops, chosen by how much they can say:
+
+* where one event is a visible drop (``S0 / n0 >= RESOLVABLE_UNIT``, up to about 170 patients at
+  the start), the most probable risk-set path of :mod:`meta_bm.reconstruction.risk_path` reads
+  every drop against one non-increasing number at risk;
+* a Weibull family ``G(x) = exp(-(x / beta) ** alpha)`` (``alpha`` in :data:`ALPHAS`, plus "no
+  censoring") fitted by the marginal likelihood of the drops, each a Gaussian around ``d * unit``
+  with a prior on the unknown event count ``d`` that favours fewer events per step (0 for a corner
+  click with no drop, then geometric); the digitizing noise is profiled over a small grid. After a
+  risk table this fit is used alone, with the table's censoring hazard as a weak prior; without
+  one, for larger N, it is averaged with the risk-set path (their errors run in opposite
+  directions on the simulated set).
+
+A target total number of events, when known, constrains ``beta`` for each ``alpha``.
 """
 
 from __future__ import annotations
@@ -18,13 +27,12 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
-from meta_bm.reconstruction.isotonic import pav_increasing
+from meta_bm.reconstruction.risk_path import censoring_free_fraction
 
 ALPHAS = (1.0, 2.0, 3.0)
 # beta as a multiple of the segment length: from heavy early censoring to almost none.
@@ -34,7 +42,6 @@ P_ZERO = 0.35  # prior probability that a click carries no events
 Q_GEOM = 0.45  # P(d + 1) / P(d) for d >= 1
 PRIOR_LOG_SD = 1.5
 RESOLVABLE_UNIT = 0.006  # a single-event drop at least this high is told apart from noise
-STEP_SIGMA = 0.002
 UNRESOLVED_STEP_EVENTS = 2.5  # median events per early step above which steps are not single events
 
 
@@ -72,43 +79,9 @@ class CensoringModel:
         return self.beta * (-np.log(np.minimum(np.maximum(g, 1e-300), 1.0))) ** (1.0 / self.alpha)
 
 
-def _refine_nonparametric(x: np.ndarray, delta: np.ndarray, scale: float, start: CensoringModel) -> CensoringModel:
-    """Free-form non-increasing G from the drops when single events are resolvable.
-
-    Alternates: events per drop ``d = round(delta * scale * G)`` (at least 1), implied
-    ``G = d / (scale * delta)``, weighted isotonic fit (weights = precision of each implied G).
-    The drops are few: the iterations run on Python floats.
-    """
-    real = delta > 0.5 / (scale * np.maximum(start.survival(x), 1e-9))
-    if np.count_nonzero(real) < 3:
-        return start
-    xr, dr = x[real].tolist(), delta[real].tolist()
-    g = start.survival(x[real]).tolist()
-    kx = [0.0, *xr]
-    # The free-form G at a drop is its own knot's value (x sorted; the last of equal knots, as np.interp)
-    own = [bisect_right(kx, v) - 1 for v in xr]
-    ds = [di * scale for di in dr]  # (= scale * di)
-    for _ in range(4):
-        # (conditional expressions: the min / max / clip of the array version, without the calls)
-        d = [r if r > 1 else 1 for r in [round(a * gi) for a, gi in zip(ds, g, strict=True)]]
-        neg_implied = [-(q if q < 1.0 else 1.0) for q in [di / a for di, a in zip(d, ds, strict=True)]]
-        w = [q * q for q in [a / (STEP_SIGMA * di) for a, di in zip(dr, d, strict=True)]]
-        kg = [1.0]
-        low = 1.0
-        for v in pav_increasing(np.array(neg_implied), np.array(w)).tolist():  # the non-increasing fit, negated
-            v = -v
-            v = 1e-6 if v < 1e-6 else (1.0 if v > 1.0 else v)
-            if v < low:
-                low = v
-            kg.append(low)
-        g = [kg[j] for j in own]
-    return CensoringModel(
-        1.0,
-        np.inf,
-        "step heights (free-form, resolvable single events)",
-        tuple(np.array(kx)),
-        tuple(np.array(kg)),
-    )
+def _free_form(x: np.ndarray, g: np.ndarray, method: str) -> CensoringModel:
+    """A free-form model with ``G = g`` at the clicks ``x`` (and 1 at 0), interpolated linearly."""
+    return CensoringModel(1.0, np.inf, method, tuple(np.concatenate(([0.0], x))), tuple(np.concatenate(([1.0], g))))
 
 
 def _make_candidates(late_only: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -215,14 +188,23 @@ def fit_censoring(
     with_prior = prior_hazard is not None and prior_hazard > 0
 
     if target_events is None:
+        if not with_prior and s0 / n0 >= RESOLVABLE_UNIT:
+            # single-event drops are resolvable: the risk-set path reads them directly
+            return _free_form(x, censoring_free_fraction(x, delta, round(n0), s0), "step heights (risk-set path)")
         loglik = _marginal_loglik(x_keep, alpha_col, beta_col, scale, delta_keep)
         if with_prior:
             loglik = loglik - _log_prior_penalty(alpha_col, beta_col, length, prior_hazard)
         i = int(loglik.argmax())
         best_model = CensoringModel(float(alpha_col[i]), float(beta_col[i]), "step heights (marginal likelihood)")
-        if s0 / n0 >= RESOLVABLE_UNIT:
-            return _refine_nonparametric(x, delta, scale, best_model)
-        return best_model
+        if with_prior:
+            # After a risk table (a few late drops, the table's hazard as prior) the risk-set path
+            # adds nothing measurable on the simulated set: the Weibull fit is kept.
+            return best_model
+        # Single events below the noise (large N): the risk-set path follows noisy drops into too
+        # much censoring, the smooth Weibull misses late censoring; their mean is better than
+        # either on the simulated set (benchmarks/reconstruction_accuracy.py).
+        g_mean = 0.5 * (censoring_free_fraction(x, delta, round(n0), s0) + best_model.survival(x))
+        return _free_form(x, g_mean, "step heights (risk-set path and Weibull fit, averaged)")
 
     ev = _expected_events(x, alpha_col, beta_col, scale, delta)
     if target_events >= ev[-1] - 1e-9:

@@ -1,0 +1,127 @@
+"""The risk-set path (a hidden Markov chain over the number at risk) against brute force and known IPD."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from meta_bm.reconstruction import clicks_from_arrays, reconstruct
+from meta_bm.reconstruction import risk_path as rp
+from meta_bm.simulation import CAREFUL, digitize
+from meta_bm.survival.km import kaplan_meier
+
+
+def _weight(d: int, n: int, drop: float, lv: float, sigma: float, q: float) -> float:
+    """The model's weight of ``d`` events among ``n`` for one drop (without the Gaussian's 1/sqrt(2 pi))."""
+    if d == 0:
+        return rp.P_ZERO * math.exp(-(drop**2) / (2 * sigma**2))
+    r = drop - lv * d / n
+    return (1 - rp.P_ZERO) * (1 - q) * q ** (d - 1) * math.exp(-(r**2) / (2 * sigma**2))
+
+
+def _brute_force(delta, level, n0, sigma, rho, q):
+    """Sum and n-weighted sums over every path (censorings, then events, drop by drop), enumerated."""
+    k_n = len(delta)
+    total = 0.0
+    mean_n = np.zeros(k_n)
+    # a path: the number at risk before each drop and the events at it
+    for n_path in itertools.product(range(n0 + 1), repeat=k_n):
+        for d_path in itertools.product(range(n0 + 1), repeat=k_n):
+            w, prev = 1.0, n0
+            for k in range(k_n):
+                n, d = n_path[k], d_path[k]
+                c = prev - n
+                if c < 0 or d > n:
+                    w = 0.0
+                    break
+                if c > 0 and rho[k] == 0:
+                    w = 0.0
+                    break
+                if rho[k] > 0:
+                    w *= (1 - rho[k]) * rho[k] ** c
+                # the model considers d = 0 and the two counts around drop * n / level only
+                d0 = max(int(delta[k] * n / level[k]), 1) if n > 0 else 0
+                if d != 0 and not (d0 <= d <= d0 + 1):
+                    w = 0.0
+                    break
+                w *= _weight(d, n, delta[k], level[k], sigma, q)
+                prev = n - d
+            if w > 0:
+                total += w
+                mean_n += w * np.array(n_path)
+    return math.log(total) - k_n * math.log(sigma), mean_n / total
+
+
+@pytest.mark.parametrize("rho0", [0.0, 0.3])
+def test_forward_and_posterior_match_enumeration(rho0):
+    delta = np.array([0.0, 0.26, 0.3])
+    level = np.array([1.0, 1.0, 0.74])
+    n0, sigma, q = 4, 0.05, 0.45
+    rho = np.array([0.0, rho0, 0.5])
+    fa = np.zeros((3, n0 + 1))
+    band = np.zeros((3, 2), np.int64)
+    ll = rp._forward(delta, level, n0 + 1, 1.0, sigma, rho, q, fa, band)
+    mean_n = rp._posterior_mean_n(delta, level, n0 + 1, 1.0, sigma, rho, q, fa, band)
+    ll_ref, mean_ref = _brute_force(delta, level, n0, sigma, rho, q)
+    assert ll == pytest.approx(ll_ref, rel=1e-12)
+    np.testing.assert_allclose(mean_n, mean_ref, rtol=1e-8)
+
+
+def _curve(time, event):
+    km = kaplan_meier(time, event)
+    return km.time, km.survival
+
+
+def test_uncensored_curve_reads_as_uncensored():
+    # 30 patients, distinct event times, no censoring: every drop is S/n with n = 30, 29, ...
+    t = np.arange(1.0, 31.0)
+    kt, ks = _curve(t, np.ones(30, int))
+    x = np.concatenate(([0.0], kt))
+    s = np.concatenate(([1.0], ks))
+    delta = np.maximum(np.concatenate(([0.0], s[:-1] - s[1:])), 0.0)
+    g = rp.censoring_free_fraction(x, delta, 30, 1.0)
+    assert g.min() > 0.97
+
+
+def test_tied_drops_are_events_not_censoring():
+    # 60 patients dying in groups of 1 to 6 at 15 times: big drops are ties, not a shrinking risk set
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(1, 7, 15)
+    sizes[-1] += 60 - sizes.sum() if sizes.sum() < 60 else 0
+    t = np.repeat(np.arange(1.0, 16.0), sizes)[:60]
+    rec = reconstruct(clicks_from_arrays(*_curve(t, np.ones(t.size, int))), None, total_n=t.size)
+    assert int(rec.event.sum()) == t.size
+
+
+def test_heavily_censored_small_trial_keeps_single_events():
+    # single events at a risk set thinned by heavy censoring (a digitized careful curve): the
+    # events must not be read as doubles at twice the risk set
+    rng = np.random.default_rng(11)
+    n = 40
+    death = rng.weibull(1.2, n) * 10
+    cens = rng.uniform(0, 14, n)
+    time = np.minimum(death, cens)
+    event = (death <= cens).astype(int)
+    sim = digitize(time, event, CAREFUL, seed=5)
+    rec = reconstruct(clicks_from_arrays(sim.click_time, sim.click_survival), None, total_n=n)
+    assert abs(int(rec.event.sum()) - int(event.sum())) <= 2
+    assert "risk-set path" in rec.censoring.method
+
+
+def test_coarse_states_approximate_the_exact_chain(monkeypatch):
+    rng = np.random.default_rng(2)
+    n = 300
+    death = rng.exponential(8, n)
+    cens = rng.uniform(0, 20, n)
+    time, event = np.minimum(death, cens), (death <= cens).astype(int)
+    sim = digitize(time, event, CAREFUL, seed=2)
+    clicks = clicks_from_arrays(sim.click_time, sim.click_survival)
+    s = np.concatenate(([1.0], clicks.survival))
+    x = np.concatenate(([0.0], clicks.time))
+    delta = np.maximum(np.concatenate(([0.0], s[:-1] - s[1:])), 0.0)
+    exact = rp.censoring_free_fraction(x, delta, n, 1.0)
+    monkeypatch.setattr(rp, "MAX_STATES", 100)  # three patients per state
+    coarse = rp.censoring_free_fraction(x, delta, n, 1.0)
+    assert np.all(np.diff(coarse) <= 1e-12) and coarse.max() <= 1.0
+    assert np.abs(coarse - exact).max() < 0.15
