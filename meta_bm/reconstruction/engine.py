@@ -667,24 +667,41 @@ def _place_censoring(
     out = np.empty(max(counts[:n_risk_int].sum(), 0))
     if out.size == 0:
         return out
-    # Per event click (the clicks of an interval are consecutive, t sorted): the implied number
-    # censored before it and its weight, prior included.
-    ev = np.nonzero((d_int > 0) & (delta > 0) & (j_of < n_risk_int))[0]
-    tk, je = t[ev], j_of[ev]
+    # Per drop with events (the clicks on one vertical line are one drop: a top corner clicked low
+    # splits its height, and each piece would imply a risk set of its own; the clicks of an
+    # interval are consecutive, t sorted): the implied number censored before it and its weight,
+    # prior included.
+    tk = np.empty(t.size)
+    je = np.empty(t.size, np.int64)
+    dd = np.empty(t.size, np.int64)
+    dl = np.empty(t.size)
+    lv = np.empty(t.size)
+    m, i = 0, 0
+    while i < t.size:
+        k, d_sum, delta_sum = i, 0, 0.0
+        while k < t.size and t[k] == t[i]:
+            d_sum += d_int[k]
+            delta_sum += delta[k]
+            k += 1
+        if d_sum > 0 and delta_sum > 0.0 and j_of[i] < n_risk_int:
+            tk[m], je[m], dd[m], dl[m], lv[m] = t[i], j_of[i], d_sum, delta_sum, level_before[i]
+            m += 1
+        i = k
+    tk, je = tk[:m], je[:m]
     shape = _censoring_shape(tk, je, tau, length, nr, counts)
-    y, wy = np.empty(ev.size), np.empty(ev.size)
+    y, wy = np.empty(m), np.empty(m)
     d_before, prev_j = 0, -1
-    for i in range(ev.size):
-        k, j = ev[i], je[i]
+    for i in range(m):
+        j = je[i]
         if j != prev_j:
-            d_before, prev_j = 0, j  # events at earlier clicks of the same interval
-        n_hat = d_int[k] * level_before[k] / delta[k]
-        sd = max(n_hat * STEP_NOISE / delta[k], 0.5)
+            d_before, prev_j = 0, j  # events at earlier drops of the same interval
+        n_hat = dd[i] * lv[i] / dl[i]
+        sd = max(n_hat * STEP_NOISE / dl[i], 0.5)
         w = 1.0 / sd**2
         w0 = 1.0 / max(1.0, 0.5 * counts[j]) ** 2
         y[i] = (w * ((nr[j] - d_before) - n_hat) + w0 * (counts[j] * shape[i])) / (w + w0)
         wy[i] = w + w0
-        d_before += d_int[k]
+        d_before += dd[i]
     cut = np.searchsorted(je, np.arange(counts.size + 1))
     at = 0
     for j in range(n_risk_int):

@@ -174,15 +174,17 @@ def _posterior_mean_n(
         sn = 0.0
         top = 0.0
         before[:] = 0.0
+        ratio = dk / lv if lv > 0.0 else 0.0
         for i in range(lo, hi + 1):
             v = zero * after[i]
             n = i * unit
             if i > 0 and lv > 0.0:
-                d0 = max(int(dk * n / lv), 1)
+                step = lv / n  # (the same arithmetic as the forward pass)
+                d0 = max(int(ratio * n), 1)
                 for d in range(d0, d0 + 2):
                     if d > n:
                         break
-                    r = dk - lv * d / n
+                    r = dk - step * d
                     j, f = _landing(i, d, unit)
                     later = after[j] * (1.0 - f) + (after[j + 1] * f if f > 0.0 else 0.0)
                     v += p1 * math.exp((d - 1) * lq - r * r * hp) * later

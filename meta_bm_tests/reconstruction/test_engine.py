@@ -278,3 +278,19 @@ def test_total_events_flips_where_the_curve_moves_least():
     # more than the censorings before the end: the end-of-follow-up ones are used last
     out = _meet_total_events(times, events, 9, 10.0)
     assert out.sum() == 9 and out[8:].sum() == 1
+
+
+def test_split_drops_do_not_pile_censorings_on_one_click():
+    # A top corner clicked a little low splits one drop over two clicks at one time. Read
+    # separately, the small piece implies a risk set far above the table and the big one far
+    # below, which used to put many of an interval's censorings at that very time (up to 8 here).
+    piles = []
+    for p_i, pair in enumerate(parametric_pairs(12, 7)):
+        for a, (t, e) in enumerate(pair.arms):
+            sim = digitize(t, e, CAREFUL, seed=100 + 2 * p_i + a)
+            clicks = clicks_from_arrays(sim.click_time, sim.click_survival)
+            rec = reconstruct(clicks, risk_table_from_arrays(sim.risk_time, sim.n_risk))
+            cens = rec.time[(rec.event == 0) & (rec.time < sim.risk_time[-1])]
+            _, counts = np.unique(cens[np.isin(cens, rec.curve.time)], return_counts=True)
+            piles.append(int(counts.max()) if counts.size else 0)
+    assert max(piles) <= 1
