@@ -2,7 +2,7 @@
 
 For every two-arm truth set (real data shipped with lifelines + simulated Weibull trials), each
 arm's KM curve is digitized by a simulated person (careful and sloppy styles), reconstructed with
-a risk table, without one (total N only), and with a risk table plus the total events, and judged
+a risk table, without one (total N only), and with the total events added to either, and judged
 against the true IPD:
 
 * area: ∫|S_rec − S_true| dt / follow-up (follow-up = last true time of the arm)
@@ -30,7 +30,7 @@ from meta_bm.simulation import CAREFUL, SLOPPY, digitize, km_area_difference, pa
 from meta_bm.survival.cox import cox_log_hr
 from meta_bm.survival.km import kaplan_meier
 
-MODES = ("risk table", "no risk table", "risk table + events")
+MODES = ("risk table", "no risk table", "risk table + events", "no risk table + events")
 
 
 def digitizing_floor(sim, t: np.ndarray, e: np.ndarray) -> float:
@@ -64,7 +64,8 @@ def run(n_pairs: int, seed: int, repeats: int = 5) -> dict:
                 for (t, e), sim in zip(pair.arms, sims, strict=True):
                     try:
                         clicks = clicks_from_arrays(sim.click_time, sim.click_survival, pair.name)
-                        table = None if mode == "no risk table" else risk_table_from_arrays(sim.risk_time, sim.n_risk)
+                        with_table = not mode.startswith("no risk table")
+                        table = risk_table_from_arrays(sim.risk_time, sim.n_risk) if with_table else None
                         kw = dict(
                             total_n=sim.total_n, total_events=sim.total_events if mode.endswith("events") else None
                         )

@@ -36,7 +36,7 @@ import meta_bm.reconstruction.risk_path as risk_path
 from meta_bm.reconstruction import clicks_from_arrays, reconstruct, risk_table_from_arrays
 from meta_bm.simulation import CAREFUL, SLOPPY, digitize, parametric_pairs, public_pairs
 
-MODES = ("risk table", "no risk table", "risk table + events")
+MODES = ("risk table", "no risk table", "risk table + events", "no risk table + events")
 # (module, function) pairs timed by --steps; engine holds its own references to the helpers it calls
 STEPS = (
     (engine, "clean_clicks"),
@@ -66,7 +66,8 @@ def curves(n_pairs: int, seed: int) -> list[tuple[str, object, object, dict]]:
             for mode in MODES:
                 for sim in sims:
                     clicks = clicks_from_arrays(sim.click_time, sim.click_survival, pair.name)
-                    table = None if mode == "no risk table" else risk_table_from_arrays(sim.risk_time, sim.n_risk)
+                    with_table = not mode.startswith("no risk table")
+                    table = risk_table_from_arrays(sim.risk_time, sim.n_risk) if with_table else None
                     kw = {"total_n": sim.total_n, "total_events": sim.total_events if mode.endswith("events") else None}
                     out.append((mode, clicks, table, kw))
     return out

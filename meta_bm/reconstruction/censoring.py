@@ -230,7 +230,7 @@ def fit_censoring(
         return CensoringModel(1.0, float(beta_col[0]), "heaviest censoring (total events below reach)")
     rows = np.array([r for _, _, r in found])
     loglik = _marginal_loglik(x_keep, alpha_col[rows], beta_col[rows], scale, delta_keep)
-    if with_prior:
+    if with_prior:  # (the engine passes a target only without a risk table)
         loglik = loglik - _log_prior_penalty(alpha_col[rows], beta_col[rows], length, prior_hazard)
     best: tuple[float, float, float] | None = None
     for (a, beta, _), ll in zip(found, loglik.tolist(), strict=True):

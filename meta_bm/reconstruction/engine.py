@@ -382,10 +382,10 @@ def _reconstruct_core(
         if use and pt_sum > 0:
             prior_hazard = sum(c_int[j] for j in use) / pt_sum
     n_last = float(nrl[last_j])
-    last_target = None
-    if total_events is not None:
-        e_before = float(sum(nrl[j] - nrl[j + 1] - c_int[j] for j in range(last_j)))
-        last_target = float(min(max(total_events - e_before, 0.0), n_last))
+    # Without a risk table the published total calibrates the censoring fitted over the whole curve;
+    # after one, it is met once the events are tracked (calibrating the last interval to the
+    # interval counts' expectation moved the curve more than it helped, see the benchmark).
+    last_target = float(total_events) if total_events is not None and last_j == 0 else None
     x_last = t[first_last:] - taul[last_j]
     delta_last = delta[first_last:]
     cens = fit_censoring(
