@@ -69,17 +69,17 @@ def _sets(n):
 
 @pytest.fixture(scope="module")
 def simulated_results():
-    """Reconstruct every arm of the truth sets, digitized careful and sloppy, in three modes."""
+    """Reconstruct every arm of the truth sets, digitized careful and sloppy, in four modes."""
     out = []
     for i, pair in enumerate(_sets(14)):
         for style in (CAREFUL, SLOPPY):
             sims = [digitize(t, e, style, seed=31 * i + a) for a, (t, e) in enumerate(pair.arms)]
-            for mode in ("table", "none", "events"):
+            for mode in ("table", "none", "events", "none+events"):
                 recs = []
                 for sim in sims:
                     clicks = clicks_from_arrays(sim.click_time, sim.click_survival, pair.name)
-                    table = None if mode == "none" else risk_table_from_arrays(sim.risk_time, sim.n_risk)
-                    ev = sim.total_events if mode == "events" else None
+                    table = None if mode.startswith("none") else risk_table_from_arrays(sim.risk_time, sim.n_risk)
+                    ev = sim.total_events if mode.endswith("events") else None
                     recs.append(reconstruct(clicks, table, total_n=sim.total_n, total_events=ev))
                 out.append((pair, style.name, mode, sims, recs))
     return out
@@ -87,7 +87,7 @@ def simulated_results():
 
 def test_published_numbers_at_risk_are_reproduced(simulated_results):
     for pair, style, mode, sims, recs in simulated_results:
-        if mode == "none":
+        if mode.startswith("none"):
             continue
         for _sim, rec in zip(sims, recs, strict=True):
             diff = rec.fidelity.risk_table["difference"].abs().max()
@@ -97,7 +97,7 @@ def test_published_numbers_at_risk_are_reproduced(simulated_results):
 
 def test_total_events_are_met_exactly(simulated_results):
     for _, _, mode, sims, recs in simulated_results:
-        if mode == "events":
+        if mode.endswith("events"):
             for sim, rec in zip(sims, recs, strict=True):
                 assert int(rec.event.sum()) == sim.total_events
                 assert rec.time.size == sim.total_n
@@ -118,14 +118,20 @@ def test_accuracy_against_truth(simulated_results):
         bt = cox_log_hr(np.r_[pair.arms[0][0], pair.arms[1][0]], np.r_[pair.arms[0][1], pair.arms[1][1]], xt)
         loghr.setdefault(key, []).append(abs(b - bt))
     mean = {k: float(np.mean(v)) for k, v in area.items()}
-    # Bounds sit just above what benchmarks/reconstruction_accuracy.py measures on this engine.
-    assert mean[("careful", "table")] < 0.0045
-    assert mean[("sloppy", "table")] < 0.0080
-    assert np.mean(loghr[("careful", "table")]) < 0.03
-    assert np.mean(loghr[("careful", "events")]) < 0.035
-    assert np.mean(events[("careful", "table")]) < 0.02
-    assert np.mean(events[("careful", "none")]) < 0.12
-    assert np.mean(loghr[("careful", "none")]) < 0.08
+    # Bounds sit about 25% above what this engine measures on these sets (seed 11; see
+    # benchmarks/reconstruction_accuracy.py for the larger set).
+    assert mean[("careful", "table")] < 0.0030  # measured 0.00240
+    assert mean[("sloppy", "table")] < 0.0054  # 0.00433
+    assert mean[("careful", "none")] < 0.0040  # 0.00319
+    # the published total helps, or at least does not hurt, without a risk table
+    assert mean[("careful", "none+events")] < 1.1 * mean[("careful", "none")]  # 0.00317 vs 0.00319
+    assert mean[("sloppy", "none+events")] < 1.1 * mean[("sloppy", "none")]  # 0.00473 vs 0.00466
+    assert np.mean(loghr[("careful", "table")]) < 0.018  # 0.0135
+    assert np.mean(loghr[("careful", "events")]) < 0.02  # 0.0154
+    assert np.mean(events[("careful", "table")]) < 0.0080  # 0.0060
+    assert np.mean(events[("careful", "none")]) < 0.065  # 0.0489
+    assert np.mean(events[("sloppy", "none")]) < 0.075  # 0.0581
+    assert np.mean(loghr[("careful", "none")]) < 0.037  # 0.0293
 
 
 def test_medians_match_truth(simulated_results):
