@@ -68,34 +68,55 @@ def _landing(i: int, d: int, unit: float) -> tuple[int, float]:
     return j, t - j
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _event_weights(
+    dk: float, ratio: float, lv: float, n: float, lp1: float, lq: float, hp: float, floor: float, relative: bool
+) -> tuple[int, float, float]:
+    """The two event counts considered for a drop ``dk`` at ``n`` at risk, ``d0`` and ``d0 + 1``
+    around ``dk * n / lv`` (``ratio = dk / lv``), and their weights ``P(d) exp(-r^2 / 2 sigma^2)``
+    (``lp1 = log P(1)``, ``lq = log q``, ``hp = 1 / 2 sigma^2``). A weight whose log is below
+    ``floor`` (or, ``relative``, more than 37 below that of the other count: 1e-16 of it) is left
+    at 0 without calling exp."""
+    step = lv / n  # the drop of one event
+    d0 = max(int(ratio * n), 1)
+    r1 = dk - step * d0
+    e1 = lp1 + (d0 - 1) * lq - r1 * r1 * hp if d0 <= n else -math.inf
+    e2 = -math.inf
+    if d0 + 1 <= n:
+        r2 = r1 - step
+        e2 = lp1 + d0 * lq - r2 * r2 * hp
+    if relative:
+        floor = max(floor, max(e1, e2) - 37.0)
+    return d0, (math.exp(e1) if e1 > floor else 0.0), (math.exp(e2) if e2 > floor else 0.0)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _forward(
-    delta: np.ndarray,
-    level: np.ndarray,
-    n_states: int,
-    unit: float,
-    sigma: float,
-    rho: np.ndarray,
-    q: float,
-    fa: np.ndarray,
-    band: np.ndarray,
-) -> float:
+def _forward(chain: tuple, fa: np.ndarray, band: np.ndarray) -> float:
     """Forward algorithm: the log marginal likelihood of the drops (up to a constant that does not
-    depend on the parameters). State ``i`` is ``i * unit`` at risk (``unit`` > 1 coarsens a large
-    risk set; events then land between two states, split linearly). Fills ``fa[k]`` with the
-    scaled probabilities of the states before drop ``k`` and ``band[k]`` with the range of states
-    that carry them."""
+    depend on the parameters).
+
+    ``chain = (delta, level, n_states, unit, sigma, rho, q)``: the drops, the survival just before
+    each, the number of states, patients per state, the noise, the geometric ratio of the
+    censorings before each drop, the ratio of tied events. State ``i`` is ``i * unit`` at risk
+    (``unit`` > 1 coarsens a large risk set; events then land between two states, split linearly).
+    Fills ``fa[k]`` with the scaled probabilities of the states before drop ``k`` and ``band[k]``
+    with the range of states that carry them; with an empty ``fa`` only the evidence is computed.
+    """
+    delta, level, n_states, unit, sigma, rho, q = chain
     k_n = delta.size
     top_i = n_states - 1
     hp = 0.5 / (sigma * sigma)
-    p1 = (1.0 - P_ZERO) * (1.0 - q)
+    lp1 = math.log((1.0 - P_ZERO) * (1.0 - q))
     lq = math.log(q)
+    exact = unit == 1.0
+    store = fa.shape[0] > 0  # (an empty fa: the evidence only)
+    scratch = np.empty(n_states)
     b = np.zeros(n_states)
     b[top_i] = 1.0
     lo, hi = top_i, top_i
     total = 0.0
     for k in range(k_n):
-        a = fa[k]
+        a = fa[k] if store else scratch
         if rho[k] > 0.0:
             _censor(b, a, hi, rho[k] ** unit)
             top = 0.0
@@ -106,10 +127,12 @@ def _forward(
                 lo += 1
         else:
             a[lo : hi + 1] = b[lo : hi + 1]
-        band[k, 0], band[k, 1] = lo, hi
+        if store:
+            band[k, 0], band[k, 1] = lo, hi
         dk, lv = delta[k], level[k]
         b[: hi + 1] = 0.0
-        zero = P_ZERO * math.exp(-dk * dk * hp)
+        log_zero = math.log(P_ZERO) - dk * dk * hp
+        zero = math.exp(log_zero)
         new_lo = lo
         ratio = dk / lv if lv > 0.0 else 0.0
         for i in range(lo, hi + 1):
@@ -119,18 +142,20 @@ def _forward(
             b[i] += ai * zero
             if i == 0 or lv <= 0.0:
                 continue
-            n = i * unit
-            step = lv / n  # the drop of one event
-            d0 = max(int(ratio * n), 1)
-            for d in range(d0, d0 + 2):
-                if d > n:
-                    break
-                r = dk - step * d
-                v = ai * p1 * math.exp((d - 1) * lq - r * r * hp)
-                j, f = _landing(i, d, unit)
-                b[j] += v * (1.0 - f)
-                if f > 0.0:
-                    b[j + 1] += v * f
+            # (terms 1e-16 below another of the state's are skipped: they cannot change the evidence)
+            d0, w1, w2 = _event_weights(dk, ratio, lv, i * unit, lp1, lq, hp, log_zero - 37.0, True)
+            for d, w in ((d0, w1), (d0 + 1, w2)):
+                if w <= 0.0:
+                    continue
+                v = ai * w
+                if exact:
+                    j = i - d
+                    b[j] += v
+                else:
+                    j, f = _landing(i, d, unit)
+                    b[j] += v * (1.0 - f)
+                    if f > 0.0:
+                        b[j + 1] += v * f
                 new_lo = min(new_lo, j)
         s = 0.0
         for i in range(new_lo, hi + 1):
@@ -145,22 +170,13 @@ def _forward(
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _posterior_mean_n(
-    delta: np.ndarray,
-    level: np.ndarray,
-    n_states: int,
-    unit: float,
-    sigma: float,
-    rho: np.ndarray,
-    q: float,
-    fa: np.ndarray,
-    band: np.ndarray,
-) -> np.ndarray:
+def _posterior_mean_n(chain: tuple, fa: np.ndarray, band: np.ndarray) -> np.ndarray:
     """Posterior mean of the number at risk before each drop (the backward pass over the forward
     probabilities ``fa`` of :func:`_forward`, within its bands)."""
+    delta, level, n_states, unit, sigma, rho, q = chain
     k_n = delta.size
     hp = 0.5 / (sigma * sigma)
-    p1 = (1.0 - P_ZERO) * (1.0 - q)
+    lp1 = math.log((1.0 - P_ZERO) * (1.0 - q))
     lq = math.log(q)
     after = np.ones(n_states)  # P(later drops | state after drop k), rescaled
     before = np.zeros(n_states)  # P(drops k.. | state before drop k), rescaled
@@ -168,7 +184,8 @@ def _posterior_mean_n(
     for k in range(k_n - 1, -1, -1):
         lo, hi = band[k, 0], band[k, 1]
         dk, lv = delta[k], level[k]
-        zero = P_ZERO * math.exp(-dk * dk * hp)
+        log_zero = math.log(P_ZERO) - dk * dk * hp
+        zero = math.exp(log_zero)
         a = fa[k]
         tot = 0.0
         sn = 0.0
@@ -179,15 +196,13 @@ def _posterior_mean_n(
             v = zero * after[i]
             n = i * unit
             if i > 0 and lv > 0.0:
-                step = lv / n  # (the same arithmetic as the forward pass)
-                d0 = max(int(ratio * n), 1)
-                for d in range(d0, d0 + 2):
-                    if d > n:
-                        break
-                    r = dk - step * d
+                d0, w1, w2 = _event_weights(dk, ratio, lv, n, lp1, lq, hp, -745.0, False)
+                for d, w in ((d0, w1), (d0 + 1, w2)):
+                    if w <= 0.0:
+                        continue
                     j, f = _landing(i, d, unit)
                     later = after[j] * (1.0 - f) + (after[j + 1] * f if f > 0.0 else 0.0)
-                    v += p1 * math.exp((d - 1) * lq - r * r * hp) * later
+                    v += w * later
             before[i] = v
             top = max(top, v)
             tot += a[i] * v
@@ -206,6 +221,26 @@ def _posterior_mean_n(
         else:
             after[:] = before
     return mean_n
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _evidence_grid(
+    delta: np.ndarray,
+    level: np.ndarray,
+    n_states: int,
+    unit: float,
+    sigma: np.ndarray,
+    rho: np.ndarray,
+    q: np.ndarray,
+) -> np.ndarray:
+    """:func:`_forward`'s evidence for each parameter set ``(sigma[c], rho[c], q[c])``. (A
+    ``prange`` here halves the time on two cores, but numba's threading layers are not all safe
+    under threads or fork; the platform runs studies in parallel processes instead.)"""
+    out = np.empty(q.size)
+    for c in range(q.size):
+        chain = (delta, level, n_states, unit, sigma[c], rho[c], q[c])
+        out[c] = _forward(chain, np.empty((0, 0)), np.empty((0, 2), np.int64))
+    return out
 
 
 def _censoring_rho(x: np.ndarray, uncensored: np.ndarray, load: float, shape: float) -> np.ndarray:
@@ -242,17 +277,20 @@ def censoring_free_fraction(x: np.ndarray, delta: np.ndarray, n0: int, s0: float
     fa = np.zeros((xs.size, n_states))
     band = np.zeros((xs.size, 2), np.int64)
 
-    def evidence(sigma: float, q: float, load: float, shape: float) -> float:
-        rho = _censoring_rho(xs, uncensored, load, shape)
-        return _forward(ds, level, n_states, unit, sigma, rho, q, fa, band)
+    def best_of(params: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
+        """The parameter set ``(sigma, q, load, shape)`` of highest evidence."""
+        rho = np.array([_censoring_rho(xs, uncensored, ld, sh) for _, _, ld, sh in params])
+        sig = np.array([p[0] for p in params])
+        qs = np.array([p[1] for p in params])
+        ev = _evidence_grid(ds, level, n_states, unit, sig, rho, qs)
+        return params[int(np.argmax(ev))]
 
-    sigma = max(SIGMAS, key=lambda sg: evidence(sg, Q_RATIOS[0], LOADS[2], SHAPES[0]))
-    q, load, shape = max(
-        ((q, ld, sh) for q in Q_RATIOS for ld in LOADS for sh in SHAPES), key=lambda p: evidence(sigma, *p)
-    )
+    sigma = best_of([(sg, Q_RATIOS[0], LOADS[2], SHAPES[0]) for sg in SIGMAS])[0]
+    _, q, load, shape = best_of([(sigma, q, ld, sh) for q in Q_RATIOS for ld in LOADS for sh in SHAPES])
     rho = _censoring_rho(xs, uncensored, load, shape)
-    _forward(ds, level, n_states, unit, sigma, rho, q, fa, band)
-    mean_n = _posterior_mean_n(ds, level, n_states, unit, sigma, rho, q, fa, band)
+    chain = (ds, level, n_states, unit, sigma, rho, q)
+    _forward(chain, fa, band)
+    mean_n = _posterior_mean_n(chain, fa, band)
     g = np.minimum.accumulate(np.clip(mean_n / uncensored, 1e-6, 1.0))
     # back to one value per click (clicks on one vertical line share it)
     return g[np.searchsorted(starts, np.arange(k_all), side="right") - 1]
