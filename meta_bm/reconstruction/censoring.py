@@ -9,7 +9,7 @@ drops grow as censoring thins the risk set, whatever the survival level.
 Two readings of the drops, chosen by how much they can say:
 
 * where one event is a visible drop (``S0 / n0 >= RESOLVABLE_UNIT``, up to about 170 patients at
-  the start), the most probable risk-set path of :mod:`meta_bm.reconstruction.risk_path` reads
+  the start), the risk-set chain of :mod:`meta_bm.reconstruction.risk_path` (posterior mean) reads
   every drop against one non-increasing number at risk;
 * a Weibull family ``G(x) = exp(-(x / beta) ** alpha)`` (``alpha`` in :data:`ALPHAS`, plus "no
   censoring") fitted by the marginal likelihood of the drops, each a Gaussian around ``d * unit``
