@@ -644,8 +644,9 @@ def _meet_total_events(times: np.ndarray, events: np.ndarray, total: int, end_ti
 
 
 # Rounds of censoring placement and event tracking after the first: each reads the step heights
-# with the events the previous round tracked (more rounds change little; see the benchmark).
-PLACEMENT_PASSES = 2
+# with the events the previous round tracked, stopping early once nothing changes (4 rounds: area
+# 0.00301 -> 0.00298 careful, --pairs 60; 8 change little more).
+PLACEMENT_PASSES = 4
 STEP_NOISE = 0.0025  # typical digitizing error of one drop, survival units
 
 
