@@ -163,6 +163,8 @@ def fit_censoring(
     """
     x = np.asarray(x, float)
     delta = np.asarray(delta, float)
+    if prior_hazard is not None and not math.isfinite(prior_hazard):
+        prior_hazard = None  # (risk intervals so short that their person-time underflows)
     # (a length so small that the shortest candidate beta underflows to 0 is empty too)
     if BETA_MULTIPLES[0] * length <= 0 or n0 <= 0 or s0 <= 0 or x.size == 0:
         return CensoringModel(1.0, np.inf, "none: empty segment")

@@ -228,6 +228,17 @@ def valid_inputs(draw):
 @given(valid_inputs())
 # a time range so small that the censoring grid's shortest beta underflowed to 0 (found by hypothesis)
 @example((np.array([0.0, 0.0, 5e-324]), np.zeros(3), np.zeros(0), np.zeros(0, np.int64), 1, None))
+# a first risk interval so short (a denormal risk time) that its censoring hazard overflowed to inf
+@example(
+    (
+        np.array([0.0] * 11 + [1.0]),
+        np.array([0.5, 0.375, 0.25] + [0.0] * 9),
+        np.array([2.22507386e-309]),
+        np.array([8]),
+        13,
+        None,
+    )
+)
 def test_never_crashes_on_valid_input(inp):
     times, surv, rt, counts, n0, ev = inp
     kw = {"risk_time": rt, "n_risk": counts} if rt.size else {}
