@@ -135,7 +135,7 @@ def isotonic_decreasing_l1(y: np.ndarray) -> np.ndarray:
     """Non-increasing fit minimizing the sum of absolute deviations (pool adjacent violators).
 
     Each pooled block takes the median of its points (the mean of the two middle ones for an even
-    count), as in Robertson, Wright and Dykstra (1988), ch. 1.
+    count): the L1 variant of pool-adjacent-violators.
     """
     return _pav_median(np.ascontiguousarray(y, float))
 
