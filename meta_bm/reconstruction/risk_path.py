@@ -108,7 +108,6 @@ def _forward(chain: tuple, fa: np.ndarray, band: np.ndarray) -> float:
     hp = 0.5 / (sigma * sigma)
     lp1 = math.log((1.0 - P_ZERO) * (1.0 - q))
     lq = math.log(q)
-    exact = unit == 1.0
     store = fa.shape[0] > 0  # (an empty fa: the evidence only)
     scratch = np.empty(n_states)
     b = np.zeros(n_states)
@@ -148,14 +147,10 @@ def _forward(chain: tuple, fa: np.ndarray, band: np.ndarray) -> float:
                 if w <= 0.0:
                     continue
                 v = ai * w
-                if exact:
-                    j = i - d
-                    b[j] += v
-                else:
-                    j, f = _landing(i, d, unit)
-                    b[j] += v * (1.0 - f)
-                    if f > 0.0:
-                        b[j + 1] += v * f
+                j, f = _landing(i, d, unit)
+                b[j] += v * (1.0 - f)
+                if f > 0.0:
+                    b[j + 1] += v * f
                 new_lo = min(new_lo, j)
         s = 0.0
         for i in range(new_lo, hi + 1):
