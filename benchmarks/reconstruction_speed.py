@@ -15,6 +15,7 @@ The per-curve time is the best of ``--repeats`` runs, so it is a little lower th
 benchmark's mean of five (whose first run is cold).
 
 Run:  .venv/bin/python benchmarks/reconstruction_speed.py [--pairs 20] [--seed 7] [--repeats 5] [--profile]
+      [--mode 'no risk table']
 """
 
 from __future__ import annotations
@@ -122,13 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--profile", action="store_true", help="print a cProfile listing instead of the step table")
+    ap.add_argument("--mode", choices=MODES, help="time only the curves of this mode")
     args = ap.parse_args(argv)
-    items = curves(args.pairs, args.seed)
+    items = [it for it in curves(args.pairs, args.seed) if args.mode in (None, it[0])]
 
     by_mode = time_curves(items, args.repeats)
     every = [v for values in by_mode.values() for v in values]
     print(f"reconstruction time per curve (ms, best of {args.repeats}), {len(every)} curves")
-    for mode in (*MODES, "all"):
+    for mode in (*by_mode, "all"):
         values = every if mode == "all" else by_mode[mode]
         print(
             f"  {mode:22} median {statistics.median(values):6.3f}  p90 {np.quantile(values, 0.9):6.3f}  "

@@ -52,12 +52,28 @@ _PRUNE = 1e-8  # states below this fraction of the most probable one are dropped
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _censor(b: np.ndarray, a: np.ndarray, hi: int, rho: float) -> None:
-    """``a[m] = sum_{n >= m} b[n] (1 - rho) rho^(n - m)`` for ``m <= hi`` (``b`` is 0 above ``hi``)."""
+def _censor(b: np.ndarray, a: np.ndarray, lo: int, hi: int, rho: float) -> int:
+    """``a[m] = sum_{n >= m} b[n] (1 - rho) rho^(n - m)`` (``b`` is 0 outside ``[lo, hi]``), down to
+    the lowest ``m`` whose value is above ``_PRUNE`` times the largest; returns that ``m``. (Below
+    ``lo`` the values fall geometrically, so the sweep stops at the first one under the bar.)"""
     run = 0.0
-    for m in range(hi, -1, -1):
+    top = 0.0
+    for m in range(hi, lo - 1, -1):
         run = b[m] + rho * run
         a[m] = (1.0 - rho) * run
+        top = max(top, a[m])
+    bar = top * _PRUNE
+    m = lo - 1
+    while m >= 0:
+        run *= rho
+        if (1.0 - rho) * run <= bar:
+            break
+        a[m] = (1.0 - rho) * run
+        m -= 1
+    m += 1
+    while a[m] <= bar:  # (the tail stopped at once: the band may start higher)
+        m += 1
+    return m
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -116,20 +132,15 @@ def _forward(chain: tuple, fa: np.ndarray, band: np.ndarray) -> float:
     total = 0.0
     for k in range(k_n):
         a = fa[k] if store else scratch
+        b_lo = lo  # (b is 0 outside [lo, hi])
         if rho[k] > 0.0:
-            _censor(b, a, hi, rho[k] ** unit)
-            top = 0.0
-            for m in range(hi + 1):
-                top = max(top, a[m])
-            lo = 0
-            while a[lo] <= top * _PRUNE:
-                lo += 1
+            lo = _censor(b, a, lo, hi, rho[k] ** unit)
         else:
             a[lo : hi + 1] = b[lo : hi + 1]
         if store:
             band[k, 0], band[k, 1] = lo, hi
         dk, lv = delta[k], level[k]
-        b[: hi + 1] = 0.0
+        b[b_lo : hi + 1] = 0.0
         log_zero = math.log(P_ZERO) - dk * dk * hp
         zero = math.exp(log_zero)
         new_lo = lo
@@ -153,10 +164,17 @@ def _forward(chain: tuple, fa: np.ndarray, band: np.ndarray) -> float:
                     b[j + 1] += v * f
                 new_lo = min(new_lo, j)
         s = 0.0
+        top = 0.0
         for i in range(new_lo, hi + 1):
             s += b[i]
+            top = max(top, b[i])
         if s <= 0.0:
             return -math.inf
+        # states far above the likely ones are dropped as those below are (n only falls, so
+        # mass never moves back up to them)
+        while b[hi] <= top * _PRUNE:
+            b[hi] = 0.0
+            hi -= 1
         for i in range(new_lo, hi + 1):
             b[i] /= s
         total += math.log(s)
@@ -207,14 +225,18 @@ def _posterior_mean_n(chain: tuple, fa: np.ndarray, band: np.ndarray) -> np.ndar
             for i in range(lo, hi + 1):
                 before[i] /= top
         # censorings before drop k: after(i) = sum_{m <= i} (1 - rho) rho^(i - m) before(m)
+        if k == 0:
+            break
+        # (drop k - 1 reads states up to one above its band)
+        upper = min(n_states - 1, band[k - 1, 1] + 1)
         if rho[k] > 0.0:
             rk = rho[k] ** unit
             run = 0.0
-            for i in range(n_states):
+            for i in range(upper + 1):
                 run = before[i] + rk * run
                 after[i] = (1.0 - rk) * run
         else:
-            after[:] = before
+            after[: upper + 1] = before[: upper + 1]
     return mean_n
 
 
@@ -238,11 +260,12 @@ def _evidence_grid(
     return out
 
 
-def _censoring_rho(x: np.ndarray, uncensored: np.ndarray, load: float, shape: float) -> np.ndarray:
-    """Per drop, the geometric ratio ``mu / (1 + mu)`` of the censorings just before it."""
+def _censoring_rho(x: np.ndarray, uncensored: np.ndarray, load: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """Per parameter set (row) and drop, the geometric ratio ``mu / (1 + mu)`` of the censorings
+    just before the drop."""
     span = max(float(x[-1]), 1e-300)
-    cum = load * (np.concatenate(([0.0], x)) / span) ** shape
-    mu = uncensored * np.diff(cum)
+    cum = load[:, None] * (np.concatenate(([0.0], x)) / span)[None, :] ** shape[:, None]
+    mu = uncensored * np.diff(cum, axis=1)
     return mu / (1.0 + mu)
 
 
@@ -274,15 +297,14 @@ def censoring_free_fraction(x: np.ndarray, delta: np.ndarray, n0: int, s0: float
 
     def best_of(params: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
         """The parameter set ``(sigma, q, load, shape)`` of highest evidence."""
-        rho = np.array([_censoring_rho(xs, uncensored, ld, sh) for _, _, ld, sh in params])
-        sig = np.array([p[0] for p in params])
-        qs = np.array([p[1] for p in params])
+        sig, qs, loads, shapes = np.array(params).T
+        rho = _censoring_rho(xs, uncensored, loads, shapes)
         ev = _evidence_grid(ds, level, n_states, unit, sig, rho, qs)
         return params[int(np.argmax(ev))]
 
     sigma = best_of([(sg, Q_RATIOS[0], LOADS[2], SHAPES[0]) for sg in SIGMAS])[0]
     _, q, load, shape = best_of([(sigma, q, ld, sh) for q in Q_RATIOS for ld in LOADS for sh in SHAPES])
-    rho = _censoring_rho(xs, uncensored, load, shape)
+    rho = _censoring_rho(xs, uncensored, np.array([load]), np.array([shape]))[0]
     chain = (ds, level, n_states, unit, sigma, rho, q)
     _forward(chain, fa, band)
     mean_n = _posterior_mean_n(chain, fa, band)

@@ -268,14 +268,10 @@ def test_censoring_shape_follows_the_shrinking_risk_set():
 
     # One risk interval [0, 10): 100 -> 80 at risk, 20 censorings, so the hazard is constant and the
     # censoring rate is proportional to n(x) = 100 - 20x: W(x) = 100x - 10x^2, W(1) = 90.
-    frac = _censoring_shape(
-        *_shape_args([2.5, 5.0, 10.0], [0, 0, 0], [0.0, 10.0], [10.0, 1.0], [100, 80], [20, 0])
-    )
+    frac = _censoring_shape(*_shape_args([2.5, 5.0, 10.0], [0, 0, 0], [0.0, 10.0], [10.0, 1.0], [100, 80], [20, 0]))
     np.testing.assert_allclose(frac, [(25 - 0.625) / 90, (50 - 2.5) / 90, 1.0], rtol=1e-12)
     # a later interval with more censoring pulls the rate up towards its end (more than uniform)
-    frac = _censoring_shape(
-        *_shape_args([5.0], [0], [0.0, 10.0, 20.0], [10.0, 10.0, 1.0], [100, 90, 50], [2, 30, 0])
-    )
+    frac = _censoring_shape(*_shape_args([5.0], [0], [0.0, 10.0, 20.0], [10.0, 10.0, 1.0], [100, 90, 50], [2, 30, 0]))
     assert frac[0] < 0.5
 
 
