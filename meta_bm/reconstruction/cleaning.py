@@ -3,14 +3,19 @@
 Steps, in order:
 
 1. sort by time (ties: higher survival first, so a vertical drop reads top then bottom);
-2. clamp small excursions: time slightly below 0 to 0, survival slightly outside [0, 1] into it;
-3. make survival non-increasing by isotonic regression under absolute loss (isotonic *median*
+2. collapse exact duplicate points;
+3. put the two corners of a drop that x-noise swapped (bottom clicked left of top) on one time;
+4. clamp small excursions: time slightly below 0 to 0, survival slightly outside [0, 1] into it;
+5. make survival non-increasing by isotonic regression under absolute loss (isotonic *median*
    regression, fitted with pool-adjacent-violators). Unlike a running minimum, one stray low click
    cannot drag the rest of the curve down, and unlike least squares it does not pull its
    neighbours towards it either: it is raised to the level of the clicks around it;
-4. collapse exact duplicate points;
-5. add the origin (0, 1) only when it is missing; a first click within half a percent of the time
+6. collapse exact duplicates the fit made;
+7. add the origin (0, 1) only when it is missing; a first click within half a percent of the time
    range and one percentage point of survival of the origin is taken as the origin.
+
+Steps 3-7 also run a second time with step 3 grouping whole clusters of nearby clicks, for the
+censoring fit (:attr:`CleanCurve.coarse`; not logged).
 
 Example
 -------
@@ -90,6 +95,10 @@ class CleanCurve:
     survival: np.ndarray
     rows: np.ndarray
     source: str
+    # The clicks cleaned with whole clusters of swapped corners on one vertical line (see
+    # _merge_swapped_corners), as (time, survival): the step heights the censoring fit reads.
+    # None for a curve built by hand (the fit then reads time and survival).
+    coarse: tuple[np.ndarray, np.ndarray] | None = None
     # the changes in order; batches of isotonic adjustments become CleaningChange entries on reading
     log_items: tuple[CleaningChange | _ChangeBatch, ...] = ()
 
@@ -167,20 +176,24 @@ def _pav_median(y: np.ndarray) -> np.ndarray:
 
 _ADJUSTED_REASON = "survival rose between clicks; isotonic (median) fit to a non-increasing curve"
 _MOVED_REASON = "corners of one vertical drop clicked out of order; put on one time"
+_DUPLICATE_REASON = "exact duplicate of the previous click"
+_ORIGIN_SNAP_REASON = "first click taken as the origin"
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _merge_swapped_corners(
-    t: np.ndarray, s: np.ndarray, rows: np.ndarray
+    t: np.ndarray, s: np.ndarray, rows: np.ndarray, whole_clusters: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Put near-simultaneous clicks whose survival rises back on one vertical line (compiled with numba).
 
     The top and bottom corners of a drop share one true time; pixel noise in x can put the bottom
-    first, which would split the drop across two steps. Such a cluster (span below
-    ``VERTICAL_TOLERANCE`` of the time range) gets its mean time, ordered top to bottom (ties keep
-    their order). Clusters only reach back to clicks after the previous cluster, so edits never
-    feed back. Takes the clicks sorted by time; returns the new time, survival and rows, and for
-    each click that moved (in the order of the moves) its index in the result and its old time.
+    first, which would split the drop across two steps. Such a pair (closer than
+    ``VERTICAL_TOLERANCE`` of the time range) gets its mean time, ordered top to bottom. With
+    ``whole_clusters`` the group reaches out to every click within that span of it: neighbouring
+    steps a few pixels apart become one drop (coarser, but their summed heights are less noisy).
+    Groups only reach back to clicks after the previous group, so edits never feed back. Takes the
+    clicks sorted by time; returns the new time, survival and rows, and for each click that moved
+    (in the order of the moves) its index in the result and its old time.
     """
     n = t.size
     t, s, rows = t.copy(), s.copy(), rows.copy()
@@ -194,12 +207,12 @@ def _merge_swapped_corners(
     for i in range(n - 1):
         if i <= done or not (s[i + 1] > s[i] and t[i + 1] - t[i] < tol):
             continue
-        lo = i
-        while lo - 1 > done and t[i] - t[lo - 1] < tol:
-            lo -= 1
-        hi = i + 1
-        while hi + 1 < n and t[hi + 1] - t[lo] < tol:
-            hi += 1
+        lo, hi = i, i + 1
+        if whole_clusters:
+            while lo - 1 > done and t[i] - t[lo - 1] < tol:
+                lo -= 1
+            while hi + 1 < n and t[hi + 1] - t[lo] < tol:
+                hi += 1
         done = hi
         total = 0.0
         for k in range(lo, hi + 1):
@@ -236,60 +249,92 @@ def clean_clicks(clicks: Clicks) -> CleanCurve:
         moved = int(np.count_nonzero(order != np.arange(t.size)))
         log.append(_change(None, "sorted", None, None, f"{moved} click(s) reordered by time"))
         t, s, rows = t[order], s[order], rows[order]
-    t, s, rows, moved_at, moved_from = _merge_swapped_corners(t, s, rows)
-    if moved_at.size:
+    # (before the corner pairs: a duplicated corner would pair with the copy instead of its partner)
+    t, s, rows = _drop_duplicates(t, s, rows, log)
+    coarse_t, coarse_s, _ = _clean_sorted(t, s, rows, True, None)
+    t, s, rows = _clean_sorted(t, s, rows, False, log)
+    return CleanCurve(
+        time=t, survival=s, rows=rows, source=clicks.source, log_items=tuple(log), coarse=(coarse_t, coarse_s)
+    )
+
+
+def _drop_duplicates(
+    t: np.ndarray, s: np.ndarray, rows: np.ndarray, log: list[CleaningChange | _ChangeBatch] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted clicks without exact repeats of the previous click (each removal logged, unless ``log``
+    is None)."""
+    if t.size < 2:
+        return t, s, rows
+    dup = (t[1:] == t[:-1]) & (s[1:] == s[:-1])
+    if not dup.any():
+        return t, s, rows
+    if log is not None:
+        for i in (dup.nonzero()[0] + 1).tolist():
+            log.append(_change(int(rows[i]), "removed", (float(t[i]), float(s[i])), None, _DUPLICATE_REASON))
+    keep = np.concatenate(([True], ~dup))
+    return t[keep], s[keep], rows[keep]
+
+
+def _clean_sorted(
+    t: np.ndarray,
+    s: np.ndarray,
+    rows: np.ndarray,
+    whole_clusters: bool,
+    log: list[CleaningChange | _ChangeBatch] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps 3-7 of the module docstring on sorted clicks without duplicates, logging to ``log``
+    (``None``: no log, for the censoring fit's view).
+
+    ``whole_clusters`` selects the corner grouping of :func:`_merge_swapped_corners`.
+    """
+    t, s, rows, moved_at, moved_from = _merge_swapped_corners(t, s, rows, whole_clusters)
+    if moved_at.size and log is not None:
         sm = s[moved_at]
         log.append(_ChangeBatch("moved", _MOVED_REASON, rows[moved_at], moved_from, sm, t[moved_at], sm))
-    # Arrays for whole-curve steps, lists (kept in step) for the clicks one by one.
-    tl, sl, rl = t.tolist(), s.tolist(), rows.tolist()
-    # clamp small excursions (each kind's clicks found first, as with masks)
-    clamps = (
-        ((t < 0).nonzero()[0].tolist() if t.min() < 0 else [], tl, 0.0, "time below 0 clamped to 0"),
-        ((s > 1).nonzero()[0].tolist() if s.max() > 1 else [], sl, 1.0, "survival above 1 clamped to 1"),
-        ((s < 0).nonzero()[0].tolist() if s.min() < 0 else [], sl, 0.0, "survival below 0 clamped to 0"),
-    )
-    for idx, column, value, reason in clamps:
-        for i in idx:
-            before = (tl[i], sl[i])
-            column[i] = value
-            log.append(_change(rl[i], "clamped", before, (tl[i], sl[i]), reason))
-    if clamps[0][0] or clamps[1][0] or clamps[2][0]:
+    time_low = t[0] < 0  # (sorted)
+    if log is None:
+        t, s = np.maximum(t, 0.0), np.clip(s, 0.0, 1.0)
+    elif time_low or s.max() > 1 or s.min() < 0:
+        # clamp small excursions, click by click (each kind's clicks found first, as with masks)
+        tl, sl, rl = t.tolist(), s.tolist(), rows.tolist()
+        clamps = (
+            ((t < 0).nonzero()[0].tolist(), tl, 0.0, "time below 0 clamped to 0"),
+            ((s > 1).nonzero()[0].tolist(), sl, 1.0, "survival above 1 clamped to 1"),
+            ((s < 0).nonzero()[0].tolist(), sl, 0.0, "survival below 0 clamped to 0"),
+        )
+        for idx, column, value, reason in clamps:
+            for i in idx:
+                before = (tl[i], sl[i])
+                column[i] = value
+                log.append(_change(rl[i], "clamped", before, (tl[i], sl[i]), reason))
         t, s = np.array(tl, float), np.array(sl, float)
-    if 0.0 in tl:
-        # Clamping may have put clicks at t = 0 out of survival order.
+    if time_low:
+        # Clamping put clicks at t = 0, maybe out of survival order.
         order = _by_time_then_survival(t, s)
         if order is not None:
             t, s, rows = t[order], s[order], rows[order]
-            tl, sl, rl = t.tolist(), s.tolist(), rows.tolist()
 
     fitted = _pav_median(s)
-    changed = (np.abs(fitted - s) > 1e-12).nonzero()[0]
-    if changed.size:
+    changed = (np.abs(fitted - s) > 1e-12).nonzero()[0] if log is not None else ()
+    if len(changed):
         tc = t[changed]
         log.append(_ChangeBatch("adjusted", _ADJUSTED_REASON, rows[changed], tc, s[changed], tc, fitted[changed]))
-    s = fitted
-
-    if t.size > 1:
-        dup = (t[1:] == t[:-1]) & (s[1:] == s[:-1])
-        if dup.any():
-            for i in (dup.nonzero()[0] + 1).tolist():
-                before = (tl[i], float(s[i]))
-                log.append(_change(rl[i], "removed", before, None, "exact duplicate of the previous click"))
-            keep = np.concatenate(([True], ~dup))
-            t, s, rows = t[keep], s[keep], rows[keep]
+    # (the fit can make neighbours on one time equal)
+    t, s, rows = _drop_duplicates(t, fitted, rows, log)
 
     t_range = float(t.max()) if t.size else 0.0
     if t[0] == 0.0 and s[0] == 1.0:
         pass
     elif t[0] <= ORIGIN_TIME_TOLERANCE * t_range and s[0] >= 1.0 - ORIGIN_SURVIVAL_TOLERANCE:
-        log.append(
-            _change(int(rows[0]), "snapped", (float(t[0]), float(s[0])), (0.0, 1.0), "first click taken as the origin")
-        )
+        if log is not None:
+            log.append(_change(int(rows[0]), "snapped", (float(t[0]), float(s[0])), (0.0, 1.0), _ORIGIN_SNAP_REASON))
+        t, s = t.copy(), s.copy()
         t[0], s[0] = 0.0, 1.0
         # The snap can only raise survival, so later clicks stay non-increasing.
     else:
-        log.append(_change(None, "added", None, (0.0, 1.0), "origin (0, 1) was missing"))
+        if log is not None:
+            log.append(_change(None, "added", None, (0.0, 1.0), "origin (0, 1) was missing"))
         t = np.concatenate(([0.0], t))
         s = np.concatenate(([1.0], s))
         rows = np.concatenate(([-1], rows))
-    return CleanCurve(time=t, survival=s, rows=rows, source=clicks.source, log_items=tuple(log))
+    return t, s, rows

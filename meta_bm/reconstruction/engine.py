@@ -397,9 +397,18 @@ def _reconstruct_core(
     last_target = float(total_events) if calibrate else None
     x_last = t[first_last:] - taul[last_j]
     delta_last = delta[first_last:]
+    x_fit, delta_fit = x_last, delta_last
+    if curve.coarse is not None:
+        # The step heights with nearby drops grouped whole read censoring more stably (about 0.007
+        # of N less event error without a risk table, benchmarks/reconstruction_accuracy.py).
+        ct, cs = curve.coarse
+        cs = np.where(cs < 1e-12, 0.0, cs)
+        first_fit = bisect_left(ct.tolist(), taul[last_j])
+        x_fit = ct[first_fit:] - taul[last_j]
+        delta_fit = np.maximum(np.concatenate(([1.0], cs[:-1])) - cs, 0.0)[first_fit:]
     cens = fit_censoring(
-        x_last,
-        delta_last,
+        x_fit,
+        delta_fit,
         n_last,
         s_b[last_j],
         float(max(t_last - taul[last_j], 0.0)),

@@ -1,4 +1,5 @@
-"""Cleaning of digitized clicks: sorting, clamping, isotonic L1 fit, duplicates, origin, swapped corners.
+"""Cleaning of digitized clicks: sorting, clamping, isotonic L1 fit, duplicates, origin, swapped corners
+(pairs in the cleaned clicks, whole clusters in the censoring fit's view).
 
 Expected curves are worked out by hand in the comments; the isotonic fit is checked against an exhaustive
 search, which is exact because an L1 isotonic fit can always be chosen among the data values.
@@ -321,6 +322,38 @@ def test_rise_farther_apart_than_tolerance_is_not_a_corner():
     assert not [ch for ch in c.log if ch.action == "moved"]
     # sorted: 0.7 (t=2.0) then 0.9 (t=2.1) pools to the median of {0.7, 0.9} = 0.8
     np.testing.assert_allclose(c.survival, [1, 0.9, 0.8, 0.8, 0.7, 0.5], atol=1e-15)
+    assert_every_change_logged(clicks, c)
+
+
+def test_swapped_pair_keeps_the_next_step_apart():
+    # drop at t=2.00 (corners swapped by x-noise) and the next step's top corner at 2.03, within the
+    # 0.04 tolerance: only the swapped pair moves; the next step keeps its own time.
+    t = [0, 1, 2.01, 2.00, 2.03, 2.03, 10]
+    s = [1, 0.9, 0.9, 0.7, 0.7, 0.6, 0.6]
+    clicks, c = clean(t, s)
+    mid = (2.00 + 2.01) / 2
+    np.testing.assert_allclose(c.time, [0, 1, mid, mid, 2.03, 2.03, 10], rtol=0, atol=1e-15)
+    assert c.survival.tolist() == [1, 0.9, 0.9, 0.7, 0.7, 0.6, 0.6]
+    assert {ch.row for ch in c.log if ch.action == "moved"} == {3, 4}
+    assert_every_change_logged(clicks, c)
+    # the censoring fit's view groups the whole cluster within the tolerance on one time (one drop
+    # from 0.9 to 0.6; the two 0.7 corners become one point)
+    ct, cs = c.coarse
+    whole = (2.01 + 2.00 + 2.03 + 2.03) / 4
+    np.testing.assert_allclose(ct, [0, 1, whole, whole, whole, 10], rtol=0, atol=1e-15)
+    assert cs.tolist() == [1, 0.9, 0.9, 0.7, 0.6, 0.6]
+
+
+def test_duplicated_corner_is_removed_before_pairing():
+    # the bottom corner (2.00, 0.7) was exported twice; the copy must not split the swapped pair
+    t = [0, 1, 2.01, 2.00, 2.00, 5, 10]
+    s = [1, 0.9, 0.9, 0.7, 0.7, 0.7, 0.5]
+    clicks, c = clean(t, s)
+    mid = (2.00 + 2.01) / 2
+    np.testing.assert_allclose(c.time, [0, 1, mid, mid, 5, 10], rtol=0, atol=1e-15)
+    assert c.survival.tolist() == [1, 0.9, 0.9, 0.7, 0.7, 0.5]
+    assert [ch.row for ch in c.log if ch.action == "removed"] == [5]
+    assert not [ch for ch in c.log if ch.action == "adjusted"]
     assert_every_change_logged(clicks, c)
 
 
