@@ -411,6 +411,12 @@ def test_cleaned_curve_properties(data):
     assert_every_change_logged(clicks, c)
     # no exact duplicate points remain
     assert not np.any((np.diff(c.time) == 0) & (np.diff(c.survival) == 0))
+    # the censoring fit's view is a cleaned curve too
+    ct, cs = c.coarse
+    assert ct.size == cs.size and ct[0] == 0.0 and cs[0] == 1.0
+    assert np.all(np.diff(ct) >= 0) and np.all(np.diff(cs) <= 0)
+    assert np.all((cs >= 0) & (cs <= 1)) and np.all(ct >= 0)
+    assert not np.any((np.diff(ct) == 0) & (np.diff(cs) == 0))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
