@@ -64,12 +64,34 @@ def test_forward_and_posterior_match_enumeration(rho0):
     chain = (delta, level, n0 + 1, 1.0, sigma, rho, q)
     ll = rp._forward(chain, fa, band)
     mean_n = rp._posterior_mean_n(chain, fa, band)
-    # the parallel grid gives the same evidence
+    # the grid gives the same evidence
     grid = rp._evidence_grid(delta, level, n0 + 1, 1.0, np.array([sigma]), rho[None, :], np.array([q]))
     assert grid[0] == pytest.approx(ll, rel=1e-12)
     ll_ref, mean_ref = _brute_force(delta, level, n0, sigma, rho, q)
     assert ll == pytest.approx(ll_ref, rel=1e-12)
     np.testing.assert_allclose(mean_n, mean_ref, rtol=1e-8)
+
+
+def test_grid_drops_only_sets_behind_the_best():
+    # every drop's factor is at most 1, so a set whose running evidence falls below the best final
+    # one is dropped (-inf); the best keeps its exact evidence
+    rng = np.random.default_rng(4)
+    n0 = 60
+    level = np.cumprod(np.r_[1.0, 1 - 1 / np.arange(n0, n0 - 24, -1)])[:-1]
+    delta = level / np.arange(n0, n0 - 24, -1) + rng.normal(0, 0.002, 24)
+    rho = np.array([np.full(24, r) for r in (0.0, 0.01, 0.05, 0.2, 0.5)])
+    sig, q = np.full(5, 0.003), np.full(5, 0.45)
+    full = [
+        rp._forward((delta, level, n0 + 1, 1.0, 0.003, r, 0.45), np.empty((0, 0)), np.empty((0, 2), np.int64))
+        for r in rho
+    ]
+    grid = rp._evidence_grid(delta, level, n0 + 1, 1.0, sig, rho, q)
+    best = int(np.argmax(full))
+    assert int(np.argmax(grid)) == best and grid[best] == full[best]
+    kept = np.isfinite(grid)
+    np.testing.assert_array_equal(grid[kept], np.array(full)[kept])
+    assert not kept.all()  # (the heavy-censoring sets fall behind: the bound is used)
+    assert all(full[i] < max(full[:i], default=-np.inf) for i in np.flatnonzero(~kept))
 
 
 def _curve(time, event):
