@@ -394,7 +394,8 @@ def cox_ph(
             converged = True
             break
     var = _inverse(ef.info)
-    se = np.sqrt(np.diag(var))
+    with np.errstate(invalid="ignore"):  # (a vanished information can leave a rounding-negative variance: NaN)
+        se = np.sqrt(np.diag(var))
     # Monotone likelihood: the information for a coefficient vanishes as it runs off to +-infinity, and the
     # iteration can even stop because the score underflows. Flag coefficients whose SE grew more than
     # _MONOTONE_SE_RATIO-fold over the SE at beta = 0 (impossible for a finite MLE short of HR ~ e^14).
