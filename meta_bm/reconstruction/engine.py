@@ -17,7 +17,9 @@ The method, per interval ``[tau_j, tau_{j+1})`` between published risk times:
 * the events per click are then tracked from the actual risk set so the reconstructed KM stays on
   the clicks (Guyot's step), each interval's censorings topped up or trimmed to keep every
   published number at risk; placement and tracking are repeated with the tracked events
-  (:data:`PLACEMENT_PASSES`).
+  (:data:`PLACEMENT_PASSES`). This runs once per weight of the placement's prior
+  (:data:`PRIOR_WEIGHTS`), and the reconstruction whose curve stays nearest the clicks (mean
+  distance as drawn) is kept.
 * When the curve falls further than the risk table allows, events are capped at the table's
   decrease and a warning says so; nothing drifts silently.
 * After the last risk time (or over the whole curve without a risk table) the censoring is fitted
