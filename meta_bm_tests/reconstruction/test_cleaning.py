@@ -191,13 +191,14 @@ def test_clamping_small_excursions():
 
 
 def test_clamped_time_reorders_at_zero():
-    # (-0.1, 0.99) clamps to t=0 beside (0, 1): order at t=0 is survival descending
-    clicks, c = clean([0, -0.1, 5, 10], [1.0, 0.99, 0.7, 0.4])
+    # (-0.1, 0.995) clamps to t=0 beside (0, 1): order at t=0 is survival descending (a rise of
+    # 0.005 is below SWAPPED_RISE, so the two are not first taken as swapped corners)
+    clicks, c = clean([0, -0.1, 5, 10], [1.0, 0.995, 0.7, 0.4])
     assert c.time.tolist() == [0, 0, 5, 10]
-    assert c.survival.tolist() == [1.0, 0.99, 0.7, 0.4]
+    assert c.survival.tolist() == [1.0, 0.995, 0.7, 0.4]
     assert c.rows.tolist() == [1, 2, 3, 4]
     (ch,) = log_for(c, 2, "clamped")
-    assert ch.before == (-0.1, 0.99) and ch.after == (0.0, 0.99)
+    assert ch.before == (-0.1, 0.995) and ch.after == (0.0, 0.995)
     assert_every_change_logged(clicks, c)
 
 
@@ -342,6 +343,23 @@ def test_swapped_pair_keeps_the_next_step_apart():
     whole = (2.01 + 2.00 + 2.03 + 2.03) / 4
     np.testing.assert_allclose(ct, [0, 1, whole, whole, whole, 10], rtol=0, atol=1e-15)
     assert cs.tolist() == [1, 0.9, 0.9, 0.7, 0.6, 0.6]
+
+
+def test_big_rise_a_little_farther_apart_is_a_swapped_drop():
+    # drop at t=2 from 0.9 to 0.7 with its corners 0.07 apart (beyond the 0.05 tolerance of a range
+    # of 10.1, within twice it): a rise of 0.2 is no level clicked twice, so the pair is put on one
+    # time instead of being pooled to a level halfway down the drop
+    t = [0, 1, 2.04, 1.97, 5, 10.1]
+    s = [1, 0.9, 0.9, 0.7, 0.7, 0.5]
+    clicks, c = clean(t, s)
+    mid = (2.04 + 1.97) / 2
+    np.testing.assert_allclose(c.time, [0, 1, mid, mid, 5, 10.1], rtol=0, atol=1e-15)
+    assert c.survival.tolist() == [1, 0.9, 0.9, 0.7, 0.7, 0.5]
+    assert not [ch for ch in c.log if ch.action == "adjusted"]
+    # a small rise that far apart is left to the isotonic fit
+    _, c2 = clean(t, [1, 0.9, 0.9, 0.895, 0.7, 0.5])
+    assert [ch.row for ch in c2.log if ch.action == "moved"] == []
+    assert_every_change_logged(clicks, c)
 
 
 def test_duplicated_corner_is_removed_before_pairing():

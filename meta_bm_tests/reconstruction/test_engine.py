@@ -121,19 +121,19 @@ def test_accuracy_against_truth(simulated_results):
     # Bounds sit about 25% above what this engine measures on these sets (seed 11; see
     # benchmarks/reconstruction_accuracy.py for the larger set).
     assert mean[("careful", "table")] < 0.0021  # measured 0.00189 (one placement prior: 0.00220)
-    assert mean[("sloppy", "table")] < 0.0050  # 0.00397
+    assert mean[("sloppy", "table")] < 0.0040  # 0.00371
     assert mean[("careful", "none")] < 0.0037  # 0.00298
     # the published total helps, or at least does not hurt, without a risk table
     assert mean[("careful", "none+events")] < 1.1 * mean[("careful", "none")]  # 0.00296 vs 0.00298
-    assert mean[("sloppy", "none+events")] < 1.1 * mean[("sloppy", "none")]  # 0.00469 vs 0.00491
+    assert mean[("sloppy", "none+events")] < 1.1 * mean[("sloppy", "none")]  # 0.00440 vs 0.00454
     # with a risk table, a published total costs little area (both ways of meeting it are tried;
     # calibrating it in alone gave 1.16 here)
-    assert mean[("sloppy", "events")] < 1.15 * mean[("sloppy", "table")]  # 0.00446 vs 0.00397
+    assert mean[("sloppy", "events")] < 1.15 * mean[("sloppy", "table")]  # 0.00419 vs 0.00371
     assert np.mean(loghr[("careful", "table")]) < 0.016  # 0.0119
     assert np.mean(loghr[("careful", "events")]) < 0.019  # 0.0150
     assert np.mean(events[("careful", "table")]) < 0.0075  # 0.0058
     assert np.mean(events[("careful", "none")]) < 0.065  # 0.0489
-    assert np.mean(events[("sloppy", "none")]) < 0.075  # 0.0551
+    assert np.mean(events[("sloppy", "none")]) < 0.07  # 0.0529
     assert np.mean(loghr[("careful", "none")]) < 0.037  # 0.0292
 
 
