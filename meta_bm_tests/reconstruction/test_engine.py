@@ -167,7 +167,8 @@ def test_placement_prior_is_chosen_by_the_clicks(monkeypatch):
 
 
 def test_km_of_tracked_events_matches_the_ipd():
-    from meta_bm.reconstruction.engine import _km_of_tracked, _km_steps
+    from meta_bm.reconstruction import clean_clicks
+    from meta_bm.reconstruction.engine import _km_of_tracked, _km_steps, _mean_click_error, fidelity
 
     rng = np.random.default_rng(5)
     t = np.sort(np.round(rng.uniform(0, 10, 30), 1))  # clicks, with ties
@@ -182,6 +183,10 @@ def test_km_of_tracked_events_matches_the_ipd():
     has = np.isin(ref_t, km_t)  # (the IPD's KM also lists censoring-only times, where it is flat)
     np.testing.assert_array_equal(km_t, ref_t[has])
     np.testing.assert_allclose(km_s, ref_s[has], rtol=1e-14)
+    # and the mean distance of some clicks to it, as fidelity() measures it on the IPD
+    clicks = clean_clicks(clicks_from_arrays(np.r_[0.0, t[::3], 10.5], np.r_[1.0, np.linspace(0.95, 0.2, 10), 0.2]))
+    mean_err = _mean_click_error(t, d, cens[::2], cens[1::2], n0, clicks.time, clicks.survival)
+    assert mean_err == pytest.approx(fidelity(times, flags, clicks).mean_abs_error, rel=1e-12)
 
 
 def test_medians_match_truth(simulated_results):
