@@ -679,8 +679,8 @@ def _meet_total_events(times: np.ndarray, events: np.ndarray, total: int, end_ti
 # 0.00301 -> 0.00298 careful, --pairs 60; 8 change little more).
 PLACEMENT_PASSES = 4
 # Weights of the placement's prior (relative to its default) tried on every curve with a risk table;
-# the reconstruction nearest the clicks is kept (careful area 0.00275 -> 0.00256, sloppy 0.00501 ->
-# 0.00474, --pairs 60; five weights gained 0.00003 more).
+# the reconstruction nearest the clicks is kept (careful area 0.00275 -> 0.00254, sloppy 0.00501 ->
+# 0.00477, --pairs 60; five weights gained 0.00004 more, at 0.03 ms a weight).
 PRIOR_WEIGHTS = (1.0, 0.2, 5.0)
 STEP_NOISE = 0.0025  # typical digitizing error of one drop, survival units
 
