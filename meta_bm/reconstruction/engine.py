@@ -975,23 +975,17 @@ def _mean_click_error(
     """Mean over the clicks ``(ct, cs)`` of :func:`_click_errors` for the KM of tracked events ``d``
     at the click times ``t`` and the censoring times ``c_times``, ``c_last`` (compiled with numba)."""
     km_t, km_s = _km_of_tracked(t, d, np.sort(np.concatenate((c_times, c_last))), n0)
-    total = 0.0
-    for i in range(ct.size):
-        r = np.searchsorted(km_t, ct[i], side="right")
-        j = np.searchsorted(km_t, ct[i], side="left")
-        right = km_s[r - 1] if r > 0 else 1.0
-        left = km_s[j - 1] if j > 0 else 1.0
-        total += max(right - cs[i], cs[i] - left, 0.0)
-    return total / max(ct.size, 1)
+    return _click_errors(km_t, km_s, ct, cs).mean() if ct.size else 0.0
 
 
+@njit(cache=True, nogil=True)
 def _click_errors(km_time: np.ndarray, km_surv: np.ndarray, ct: np.ndarray, cs: np.ndarray) -> np.ndarray:
     """Each click's distance to the KM ``(km_time, km_surv)`` as drawn: zero on a vertical drop
-    (between S(t) and S(t-)), otherwise the distance to the nearer of the two."""
-    steps = np.concatenate(([1.0], km_surv))
+    (between S(t) and S(t-)), otherwise the distance to the nearer of the two (compiled with numba)."""
+    steps = np.concatenate((np.ones(1), km_surv))
     # the KM is non-increasing, so S(t) <= S(t-) at every click
-    right = steps[km_time.searchsorted(ct, side="right")]
-    left = steps[km_time.searchsorted(ct, side="left")]
+    right = steps[np.searchsorted(km_time, ct, side="right")]
+    left = steps[np.searchsorted(km_time, ct, side="left")]
     # above S(t-) or below S(t): the positive one of these (never both); else 0
     return np.maximum(np.maximum(right - cs, cs - left), 0.0)
 
