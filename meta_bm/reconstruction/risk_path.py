@@ -107,7 +107,56 @@ def _event_weights(
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _forward(chain: tuple, fa: np.ndarray, band: np.ndarray, give_up: float = -math.inf) -> float:
+def _weight_cache(delta: np.ndarray, n_states: int, sigma: float) -> tuple:
+    """An empty cache of the event weights of every drop and state, for one ``(sigma, q)``.
+
+    ``(lo, hi, d0, w1, w2, zero, log_zero)``: per drop the range of states filled so far (empty:
+    ``lo > hi``), then per drop and state :func:`_event_weights`' count ``d0`` and weights, and per
+    drop the weight of no event and its log. The parameter sets of a grid that share ``(sigma,
+    q)`` differ in their censoring only, so they share the weights (the ``exp`` calls are half the
+    forward pass). With ``n_states = 0`` nothing is cached: for a single pass, filling the cache
+    costs more than it saves.
+    """
+    k_n = delta.size
+    log_zero = math.log(P_ZERO) - delta * delta * (0.5 / (sigma * sigma))
+    return (
+        np.ones(k_n, np.int64),
+        np.zeros(k_n, np.int64),
+        np.empty((k_n, n_states), np.int64),
+        np.empty((k_n, n_states)),
+        np.empty((k_n, n_states)),
+        np.exp(log_zero),
+        log_zero,
+    )
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _fill_weights(chain: tuple, cache: tuple, k: int, lo: int, hi: int, lp1: float, lq: float, hp: float) -> None:
+    """Make the cache hold drop ``k``'s event weights for the states ``lo .. hi`` (``lp1``, ``lq``,
+    ``hp`` as in :func:`_event_weights`)."""
+    c_lo, c_hi, d0s, w1s, w2s, _, log_zero = cache
+    was_lo, was_hi = c_lo[k], c_hi[k]
+    if was_lo <= lo and hi <= was_hi:
+        return
+    delta, level, _, unit, _, _, _ = chain
+    dk, lv = delta[k], level[k]
+    ratio = dk / lv if lv > 0.0 else 0.0
+    if was_lo > was_hi:  # (nothing yet)
+        was_lo, was_hi = lo, lo - 1
+    for i in range(min(lo, was_lo), max(hi, was_hi) + 1):
+        if was_lo <= i <= was_hi:
+            continue
+        if i == 0 or lv <= 0.0:  # (no event possible)
+            d0s[k, i], w1s[k, i], w2s[k, i] = 0, 0.0, 0.0
+            continue
+        # (terms 1e-16 below another of the state's are skipped: they cannot change the evidence)
+        d0, w1, w2 = _event_weights(dk, ratio, lv, i * unit, lp1, lq, hp, log_zero[k] - 37.0, True)
+        d0s[k, i], w1s[k, i], w2s[k, i] = d0, w1, w2
+    c_lo[k], c_hi[k] = min(lo, was_lo), max(hi, was_hi)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _forward(chain: tuple, fa: np.ndarray, band: np.ndarray, cache: tuple, give_up: float = -math.inf) -> float:
     """Forward algorithm: the log marginal likelihood of the drops (up to a constant that does not
     depend on the parameters).
 
@@ -117,49 +166,61 @@ def _forward(chain: tuple, fa: np.ndarray, band: np.ndarray, give_up: float = -m
     (``unit`` > 1 coarsens a large risk set; events then land between two states, split linearly).
     Fills ``fa[k]`` with the scaled probabilities of the states before drop ``k`` and ``band[k]``
     with the range of states that carry them; with an empty ``fa`` only the evidence is computed.
+    ``cache`` is :func:`_weight_cache` for this chain's ``(sigma, q)``.
 
     Each drop's factor ``s`` is at most 1 (the weights of the event counts are probabilities times
     Gaussian kernels of at most 1), so the evidence only falls drop by drop: once it is below
     ``give_up`` the result is ``-inf`` without the remaining drops (branch and bound over a grid).
     """
     delta, level, n_states, unit, sigma, rho, q = chain
-    k_n = delta.size
-    top_i = n_states - 1
+    _, _, d0s, w1s, w2s, zeros, log_zeros = cache
+    cached = d0s.shape[1] > 0  # (else the weights are computed as they are needed)
     hp = 0.5 / (sigma * sigma)
     lp1 = math.log((1.0 - P_ZERO) * (1.0 - q))
     lq = math.log(q)
+    k_n = delta.size
+    top_i = n_states - 1
+    whole = unit == 1.0  # (events land on a state)
     store = fa.shape[0] > 0  # (an empty fa: the evidence only)
     scratch = np.empty(n_states)
     b = np.zeros(n_states)
     b[top_i] = 1.0
     lo, hi = top_i, top_i
     total = 0.0
+    bar = give_up + k_n * math.log(sigma)
     for k in range(k_n):
         a = fa[k] if store else scratch
         b_lo = lo  # (b is 0 outside [lo, hi])
         if rho[k] > 0.0:
-            lo = _censor(b, a, lo, hi, rho[k] ** unit)
+            lo = _censor(b, a, lo, hi, rho[k] if whole else rho[k] ** unit)
         else:
             a[lo : hi + 1] = b[lo : hi + 1]
         if store:
             band[k, 0], band[k, 1] = lo, hi
-        dk, lv = delta[k], level[k]
         b[b_lo : hi + 1] = 0.0
-        log_zero = math.log(P_ZERO) - dk * dk * hp
-        zero = math.exp(log_zero)
-        new_lo = lo
+        if cached:
+            _fill_weights(chain, cache, k, lo, hi, lp1, lq, hp)
+        zero = zeros[k]
+        dk, lv = delta[k], level[k]
         ratio = dk / lv if lv > 0.0 else 0.0
+        new_lo = lo
         for i in range(lo, hi + 1):
             ai = a[i]
             if ai <= 0.0:
                 continue
             b[i] += ai * zero
-            if i == 0 or lv <= 0.0:
+            if cached:
+                d0, w1, w2 = d0s[k, i], w1s[k, i], w2s[k, i]
+            elif i == 0 or lv <= 0.0:
                 continue
-            # (terms 1e-16 below another of the state's are skipped: they cannot change the evidence)
-            d0, w1, w2 = _event_weights(dk, ratio, lv, i * unit, lp1, lq, hp, log_zero - 37.0, True)
+            else:
+                d0, w1, w2 = _event_weights(dk, ratio, lv, i * unit, lp1, lq, hp, log_zeros[k] - 37.0, True)
             for d, w in ((d0, w1), (d0 + 1, w2)):
                 if w <= 0.0:
+                    continue
+                if whole:
+                    b[i - d] += ai * w
+                    new_lo = min(new_lo, i - d)
                     continue
                 v = ai * w
                 j, f = _landing(i, d, unit)
@@ -179,10 +240,11 @@ def _forward(chain: tuple, fa: np.ndarray, band: np.ndarray, give_up: float = -m
         while b[hi] <= top * _PRUNE:
             b[hi] = 0.0
             hi -= 1
+        inv_s = 1.0 / s
         for i in range(new_lo, hi + 1):
-            b[i] /= s
+            b[i] *= inv_s
         total += math.log(s)
-        if total - k_n * math.log(sigma) < give_up:
+        if total < bar:
             return -math.inf
         lo = new_lo
     return total - k_n * math.log(sigma)
@@ -255,28 +317,84 @@ def _evidence_grid(
     sigma: np.ndarray,
     rho: np.ndarray,
     q: np.ndarray,
+    best: float = -math.inf,
 ) -> np.ndarray:
     """:func:`_forward`'s evidence for each parameter set ``(sigma[c], rho[c], q[c])``, or ``-inf``
-    for a set that fell behind an earlier one (exact for the best: 13% less time on the benchmark
-    curves). (A ``prange`` here halves the time on two cores, but numba's threading layers are not
-    all safe under threads or fork; the platform runs studies in parallel processes instead.)"""
+    for a set that fell behind ``best`` or an earlier set (branch and bound, exact for the best).
+
+    Consecutive sets with the same ``(sigma, q)`` share one cache of event weights. (A ``prange``
+    here halves the time on two cores, but numba's threading layers are not all safe under threads
+    or fork; the platform runs studies in parallel processes instead.)
+    """
     out = np.empty(q.size)
-    best = -math.inf
+    empty_fa, empty_band = np.empty((0, 0)), np.empty((0, 2), np.int64)
+    cache = _weight_cache(delta, n_states, sigma[0])
     for c in range(q.size):
+        if c > 0 and (sigma[c] != sigma[c - 1] or q[c] != q[c - 1]):
+            cache = _weight_cache(delta, n_states, sigma[c])
         chain = (delta, level, n_states, unit, sigma[c], rho[c], q[c])
-        # (a set already behind the best so far is dropped as soon as that is certain)
-        out[c] = _forward(chain, np.empty((0, 0)), np.empty((0, 2), np.int64), best)
+        out[c] = _forward(chain, empty_fa, empty_band, cache, best)
         best = max(best, out[c])
     return out
 
 
-def _censoring_rho(x: np.ndarray, uncensored: np.ndarray, load: np.ndarray, shape: np.ndarray) -> np.ndarray:
-    """Per parameter set (row) and drop, the geometric ratio ``mu / (1 + mu)`` of the censorings
-    just before the drop."""
-    span = max(float(x[-1]), 1e-300)
-    cum = load[:, None] * (np.concatenate(([0.0], x)) / span)[None, :] ** shape[:, None]
-    mu = uncensored * np.diff(cum, axis=1)
-    return mu / (1.0 + mu)
+@njit(cache=True, nogil=True, error_model="numpy")
+def _censoring_rho(x: np.ndarray, uncensored: np.ndarray, load: float, shape: float) -> np.ndarray:
+    """Per drop, the geometric ratio ``mu / (1 + mu)`` of the censorings just before it, for the
+    cumulative hazard ``load * (x / x[-1]) ** shape``."""
+    span = max(x[-1], 1e-300)
+    rho = np.empty(x.size)
+    before = 0.0
+    for k in range(x.size):
+        cum = load * (x[k] / span) ** shape
+        mu = uncensored[k] * (cum - before)
+        rho[k] = mu / (1.0 + mu)
+        before = cum
+    return rho
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _choose_parameters(
+    x: np.ndarray, delta: np.ndarray, level: np.ndarray, uncensored: np.ndarray, n_states: int, unit: float
+) -> tuple[float, float, np.ndarray]:
+    """``(sigma, q, rho)`` of highest evidence, in two rounds: the noise level with the others at
+    middle values, then ``q``, the load and the shape on their grid (the noise level depends little
+    on them). The first round's winner is in the second grid: its evidence bounds the others."""
+    k_n = x.size
+    mid_rho = _censoring_rho(x, uncensored, LOADS[2], SHAPES[0])
+    n_sig = len(SIGMAS)
+    rho1 = np.empty((n_sig, k_n))
+    for c in range(n_sig):
+        rho1[c] = mid_rho
+    ev1 = _evidence_grid(delta, level, n_states, unit, np.array(SIGMAS), rho1, np.full(n_sig, Q_RATIOS[0]))
+    sigma = SIGMAS[int(np.argmax(ev1))]
+    known = ev1.max()
+    # the second grid (q, then load, then shape) without the first round's winner
+    n_sets = len(Q_RATIOS) * len(LOADS) * len(SHAPES)
+    rho2 = np.empty((n_sets - 1, k_n))
+    q2 = np.empty(n_sets - 1)
+    where = np.empty(n_sets, np.int64)  # row of each set in rho2, -1 for the winner
+    r = 0
+    for i_q in range(len(Q_RATIOS)):
+        for i_l in range(len(LOADS)):
+            for i_s in range(len(SHAPES)):
+                c = (i_q * len(LOADS) + i_l) * len(SHAPES) + i_s
+                if i_q == 0 and i_l == 2 and i_s == 0:
+                    where[c] = -1
+                    continue
+                rho2[r] = mid_rho if (i_l == 2 and i_s == 0) else _censoring_rho(x, uncensored, LOADS[i_l], SHAPES[i_s])
+                q2[r] = Q_RATIOS[i_q]
+                where[c] = r
+                r += 1
+    ev2 = _evidence_grid(delta, level, n_states, unit, np.full(n_sets - 1, sigma), rho2, q2, known)
+    best_c, best_ev = -1, -math.inf
+    for c in range(n_sets):
+        ev = known if where[c] < 0 else ev2[where[c]]
+        if ev > best_ev:
+            best_c, best_ev = c, ev
+    if where[best_c] < 0:
+        return sigma, Q_RATIOS[0], mid_rho
+    return sigma, q2[where[best_c]], rho2[where[best_c]]
 
 
 def censoring_free_fraction(x: np.ndarray, delta: np.ndarray, n0: int, s0: float) -> np.ndarray:
@@ -289,8 +407,8 @@ def censoring_free_fraction(x: np.ndarray, delta: np.ndarray, n0: int, s0: float
     n0, s0:
         Number at risk at the segment start and the survival just before it.
 
-    The parameters are chosen in two rounds: the noise level with the others at middle values,
-    then ``q``, the load and the shape on their grid (the noise level depends little on them).
+    The parameters are those of highest evidence (:func:`_choose_parameters`); ``G`` is the
+    posterior mean of the number at risk over the risk set without censoring.
     """
     k_all = x.size
     level_all = s0 - np.concatenate(([0.0], np.cumsum(delta)[:-1]))
@@ -302,21 +420,12 @@ def censoring_free_fraction(x: np.ndarray, delta: np.ndarray, n0: int, s0: float
     uncensored = n0 * np.maximum(level, 1e-12) / s0
     n_states = min(n0, MAX_STATES) + 1
     unit = n0 / (n_states - 1) if n0 > 0 else 1.0
+    sigma, q, rho = _choose_parameters(xs, ds, level, uncensored, n_states, unit)
+    chain = (ds, level, n_states, unit, sigma, rho, q)
     fa = np.zeros((xs.size, n_states))
     band = np.zeros((xs.size, 2), np.int64)
-
-    def best_of(params: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
-        """The parameter set ``(sigma, q, load, shape)`` of highest evidence."""
-        sig, qs, loads, shapes = np.array(params).T
-        rho = _censoring_rho(xs, uncensored, loads, shapes)
-        ev = _evidence_grid(ds, level, n_states, unit, sig, rho, qs)
-        return params[int(np.argmax(ev))]
-
-    sigma = best_of([(sg, Q_RATIOS[0], LOADS[2], SHAPES[0]) for sg in SIGMAS])[0]
-    _, q, load, shape = best_of([(sigma, q, ld, sh) for q in Q_RATIOS for ld in LOADS for sh in SHAPES])
-    rho = _censoring_rho(xs, uncensored, np.array([load]), np.array([shape]))[0]
-    chain = (ds, level, n_states, unit, sigma, rho, q)
-    _forward(chain, fa, band)
+    # (every argument given: numba's dispatch of a call that omits defaults costs about 80 us)
+    _forward(chain, fa, band, _weight_cache(ds, 0, sigma), -math.inf)
     mean_n = _posterior_mean_n(chain, fa, band)
     g = np.minimum.accumulate(np.clip(mean_n / uncensored, 1e-6, 1.0))
     # back to one value per click (clicks on one vertical line share it)

@@ -62,9 +62,9 @@ def test_forward_and_posterior_match_enumeration(rho0):
     fa = np.zeros((3, n0 + 1))
     band = np.zeros((3, 2), np.int64)
     chain = (delta, level, n0 + 1, 1.0, sigma, rho, q)
-    ll = rp._forward(chain, fa, band)
+    ll = rp._forward(chain, fa, band, rp._weight_cache(delta, 0, sigma), -np.inf)
     mean_n = rp._posterior_mean_n(chain, fa, band)
-    # the grid gives the same evidence
+    # the grid (with its cache of event weights) gives the same evidence
     grid = rp._evidence_grid(delta, level, n0 + 1, 1.0, np.array([sigma]), rho[None, :], np.array([q]))
     assert grid[0] == pytest.approx(ll, rel=1e-12)
     ll_ref, mean_ref = _brute_force(delta, level, n0, sigma, rho, q)
@@ -74,24 +74,36 @@ def test_forward_and_posterior_match_enumeration(rho0):
 
 def test_grid_drops_only_sets_behind_the_best():
     # every drop's factor is at most 1, so a set whose running evidence falls below the best final
-    # one is dropped (-inf); the best keeps its exact evidence
+    # one is dropped (-inf); the best keeps its exact evidence. Sets that share (sigma, q) share
+    # one cache of event weights: the evidence is still each set's own.
     rng = np.random.default_rng(4)
     n0 = 60
     level = np.cumprod(np.r_[1.0, 1 - 1 / np.arange(n0, n0 - 24, -1)])[:-1]
     delta = level / np.arange(n0, n0 - 24, -1) + rng.normal(0, 0.002, 24)
-    rho = np.array([np.full(24, r) for r in (0.0, 0.01, 0.05, 0.2, 0.5)])
-    sig, q = np.full(5, 0.003), np.full(5, 0.45)
+    # four (sigma, q) groups of five censoring levels, heaviest first
+    rho = np.array([np.full(24, r) for r in (0.5, 0.2, 0.05, 0.01, 0.0)] * 4)
+    sig = np.repeat([0.006, 0.003, 0.003, 0.0015], 5)
+    q = np.repeat([0.9, 0.9, 0.45, 0.45], 5)
     full = [
-        rp._forward((delta, level, n0 + 1, 1.0, 0.003, r, 0.45), np.empty((0, 0)), np.empty((0, 2), np.int64))
-        for r in rho
+        rp._forward(
+            (delta, level, n0 + 1, 1.0, s, r, qq),
+            np.empty((0, 0)),
+            np.empty((0, 2), np.int64),
+            rp._weight_cache(delta, 0, s),
+            -np.inf,
+        )
+        for s, r, qq in zip(sig, rho, q, strict=True)
     ]
     grid = rp._evidence_grid(delta, level, n0 + 1, 1.0, sig, rho, q)
     best = int(np.argmax(full))
     assert int(np.argmax(grid)) == best and grid[best] == full[best]
     kept = np.isfinite(grid)
     np.testing.assert_array_equal(grid[kept], np.array(full)[kept])
-    assert not kept.all()  # (the heavy-censoring sets fall behind: the bound is used)
+    assert kept[:5].all() and kept[10:15].all() and not kept[15:].any()  # (the bound is used)
     assert all(full[i] < max(full[:i], default=-np.inf) for i in np.flatnonzero(~kept))
+    # the first set of a group bounded by an earlier group's best is dropped as well
+    bounded = rp._evidence_grid(delta, level, n0 + 1, 1.0, sig[5:], rho[5:], q[5:], max(full) + 1.0)
+    assert np.isneginf(bounded).all()
 
 
 def _curve(time, event):
