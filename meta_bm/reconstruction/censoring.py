@@ -239,7 +239,7 @@ def fit_censoring(
         if best is None or ll > best[2]:
             best = (a, beta, ll)
     assert best is not None
-    beta = _refine_beta(x, delta, scale, best[0], best[1], target_events)
+    beta = _refine_beta(x, delta, float(scale), float(best[0]), float(best[1]), float(target_events))
     return CensoringModel(best[0], beta, "step heights, constrained to the total events")
 
 
@@ -255,41 +255,31 @@ def _expected_events(x: np.ndarray, alpha: np.ndarray, beta: np.ndarray, scale: 
     return out
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
 def _refine_beta(x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, beta: float, target: float) -> float:
-    """Bisection on log(beta) so that the expected events equal ``target``.
+    """Bisection on log(beta) so that the expected events ``scale * sum G(x) * delta`` equal
+    ``target`` (40 halvings from a bracket of width 1 around ``beta``, widened as needed)."""
 
-    The 40 halvings are taken 4 at a time: the 15 midpoints the next 4 can visit are evaluated in
-    one go, then walked down as the sequential bisection would (the same midpoints, the same
-    comparisons, so the same result).
-    """
-    lb0 = float(min(max(np.log(beta), -60.0), 50.0)) if beta > 0 and math.isfinite(beta) else 0.0
+    def events(log_beta: float) -> float:
+        b = math.exp(log_beta)
+        acc = 0.0
+        for k in range(x.size):
+            acc += _censoring_free(x[k], alpha, b) * delta[k]
+        return scale * acc
+
+    lb0 = min(max(math.log(beta), -60.0), 50.0) if beta > 0 and math.isfinite(beta) else 0.0
     lo, hi = lb0 - 0.5, lb0 + 0.5
-
-    def ev(lbs: list[float]) -> list[float]:
-        b = np.exp(np.array(lbs))
-        return (scale * (np.exp(-((x[None, :] / b[:, None]) ** alpha)) * delta).sum(axis=1)).tolist()
-
-    while ev([lo])[0] > target and lo > -60:
+    while events(lo) > target and lo > -60:
         lo -= 1.0
-    while ev([hi])[0] < target and hi < 50:
+    while events(hi) < target and hi < 50:
         hi += 1.0
-    depth = 4
-    for _ in range(40 // depth):
-        # midpoints of the bisection tree in heap order (children of node i: 2i + 1 low, 2i + 2 high)
-        bounds, mids = [(lo, hi)], []
-        for i in range(2**depth - 1):
-            a, b = bounds[i]
-            m = 0.5 * (a + b)
-            mids.append(m)
-            bounds += [(a, m), (m, b)]
-        values = ev(mids)
-        i = 0
-        for _ in range(depth):
-            if values[i] < target:
-                lo, i = mids[i], 2 * i + 2
-            else:
-                hi, i = mids[i], 2 * i + 1
-    return float(np.exp(0.5 * (lo + hi)))
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if events(mid) < target:
+            lo = mid
+        else:
+            hi = mid
+    return math.exp(0.5 * (lo + hi))
 
 
 # log prior of the event count of one drop: P(0) = P_ZERO, then geometric from P(1)
