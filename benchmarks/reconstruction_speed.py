@@ -46,7 +46,7 @@ STEPS = (
     (engine, "fit_censoring"),
     (censoring, "_marginal_loglik"),
     (censoring, "censoring_free_fraction"),
-    (risk_path, "_evidence_grid"),
+    (risk_path, "_choose_parameters"),
     (risk_path, "_forward"),
     (risk_path, "_posterior_mean_n"),
     (censoring, "_refine_beta"),
