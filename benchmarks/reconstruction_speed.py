@@ -9,13 +9,16 @@ table, without one, with a risk table plus the total events), times ``reconstruc
   the censoring placement, the event tracking, the fidelity figures, ...), measured by wrapping
   each step with a timer, so the sum carries a small overhead;
 * ``--profile``: a cProfile listing of the slowest functions instead (profiling inflates Python-heavy
-  code relative to numpy calls).
+  code relative to numpy calls);
+* ``--workers N``: also the batch throughput of ``reconstruct_many`` over the same curves, in this
+  process and over N worker processes (wall time per curve, best of ``--repeats``, pool start-up
+  included).
 
 The per-curve time is the best of ``--repeats`` runs, so it is a little lower than the accuracy
 benchmark's mean of five (whose first run is cold).
 
 Run:  .venv/bin/python benchmarks/reconstruction_speed.py [--pairs 20] [--seed 7] [--repeats 5] [--profile]
-      [--mode 'no risk table']
+      [--mode 'no risk table'] [--workers 2]
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import meta_bm.reconstruction.censoring as censoring
 import meta_bm.reconstruction.cleaning as cleaning
 import meta_bm.reconstruction.engine as engine
 import meta_bm.reconstruction.risk_path as risk_path
-from meta_bm.reconstruction import clicks_from_arrays, reconstruct, risk_table_from_arrays
+from meta_bm.reconstruction import clicks_from_arrays, reconstruct, reconstruct_many, risk_table_from_arrays
 from meta_bm.simulation import CAREFUL, SLOPPY, digitize, parametric_pairs, public_pairs
 
 MODES = ("risk table", "no risk table", "risk table + events", "no risk table + events")
@@ -117,6 +120,22 @@ def time_steps(items: list) -> dict[str, float]:
     return {k: v / len(items) * 1e6 for k, v in spent.items()}
 
 
+def time_batch(items: list, workers: int, repeats: int) -> float:
+    """Best-of-``repeats`` wall milliseconds per curve of ``reconstruct_many`` over ``items``."""
+    curves = [
+        {"time": c.time, "survival": c.survival, "total_n": kw["total_n"], "total_events": kw["total_events"]}
+        | ({"risk_time": table.time, "n_risk": table.n_risk} if table is not None else {})
+        for _mode, c, table, kw in items
+    ]
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        results = reconstruct_many(curves, workers=workers)
+        best = min(best, time.perf_counter() - t0)
+        assert all(r.ok for r in results)
+    return best / len(curves) * 1e3
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=20, help="simulated Weibull pairs (plus 10 public pairs)")
@@ -124,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--profile", action="store_true", help="print a cProfile listing instead of the step table")
     ap.add_argument("--mode", choices=MODES, help="time only the curves of this mode")
+    ap.add_argument("--workers", type=int, default=0, help="also time reconstruct_many over this many processes")
     args = ap.parse_args(argv)
     items = [it for it in curves(args.pairs, args.seed) if args.mode in (None, it[0])]
 
@@ -136,6 +156,11 @@ def main(argv: list[str] | None = None) -> int:
             f"  {mode:22} median {statistics.median(values):6.3f}  p90 {np.quantile(values, 0.9):6.3f}  "
             f"max {max(values):6.3f}"
         )
+
+    if args.workers > 1:
+        print(f"\nbatch (reconstruct_many), wall ms per curve, best of {args.repeats}")
+        for w in (1, args.workers):
+            print(f"  {w} process{'es' if w > 1 else '  '}  {time_batch(items, w, args.repeats):6.3f}")
 
     if args.profile:
         prof = cProfile.Profile()

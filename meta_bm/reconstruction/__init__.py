@@ -6,6 +6,7 @@
 2
 """
 
+from meta_bm.reconstruction.batch import BatchResult, reconstruct_many
 from meta_bm.reconstruction.cleaning import CleanCurve, CleaningChange, clean_clicks
 from meta_bm.reconstruction.engine import (
     RECONSTRUCTION_VERSION,
@@ -28,6 +29,7 @@ from meta_bm.reconstruction.parsing import (
 
 __all__ = [
     "RECONSTRUCTION_VERSION",
+    "BatchResult",
     "CleanCurve",
     "CleaningChange",
     "Clicks",
@@ -43,5 +45,6 @@ __all__ = [
     "read_risk_table",
     "reconstruct",
     "reconstruct_arrays",
+    "reconstruct_many",
     "risk_table_from_arrays",
 ]
