@@ -370,31 +370,26 @@ def _choose_parameters(
     sigma = SIGMAS[int(np.argmax(ev1))]
     known = ev1.max()
     # the second grid (q, then load, then shape) without the first round's winner
-    n_sets = len(Q_RATIOS) * len(LOADS) * len(SHAPES)
-    rho2 = np.empty((n_sets - 1, k_n))
-    q2 = np.empty(n_sets - 1)
-    where = np.empty(n_sets, np.int64)  # row of each set in rho2, -1 for the winner
+    n_other = len(Q_RATIOS) * len(LOADS) * len(SHAPES) - 1
+    rho2 = np.empty((n_other, k_n))
+    q2 = np.empty(n_other)
     r = 0
     for i_q in range(len(Q_RATIOS)):
         for i_l in range(len(LOADS)):
             for i_s in range(len(SHAPES)):
-                c = (i_q * len(LOADS) + i_l) * len(SHAPES) + i_s
-                if i_q == 0 and i_l == 2 and i_s == 0:
-                    where[c] = -1
-                    continue
-                rho2[r] = mid_rho if (i_l == 2 and i_s == 0) else _censoring_rho(x, uncensored, LOADS[i_l], SHAPES[i_s])
+                if i_l == 2 and i_s == 0:
+                    if i_q == 0:
+                        continue  # (the winner)
+                    rho2[r] = mid_rho
+                else:
+                    rho2[r] = _censoring_rho(x, uncensored, LOADS[i_l], SHAPES[i_s])
                 q2[r] = Q_RATIOS[i_q]
-                where[c] = r
                 r += 1
-    ev2 = _evidence_grid(delta, level, n_states, unit, np.full(n_sets - 1, sigma), rho2, q2, known)
-    best_c, best_ev = -1, -math.inf
-    for c in range(n_sets):
-        ev = known if where[c] < 0 else ev2[where[c]]
-        if ev > best_ev:
-            best_c, best_ev = c, ev
-    if where[best_c] < 0:
-        return sigma, Q_RATIOS[0], mid_rho
-    return sigma, q2[where[best_c]], rho2[where[best_c]]
+    ev2 = _evidence_grid(delta, level, n_states, unit, np.full(n_other, sigma), rho2, q2, known)
+    i = int(np.argmax(ev2))
+    if ev2[i] > known:
+        return sigma, q2[i], rho2[i]
+    return sigma, Q_RATIOS[0], mid_rho
 
 
 def censoring_free_fraction(x: np.ndarray, delta: np.ndarray, n0: int, s0: float) -> np.ndarray:
