@@ -44,8 +44,7 @@ MODES = ("risk table", "no risk table", "risk table + events", "no risk table + 
 # (module, function) pairs timed by --steps; engine holds its own references to the helpers it calls
 STEPS = (
     (engine, "clean_clicks"),
-    (cleaning, "_merge_swapped_corners"),
-    (cleaning, "_pav_median"),
+    (cleaning, "_clean_all"),
     (engine, "fit_censoring"),
     (censoring, "_marginal_loglik"),
     (censoring, "censoring_free_fraction"),

@@ -15,7 +15,8 @@ Steps, in order:
    range and one percentage point of survival of the origin is taken as the origin.
 
 Steps 3-7 also run a second time with step 3 grouping whole clusters of nearby clicks, for the
-censoring fit (:attr:`CleanCurve.coarse`; not logged).
+censoring fit (:attr:`CleanCurve.coarse`; not logged). All steps run compiled (numba) in one call
+that records the changes as arrays; :func:`clean_clicks` turns them into the log.
 
 Example
 -------
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import pairwise
 
 import numpy as np
 from numba import njit
@@ -237,111 +239,158 @@ def _merge_swapped_corners(
     return t, s, rows, moved_at[:n_moved], moved_from[:n_moved]
 
 
-def _by_time_then_survival(t: np.ndarray, s: np.ndarray) -> np.ndarray | None:
-    """Stable order by time, then survival descending (a vertical drop reads top then bottom);
-    ``None`` when the points are in that order already."""
-    order = np.lexsort((-s, t))
-    return order if np.count_nonzero(order != np.arange(t.size)) else None
+# Kinds of the log entries the compiled cleaning records, one row each: (kind, input row, time and
+# survival before, time and survival after).
+_REMOVED, _MOVED, _CLAMPED_TIME, _CLAMPED_HIGH, _CLAMPED_LOW, _ADJUSTED, _SNAPPED, _ADDED = range(8)
+_CLAMP_REASONS = {
+    _CLAMPED_TIME: "time below 0 clamped to 0",
+    _CLAMPED_HIGH: "survival above 1 clamped to 1",
+    _CLAMPED_LOW: "survival below 0 clamped to 0",
+}
 
 
-def clean_clicks(clicks: Clicks) -> CleanCurve:
-    """Clean :class:`Clicks` into a :class:`CleanCurve`; see the module docstring for the steps."""
-    t = clicks.time.astype(float)
-    s = clicks.survival.astype(float)
-    rows = clicks.rows.astype(np.int64)
-    log: list[CleaningChange | _ChangeBatch] = []
-
-    order = _by_time_then_survival(t, s)
-    if order is not None:
-        moved = int(np.count_nonzero(order != np.arange(t.size)))
-        log.append(_change(None, "sorted", None, None, f"{moved} click(s) reordered by time"))
-        t, s, rows = t[order], s[order], rows[order]
-    # (before the corner pairs: a duplicated corner would pair with the copy instead of its partner)
-    t, s, rows = _drop_duplicates(t, s, rows, log)
-    coarse_t, coarse_s, _ = _clean_sorted(t, s, rows, True, None)
-    t, s, rows = _clean_sorted(t, s, rows, False, log)
-    return CleanCurve(
-        time=t, survival=s, rows=rows, source=clicks.source, log_items=tuple(log), coarse=(coarse_t, coarse_s)
-    )
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _record(log: tuple, at: int, kind: int, row: int, tb: float, sb: float, ta: float, sa: float) -> int:
+    """Write one log entry at position ``at`` of ``log = (kinds, rows, values)``; returns the next."""
+    kinds, rows, values = log
+    kinds[at], rows[at] = kind, row
+    values[at, 0], values[at, 1], values[at, 2], values[at, 3] = tb, sb, ta, sa
+    return at + 1
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _order_by_time_then_survival(t: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Stable order by time, then survival descending (a vertical drop reads top then bottom): two
+    stable sorts, the same order as ``np.lexsort((-s, t))``."""
+    by_s = np.argsort(-s, kind="mergesort")
+    return by_s[np.argsort(t[by_s], kind="mergesort")]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _drop_duplicates(
-    t: np.ndarray, s: np.ndarray, rows: np.ndarray, log: list[CleaningChange | _ChangeBatch] | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sorted clicks without exact repeats of the previous click (each removal logged, unless ``log``
-    is None)."""
-    if t.size < 2:
-        return t, s, rows
-    dup = (t[1:] == t[:-1]) & (s[1:] == s[:-1])
-    if not dup.any():
-        return t, s, rows
-    if log is not None:
-        for i in (dup.nonzero()[0] + 1).tolist():
-            log.append(_change(int(rows[i]), "removed", (float(t[i]), float(s[i])), None, _DUPLICATE_REASON))
-    keep = np.concatenate(([True], ~dup))
-    return t[keep], s[keep], rows[keep]
+    t: np.ndarray, s: np.ndarray, rows: np.ndarray, log: tuple, at: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Sorted clicks without exact repeats of the previous click, each removal logged."""
+    keep = np.ones(t.size, np.bool_)
+    for i in range(1, t.size):
+        if t[i] == t[i - 1] and s[i] == s[i - 1]:
+            keep[i] = False
+            at = _record(log, at, _REMOVED, rows[i], t[i], s[i], np.nan, np.nan)
+    if keep.all():
+        return t, s, rows, at
+    return t[keep], s[keep], rows[keep], at
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
 def _clean_sorted(
-    t: np.ndarray,
-    s: np.ndarray,
-    rows: np.ndarray,
-    whole_clusters: bool,
-    log: list[CleaningChange | _ChangeBatch] | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Steps 3-7 of the module docstring on sorted clicks without duplicates, logging to ``log``
-    (``None``: no log, for the censoring fit's view).
-
-    ``whole_clusters`` selects the corner grouping of :func:`_merge_swapped_corners`.
-    """
+    t: np.ndarray, s: np.ndarray, rows: np.ndarray, whole_clusters: bool, log: tuple, at: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Steps 3-7 of the module docstring on sorted clicks without duplicates, each change logged
+    from position ``at`` of ``log`` (see :func:`_clean_all`); returns the clicks and the next
+    free log position. ``whole_clusters`` selects the corner grouping of
+    :func:`_merge_swapped_corners`."""
     t, s, rows, moved_at, moved_from = _merge_swapped_corners(t, s, rows, whole_clusters)
-    if moved_at.size and log is not None:
-        sm = s[moved_at]
-        log.append(_ChangeBatch("moved", _MOVED_REASON, rows[moved_at], moved_from, sm, t[moved_at], sm))
+    for m in range(moved_at.size):
+        k = moved_at[m]
+        at = _record(log, at, _MOVED, rows[k], moved_from[m], s[k], t[k], s[k])
+    # clamp small excursions: every time below 0, then every survival above 1, then below 0
     time_low = t[0] < 0  # (sorted)
-    if log is None:
-        t, s = np.maximum(t, 0.0), np.clip(s, 0.0, 1.0)
-    elif time_low or s.max() > 1 or s.min() < 0:
-        # clamp small excursions, click by click (each kind's clicks found first, as with masks)
-        tl, sl, rl = t.tolist(), s.tolist(), rows.tolist()
-        clamps = (
-            ((t < 0).nonzero()[0].tolist(), tl, 0.0, "time below 0 clamped to 0"),
-            ((s > 1).nonzero()[0].tolist(), sl, 1.0, "survival above 1 clamped to 1"),
-            ((s < 0).nonzero()[0].tolist(), sl, 0.0, "survival below 0 clamped to 0"),
-        )
-        for idx, column, value, reason in clamps:
-            for i in idx:
-                before = (tl[i], sl[i])
-                column[i] = value
-                log.append(_change(rl[i], "clamped", before, (tl[i], sl[i]), reason))
-        t, s = np.array(tl, float), np.array(sl, float)
+    high = s > 1.0
+    low = s < 0.0
+    if time_low:
+        for i in range(t.size):
+            if t[i] < 0:
+                at = _record(log, at, _CLAMPED_TIME, rows[i], t[i], s[i], 0.0, s[i])
+                t[i] = 0.0
+    for kind, mask, value in ((_CLAMPED_HIGH, high, 1.0), (_CLAMPED_LOW, low, 0.0)):
+        for i in range(t.size):
+            if mask[i]:
+                at = _record(log, at, kind, rows[i], t[i], s[i], t[i], value)
+                s[i] = value
     if time_low:
         # Clamping put clicks at t = 0, maybe out of survival order.
-        order = _by_time_then_survival(t, s)
-        if order is not None:
-            t, s, rows = t[order], s[order], rows[order]
+        order = _order_by_time_then_survival(t, s)
+        t, s, rows = t[order], s[order], rows[order]
 
     fitted = _pav_median(s)
-    changed = (np.abs(fitted - s) > 1e-12).nonzero()[0] if log is not None else ()
-    if len(changed):
-        tc = t[changed]
-        log.append(_ChangeBatch("adjusted", _ADJUSTED_REASON, rows[changed], tc, s[changed], tc, fitted[changed]))
+    for i in range(s.size):
+        if abs(fitted[i] - s[i]) > 1e-12:
+            at = _record(log, at, _ADJUSTED, rows[i], t[i], s[i], t[i], fitted[i])
     # (the fit can make neighbours on one time equal)
-    t, s, rows = _drop_duplicates(t, fitted, rows, log)
+    t, s, rows, at = _drop_duplicates(t, fitted, rows, log, at)
 
-    t_range = float(t.max()) if t.size else 0.0
+    t_range = t.max()
     if t[0] == 0.0 and s[0] == 1.0:
         pass
     elif t[0] <= ORIGIN_TIME_TOLERANCE * t_range and s[0] >= 1.0 - ORIGIN_SURVIVAL_TOLERANCE:
-        if log is not None:
-            log.append(_change(int(rows[0]), "snapped", (float(t[0]), float(s[0])), (0.0, 1.0), _ORIGIN_SNAP_REASON))
+        at = _record(log, at, _SNAPPED, rows[0], t[0], s[0], 0.0, 1.0)
         t, s = t.copy(), s.copy()
         t[0], s[0] = 0.0, 1.0
         # The snap can only raise survival, so later clicks stay non-increasing.
     else:
-        if log is not None:
-            log.append(_change(None, "added", None, (0.0, 1.0), "origin (0, 1) was missing"))
-        t = np.concatenate(([0.0], t))
-        s = np.concatenate(([1.0], s))
-        rows = np.concatenate(([-1], rows))
-    return t, s, rows
+        at = _record(log, at, _ADDED, -1, np.nan, np.nan, 0.0, 1.0)
+        t = np.concatenate((np.zeros(1), t))
+        s = np.concatenate((np.ones(1), s))
+        rows = np.concatenate((np.full(1, -1, np.int64), rows))
+    return t, s, rows, at
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _clean_all(t: np.ndarray, s: np.ndarray, rows: np.ndarray) -> tuple:
+    """Every cleaning step (compiled with numba): ``(time, survival, rows, coarse time, coarse
+    survival, clicks reordered, log kinds, log rows, log values)``, the log one entry per row in
+    the order the steps made them (the coarse view is not logged)."""
+    n = t.size
+    cap = 7 * n + 2  # (each click removed, moved, clamped thrice, adjusted, removed; the origin)
+    log = (np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty((cap, 4)))
+    scratch = (np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty((cap, 4)))
+    order = _order_by_time_then_survival(t, s)
+    reordered = 0
+    for i in range(n):
+        reordered += order[i] != i
+    if reordered:
+        t, s, rows = t[order], s[order], rows[order]
+    # (before the corner pairs: a duplicated corner would pair with the copy instead of its partner)
+    t, s, rows, at = _drop_duplicates(t, s, rows, log, 0)
+    coarse_t, coarse_s, _, _ = _clean_sorted(t.copy(), s.copy(), rows.copy(), True, scratch, 0)
+    t, s, rows, at = _clean_sorted(t, s, rows, False, log, at)
+    return t, s, rows, coarse_t, coarse_s, reordered, log[0][:at], log[1][:at], log[2][:at]
+
+
+def _log_items(kinds: np.ndarray, rows: np.ndarray, values: np.ndarray) -> list[CleaningChange | _ChangeBatch]:
+    """The compiled cleaning's log rows as changes; each run of moves or isotonic adjustments stays
+    one batch (arrays until the log is read)."""
+    out: list[CleaningChange | _ChangeBatch] = []
+    bounds = [0, *(np.flatnonzero(kinds[1:] != kinds[:-1]) + 1).tolist(), kinds.size]
+    for a, b in pairwise(bounds):
+        kind = int(kinds[a])
+        if kind in (_MOVED, _ADJUSTED):
+            action, reason = ("moved", _MOVED_REASON) if kind == _MOVED else ("adjusted", _ADJUSTED_REASON)
+            v = values[a:b]
+            out.append(_ChangeBatch(action, reason, rows[a:b], v[:, 0], v[:, 1], v[:, 2], v[:, 3]))
+            continue
+        for row, (tb, sb, ta, sa) in zip(rows[a:b].tolist(), values[a:b].tolist(), strict=True):
+            if kind == _REMOVED:
+                out.append(_change(row, "removed", (tb, sb), None, _DUPLICATE_REASON))
+            elif kind == _SNAPPED:
+                out.append(_change(row, "snapped", (tb, sb), (0.0, 1.0), _ORIGIN_SNAP_REASON))
+            elif kind == _ADDED:
+                out.append(_change(None, "added", None, (0.0, 1.0), "origin (0, 1) was missing"))
+            else:
+                out.append(_change(row, "clamped", (tb, sb), (ta, sa), _CLAMP_REASONS[kind]))
+    return out
+
+
+def clean_clicks(clicks: Clicks) -> CleanCurve:
+    """Clean :class:`Clicks` into a :class:`CleanCurve`; see the module docstring for the steps."""
+    t, s, rows, coarse_t, coarse_s, reordered, kinds, log_rows, values = _clean_all(
+        clicks.time.astype(float), clicks.survival.astype(float), clicks.rows.astype(np.int64)
+    )
+    log: list[CleaningChange | _ChangeBatch] = []
+    if reordered:
+        log.append(_change(None, "sorted", None, None, f"{reordered} click(s) reordered by time"))
+    if kinds.size:
+        log += _log_items(kinds, log_rows, values)
+    return CleanCurve(
+        time=t, survival=s, rows=rows, source=clicks.source, log_items=tuple(log), coarse=(coarse_t, coarse_s)
+    )
