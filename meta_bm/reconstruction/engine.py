@@ -893,18 +893,28 @@ def _last_interval_censoring(
     return tau0 + np.minimum(np.maximum(x, knots[k] - tau0), knots[k + 1] - tau0)
 
 
+@njit(cache=True, nogil=True)
 def _km_steps(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct times and Kaplan–Meier survival after each, for ``time`` sorted ascending.
+    """Distinct times and Kaplan–Meier survival after each, for ``time`` sorted ascending (compiled
+    with numba).
 
     The same numbers as :func:`meta_bm.survival.km.kaplan_meier` (which sorts first): on sorted
-    times the distinct ones and their event counts are found without a sort.
+    times the distinct ones and their event counts are found in one pass.
     """
     n = time.size
-    if n == 0:
-        return np.zeros(0), np.zeros(0)
-    starts = np.concatenate(([True], time[1:] != time[:-1])).nonzero()[0]
-    n_event = np.add.reduceat(event.astype(np.int64), starts)
-    return time[starts], np.cumprod(1.0 - n_event / (n - starts))
+    km_t = np.empty(n)
+    km_s = np.empty(n)
+    m, i, km = 0, 0, 1.0
+    while i < n:
+        j, d = i, 0
+        while j < n and time[j] == time[i]:
+            d += event[j]
+            j += 1
+        km *= 1.0 - d / (n - i)
+        km_t[m], km_s[m] = time[i], km
+        m += 1
+        i = j
+    return km_t[:m], km_s[:m]
 
 
 @njit(cache=True, nogil=True)

@@ -49,6 +49,10 @@ SHAPES = (1.0, 3.0)
 # the time (about n0 x drops x 20 ns per parameter set) at some cost in accuracy.
 MAX_STATES = 600
 _PRUNE = 1e-8  # states below this fraction of the most probable one are dropped
+# The second q is tried across the censoring grid only when, at the best censoring of the first,
+# its evidence is within this many nats of the best (it never was more and then won, on the
+# simulated set).
+Q_PROBE_MARGIN = 20.0
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -357,39 +361,66 @@ def _censoring_rho(x: np.ndarray, uncensored: np.ndarray, load: float, shape: fl
 def _choose_parameters(
     x: np.ndarray, delta: np.ndarray, level: np.ndarray, uncensored: np.ndarray, n_states: int, unit: float
 ) -> tuple[float, float, np.ndarray]:
-    """``(sigma, q, rho)`` of highest evidence, in two rounds: the noise level with the others at
-    middle values, then ``q``, the load and the shape on their grid (the noise level depends little
-    on them). The first round's winner is in the second grid: its evidence bounds the others."""
+    """``(sigma, q, rho)`` of highest evidence, in rounds (branch and bound within each):
+
+    1. the noise level, the others at middle values (the noise level depends little on them);
+    2. the load and the shape of the censoring on their grid, at the first ``q``;
+    3. the second ``q`` at the censoring that won round 2, and only if that is within
+       ``Q_PROBE_MARGIN`` of the best, at the rest of the grid (tied events change the evidence
+       nearly alike at every censoring).
+
+    On the 970 risk-set paths of the no-table curves of three benchmark seeds this picks the same
+    set as the full grid at round 1's noise level, with about 10.5 instead of 15 forward passes
+    (bounded passes counted by the drops they ran) at the median.
+    """
     k_n = x.size
     mid_rho = _censoring_rho(x, uncensored, LOADS[2], SHAPES[0])
+    # round 1: the noise level
     n_sig = len(SIGMAS)
     rho1 = np.empty((n_sig, k_n))
     for c in range(n_sig):
         rho1[c] = mid_rho
     ev1 = _evidence_grid(delta, level, n_states, unit, np.array(SIGMAS), rho1, np.full(n_sig, Q_RATIOS[0]))
-    sigma = SIGMAS[int(np.argmax(ev1))]
-    known = ev1.max()
-    # the second grid (q, then load, then shape) without the first round's winner
-    n_other = len(Q_RATIOS) * len(LOADS) * len(SHAPES) - 1
-    rho2 = np.empty((n_other, k_n))
-    q2 = np.empty(n_other)
+    sigma, known = SIGMAS[int(np.argmax(ev1))], ev1.max()
+    # round 2: the censoring grid at the first q, without round 1's set
+    n_cens = len(LOADS) * len(SHAPES)
+    rho2 = np.empty((n_cens - 1, k_n))
     r = 0
-    for i_q in range(len(Q_RATIOS)):
-        for i_l in range(len(LOADS)):
-            for i_s in range(len(SHAPES)):
-                if i_l == 2 and i_s == 0:
-                    if i_q == 0:
-                        continue  # (the winner)
-                    rho2[r] = mid_rho
-                else:
-                    rho2[r] = _censoring_rho(x, uncensored, LOADS[i_l], SHAPES[i_s])
-                q2[r] = Q_RATIOS[i_q]
+    for i_l in range(len(LOADS)):
+        for i_s in range(len(SHAPES)):
+            if not (i_l == 2 and i_s == 0):
+                rho2[r] = _censoring_rho(x, uncensored, LOADS[i_l], SHAPES[i_s])
                 r += 1
-    ev2 = _evidence_grid(delta, level, n_states, unit, np.full(n_other, sigma), rho2, q2, known)
+    sig2 = np.full(n_cens - 1, sigma)
+    ev2 = _evidence_grid(delta, level, n_states, unit, sig2, rho2, np.full(n_cens - 1, Q_RATIOS[0]), known)
     i = int(np.argmax(ev2))
+    best_rho, best_q = mid_rho, Q_RATIOS[0]
     if ev2[i] > known:
-        return sigma, q2[i], rho2[i]
-    return sigma, Q_RATIOS[0], mid_rho
+        best_rho, known = rho2[i], ev2[i]
+    # round 3: the second q, probed at the winning censoring
+    q1 = np.full(1, Q_RATIOS[1])
+    one_rho = np.empty((1, k_n))
+    one_rho[0] = best_rho
+    probe = _evidence_grid(delta, level, n_states, unit, np.full(1, sigma), one_rho, q1, known - Q_PROBE_MARGIN)[0]
+    if probe == -math.inf:
+        return sigma, best_q, best_rho
+    # the rest of the grid at the second q (every censoring but the probed one, which may repeat)
+    rest = np.empty((n_cens, k_n))
+    r = 0
+    for c in range(n_cens):
+        cand = mid_rho if c == n_cens - 1 else rho2[c]
+        if not (cand == best_rho).all():
+            rest[r] = cand
+            r += 1
+    if probe > known:
+        best_rho, best_q, known = one_rho[0].copy(), Q_RATIOS[1], probe
+    if r == 0:
+        return sigma, best_q, best_rho
+    ev3 = _evidence_grid(delta, level, n_states, unit, np.full(r, sigma), rest[:r], np.full(r, Q_RATIOS[1]), known)
+    i = int(np.argmax(ev3))
+    if ev3[i] > known:
+        return sigma, Q_RATIOS[1], rest[i]
+    return sigma, best_q, best_rho
 
 
 def censoring_free_fraction(x: np.ndarray, delta: np.ndarray, n0: int, s0: float) -> np.ndarray:

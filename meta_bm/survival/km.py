@@ -17,9 +17,11 @@ Example
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 
 @dataclass(frozen=True)
@@ -57,16 +59,24 @@ def quantile_time(time: np.ndarray, surv: np.ndarray, p: float) -> float:
     ``p`` is the survival level (0.5 for the median). When S equals ``p`` (to 1e-12) from one
     event time to the next, returns the midpoint of those two times, as ``survfit`` does.
     """
-    below = np.flatnonzero(surv <= p + 1e-12)
-    if below.size == 0:
-        return float("nan")
-    i = int(below[0])
+    return _quantile_time(np.asarray(time, float), np.asarray(surv, float), float(p))
+
+
+@njit(cache=True, nogil=True)
+def _quantile_time(time: np.ndarray, surv: np.ndarray, p: float) -> float:
+    """:func:`quantile_time` (compiled with numba: it runs once per reconstructed curve)."""
+    n = surv.size
+    i = 0
+    while i < n and not surv[i] <= p + 1e-12:
+        i += 1
+    if i == n:
+        return math.nan
     if abs(surv[i] - p) <= 1e-12:
-        later = np.flatnonzero(surv[i + 1 :] < p - 1e-12)
-        if later.size:
-            return 0.5 * (float(time[i]) + float(time[i + 1 + int(later[0])]))
-        return float(time[i]) if i == surv.size - 1 else 0.5 * (float(time[i]) + float(time[-1]))
-    return float(time[i])
+        for j in range(i + 1, n):
+            if surv[j] < p - 1e-12:
+                return 0.5 * (time[i] + time[j])
+        return time[i] if i == n - 1 else 0.5 * (time[i] + time[n - 1])
+    return time[i]
 
 
 def event_indicator(event, n: int) -> np.ndarray:

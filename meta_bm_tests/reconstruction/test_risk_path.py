@@ -163,3 +163,55 @@ def test_coarse_states_approximate_the_exact_chain(monkeypatch):
     coarse = rp.censoring_free_fraction(x, delta, n, 1.0)
     assert np.all(np.diff(coarse) <= 1e-12) and coarse.max() <= 1.0
     assert np.abs(coarse - exact).max() < 0.15
+
+
+def _full_grid_choice(x, delta, level, uncensored, n_states, unit):
+    """The exhaustive choice: the noise level of highest evidence at the middle censoring, then every
+    ``(q, load, shape)`` at that level (one forward pass each, no bound)."""
+
+    def evidence(sigma, rho, q):
+        chain = (delta, level, n_states, unit, sigma, rho, q)
+        empty = (np.empty((0, 0)), np.empty((0, 2), np.int64))
+        return rp._forward(chain, *empty, rp._weight_cache(delta, 0, sigma), -np.inf)
+
+    mid = rp._censoring_rho(x, uncensored, rp.LOADS[2], rp.SHAPES[0])
+    sigma = max(rp.SIGMAS, key=lambda s: evidence(s, mid, rp.Q_RATIOS[0]))
+    sets = [
+        (q, rp._censoring_rho(x, uncensored, load, shape))
+        for q in rp.Q_RATIOS
+        for load in rp.LOADS
+        for shape in rp.SHAPES
+    ]
+    q, rho = max(sets, key=lambda qr: evidence(sigma, qr[1], qr[0]))
+    return sigma, q, rho
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rounds_pick_the_full_grids_best(monkeypatch, seed):
+    # Simulated digitized curves (light to heavy censoring; tied event times in half of them, so
+    # both branches of the second q's probe run): the rounds with their bounds and probe choose
+    # what the exhaustive grid chooses.
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(40, 150))
+    death = rng.weibull(1.3, n) * 10
+    if seed % 2:
+        death = np.ceil(death)  # whole-month data: ties
+    cens = rng.uniform(0, 10 + 20 * rng.random(), n)
+    time, event = np.minimum(death, cens), (death <= cens).astype(int)
+    sim = digitize(time, event, CAREFUL, seed=seed)
+    seen = []
+    real = rp._choose_parameters
+
+    def spy(*args):
+        seen.append((args, real(*args)))
+        return seen[-1][1]
+
+    monkeypatch.setattr(rp, "_choose_parameters", spy)
+    clicks = clicks_from_arrays(sim.click_time, sim.click_survival)
+    s = np.concatenate(([1.0], clicks.survival))
+    x = np.concatenate(([0.0], clicks.time))
+    rp.censoring_free_fraction(x, np.maximum(np.concatenate(([0.0], s[:-1] - s[1:])), 0.0), n, 1.0)
+    ((args, (sigma, q, rho)),) = seen
+    f_sigma, f_q, f_rho = _full_grid_choice(*args)
+    assert (sigma, q) == (f_sigma, f_q)
+    np.testing.assert_array_equal(rho, f_rho)
