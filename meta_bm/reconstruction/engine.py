@@ -303,16 +303,17 @@ def reconstruct(
     args = (curve, t, s, tau, nr, tl, sl, taul, nrl, total_n, total_events)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if total_events is None:
-            return _reconstruct_core(*args, warnings, risk_table, k_n, calibrate=False)
+            return _reconstruct_core(*args, warnings, risk_table, k_n, calibrate=False)[0]
         # The total can be met two ways: calibrated in before the events are tracked, or only after
         # (through the free last interval, then flags flipped). Both meet every published figure;
-        # the one that stays nearer the clicks is kept.
+        # the one that stays nearer the clicks is kept. (Only one when the total needed no
+        # calibration: the other way gives the same.)
         report: dict[str, bool] = {}
-        calibrated = _reconstruct_core(*args, list(warnings), risk_table, k_n, calibrate=True, report=report)
-        if not report["calibrated"]:
-            return calibrated  # (the total needed no calibration: the other way gives the same)
-        after = _reconstruct_core(*args, warnings, risk_table, k_n, calibrate=False)
-        return min((calibrated, after), key=lambda r: r.fidelity.rmse)
+        results = _reconstruct_core(*args, list(warnings), risk_table, k_n, calibrate=True, report=report)
+        if report["calibrated"]:
+            # (the last interval's fit used the total: the other way needs a fit of its own)
+            results += _reconstruct_core(*args, warnings, risk_table, k_n, calibrate=False)
+        return min(results, key=lambda r: r.fidelity.rmse)
 
 
 def _rint_clip(x: float, high: float) -> int:
@@ -339,7 +340,12 @@ def _reconstruct_core(
     k_n: int,
     calibrate: bool,
     report: dict[str, bool] | None = None,
-) -> Reconstruction:
+) -> list[Reconstruction]:
+    """The reconstruction, or with ``calibrate`` the ways of meeting the published total that need
+    no second fit: the total calibrated into the risk intervals, and (when that moved anything,
+    after a risk table) the one that meets it only after the events are tracked. ``report
+    ["calibrated"]`` says whether the last interval's fit used the total (the other way then
+    needs a call without ``calibrate``)."""
     n_int = tau.size
     last_j = n_int - 1
     t_last = tl[-1]
@@ -444,128 +450,136 @@ def _reconstruct_core(
                 f"{nrl[j]} to {nrl[j + 1]}; events were capped at {drop[j]} (clicks and risk table disagree)"
             )
 
-    # ---- total events, calibrated in ----
-    if calibrate:
-        diff = int(total_events - sum(events_int))
-        if diff != 0:
-            # The last interval could not absorb it: move events <-> censorings inside risk intervals.
-            cap = np.array(c_int[:-1] if diff > 0 else events_int[:-1], np.int64)
-            k = min(abs(diff), int(cap.sum()))
-            if k > 0:
-                if report is not None:
-                    report["calibrated"] = True
-                sign = 1 if diff > 0 else -1
-                for j, share in enumerate(_apportion(cap, k).tolist()):
-                    events_int[j] += sign * share
-                    c_int[j] -= sign * share
-
-    # ---- integer events per click ----
-    d_int = _allocate(d_cont, j_of, np.array(events_int, float))
-
     # ---- censoring times ----
     last_len = float(max(t_last - taul[last_j], 0.0))
-    c_times_last = np.zeros(0)
+    c_last_model = np.zeros(0)
     if last_len > 0 and n_last > 0:
         # censorings the model expects in the last interval, placed at their expected quantiles
-        c_times_last = _last_interval_censoring(
+        c_last_model = _last_interval_censoring(
             t, s, level_before, first_last, taul[last_j], last_len, n_last, s_b[last_j], cens, d_last
         )
-    end_time = max(t_last, taul[-1])
 
-    # ---- censorings in the risk intervals and the events that follow the clicks ----
-    # How far the placement trusts the step heights over its prior is chosen per curve: the
-    # candidate whose reconstruction stays nearest the clicks (mean error as drawn) is kept.
-    drop_a = np.array(drop, np.int64)
-    c_int_a = np.array(c_int, np.int64)
-    candidates = [
-        _place_and_track(
-            (t, s, level_before, delta, j_of, first, tau, length_a, nr, last_j),
-            d_int,
-            c_int_a,
-            drop_a,
-            c_times_last,
-            w,
-            PLACEMENT_PASSES,
-        )
-        for w in (PRIOR_WEIGHTS if last_j > 0 else PRIOR_WEIGHTS[:1])
-    ]
-    if len(candidates) > 1:
-        ct, cs = curve.time, curve.survival
-        candidates.sort(key=lambda c: _mean_click_error(t, c[0], c[1], c[2], nrl[0], ct, cs))
-    d_int, cens_times, c_times_last, placed_cens = candidates[0]
-    if total_events is not None and last_len > 0 and s_b[last_j] > 0:
-        # Meet the published total through the free last interval first: more (fewer) patients kept at
-        # risk there turn the same drops into more (fewer) events.
-        frac = max(1.0 - sl[-1] / s_b[last_j], 0.05)
-        for _ in range(4):
-            diff = int(total_events - d_int.sum())
-            if diff == 0:
-                break
-            k = math.ceil(abs(diff) / frac)
-            if diff > 0:
-                if c_times_last.size == 0:
-                    break
-                keep = np.ones(c_times_last.size, bool)
-                keep[np.linspace(0, c_times_last.size - 1, min(k, c_times_last.size)).astype(np.int64)] = False
-                c_times_last = np.sort(c_times_last)[keep]
-            else:
-                room = int(n_last - d_int[first_last:].sum() - c_times_last.size)
-                k = min(k, room)
-                if k <= 0:
-                    break
-                add = _spread(np.array([taul[last_j]]), np.array([last_len]), np.array([k]))
-                c_times_last = np.sort(np.concatenate((c_times_last, add)))
-            d_int, cens_times, c_times_last = _track_events(t, s, first, tau, nr, placed_cens, c_times_last, last_j)
-    ev_times = t.repeat(d_int)
-    survivors_end = int(n_last - d_int[first_last:].sum() - c_times_last.size)
-    times = np.concatenate((ev_times, cens_times, c_times_last, np.full(max(survivors_end, 0), end_time)))
-    events = np.zeros(times.size, np.int8)
-    events[: ev_times.size] = 1
-    flipped = 0
-    if total_events is not None:
-        before = ev_times.size
-        events = _meet_total_events(times, events, total_events, end_time)
-        flipped = abs(int(events.sum()) - before)
-        if flipped:
-            warnings.append(
-                f"to meet the published total of {total_events} events, {flipped} patient(s) were recorded as "
-                f"{'events instead of censored' if total_events > before else 'censored instead of events'} "
-                "at unchanged times (every number at risk unchanged)"
+    def finish(events_int: list[int], c_int: list[int], warnings: list[str]) -> Reconstruction:
+        """The IPD from the events and censorings per interval (the rest is common to both ways of
+        meeting a published total)."""
+        # ---- integer events per click ----
+        d_int = _allocate(d_cont, j_of, np.array(events_int, float))
+        c_times_last = c_last_model
+        end_time = max(t_last, taul[-1])
+
+        # ---- censorings in the risk intervals and the events that follow the clicks ----
+        # How far the placement trusts the step heights over its prior is chosen per curve: the
+        # candidate whose reconstruction stays nearest the clicks (mean error as drawn) is kept.
+        drop_a = np.array(drop, np.int64)
+        c_int_a = np.array(c_int, np.int64)
+        candidates = [
+            _place_and_track(
+                (t, s, level_before, delta, j_of, first, tau, length_a, nr, last_j),
+                d_int,
+                c_int_a,
+                drop_a,
+                c_times_last,
+                w,
+                PLACEMENT_PASSES,
             )
-    # by time, events before censorings at the same time: with the events still first in the array
-    # (nothing flipped) a stable sort on time alone gives that order
-    order = np.lexsort((1 - events, times)) if flipped else times.argsort(kind="stable")
-    times, events = times[order], events[order]
-    is_event = events == 1
-    per_interval = np.bincount(
-        tau.searchsorted(times, side="right") - 1 + n_int * ~is_event, minlength=2 * n_int
-    ).astype(np.int64)
+            for w in (PRIOR_WEIGHTS if last_j > 0 else PRIOR_WEIGHTS[:1])
+        ]
+        if len(candidates) > 1:
+            ct, cs = curve.time, curve.survival
+            candidates.sort(key=lambda c: _mean_click_error(t, c[0], c[1], c[2], nrl[0], ct, cs))
+        d_int, cens_times, c_times_last, placed_cens = candidates[0]
+        if total_events is not None and last_len > 0 and s_b[last_j] > 0:
+            # Meet the published total through the free last interval first: more (fewer) patients kept at
+            # risk there turn the same drops into more (fewer) events.
+            frac = max(1.0 - sl[-1] / s_b[last_j], 0.05)
+            for _ in range(4):
+                diff = int(total_events - d_int.sum())
+                if diff == 0:
+                    break
+                k = math.ceil(abs(diff) / frac)
+                if diff > 0:
+                    if c_times_last.size == 0:
+                        break
+                    keep = np.ones(c_times_last.size, bool)
+                    keep[np.linspace(0, c_times_last.size - 1, min(k, c_times_last.size)).astype(np.int64)] = False
+                    c_times_last = np.sort(c_times_last)[keep]
+                else:
+                    room = int(n_last - d_int[first_last:].sum() - c_times_last.size)
+                    k = min(k, room)
+                    if k <= 0:
+                        break
+                    add = _spread(np.array([taul[last_j]]), np.array([last_len]), np.array([k]))
+                    c_times_last = np.sort(np.concatenate((c_times_last, add)))
+                d_int, cens_times, c_times_last = _track_events(t, s, first, tau, nr, placed_cens, c_times_last, last_j)
+        ev_times = t.repeat(d_int)
+        survivors_end = int(n_last - d_int[first_last:].sum() - c_times_last.size)
+        times = np.concatenate((ev_times, cens_times, c_times_last, np.full(max(survivors_end, 0), end_time)))
+        events = np.zeros(times.size, np.int8)
+        events[: ev_times.size] = 1
+        flipped = 0
+        if total_events is not None:
+            before = ev_times.size
+            events = _meet_total_events(times, events, total_events, end_time)
+            flipped = abs(int(events.sum()) - before)
+            if flipped:
+                warnings.append(
+                    f"to meet the published total of {total_events} events, {flipped} patient(s) were recorded as "
+                    f"{'events instead of censored' if total_events > before else 'censored instead of events'} "
+                    "at unchanged times (every number at risk unchanged)"
+                )
+        # by time, events before censorings at the same time: with the events still first in the array
+        # (nothing flipped) a stable sort on time alone gives that order
+        order = np.lexsort((1 - events, times)) if flipped else times.argsort(kind="stable")
+        times, events = times[order], events[order]
+        is_event = events == 1
+        per_interval = np.bincount(
+            tau.searchsorted(times, side="right") - 1 + n_int * ~is_event, minlength=2 * n_int
+        ).astype(np.int64)
 
-    intervals = {
-        "start": tau,
-        "end": np.array(tau_end, float),
-        "n_risk_start": nr.astype(np.int64),
-        "n_risk_end_published": np.array([*nrl[1:], 0], np.int64),
-        "events": per_interval[:n_int],
-        "censored": per_interval[n_int:],
-        "capped": np.array(capped, bool),
-    }
+        intervals = {
+            "start": tau,
+            "end": np.array(tau_end, float),
+            "n_risk_start": nr.astype(np.int64),
+            "n_risk_end_published": np.array([*nrl[1:], 0], np.int64),
+            "events": per_interval[:n_int],
+            "censored": per_interval[n_int:],
+            "capped": np.array(capped, bool),
+        }
 
-    n_events = int(np.count_nonzero(is_event))
-    if total_events is not None and n_events != total_events:
-        warnings.append(f"reconstructed {n_events} events, published {total_events}")
+        n_events = int(np.count_nonzero(is_event))
+        if total_events is not None and n_events != total_events:
+            warnings.append(f"reconstructed {n_events} events, published {total_events}")
 
-    fid = fidelity(times, events, curve, risk_table, total_events)
-    return Reconstruction(
-        time=times,
-        event=events,
-        curve=curve,
-        interval_data=intervals,
-        censoring=cens,
-        warnings=warnings,
-        fidelity=fid,
-        inputs={"total_n": total_n, "total_events": total_events, "n_clicks": k_n},
-    )
+        fid = fidelity(times, events, curve, risk_table, total_events)
+        return Reconstruction(
+            time=times,
+            event=events,
+            curve=curve,
+            interval_data=intervals,
+            censoring=cens,
+            warnings=warnings,
+            fidelity=fid,
+            inputs={"total_n": total_n, "total_events": total_events, "n_clicks": k_n},
+        )
+
+    if not calibrate:
+        return [finish(events_int, c_int, warnings)]
+    # ---- total events, calibrated in ----
+    cal_events, cal_c = list(events_int), list(c_int)
+    diff = int(total_events - sum(events_int))
+    if diff != 0:
+        # The last interval could not absorb it: move events <-> censorings inside risk intervals.
+        cap = np.array(c_int[:-1] if diff > 0 else events_int[:-1], np.int64)
+        k = min(abs(diff), int(cap.sum()))
+        if k > 0:
+            sign = 1 if diff > 0 else -1
+            for j, share in enumerate(_apportion(cap, k).tolist()):
+                cal_events[j] += sign * share
+                cal_c[j] -= sign * share
+            if last_target is None:
+                # (the last interval's fit did not use the total: the same fit serves both ways)
+                return [finish(cal_events, cal_c, list(warnings)), finish(events_int, c_int, warnings)]
+    return [finish(cal_events, cal_c, warnings)]
 
 
 @njit(cache=True, nogil=True)
