@@ -177,25 +177,40 @@ class Reconstruction:
         return "\n".join(out)
 
 
+@njit(cache=True, nogil=True)
 def _allocate(weights: np.ndarray, group: np.ndarray, totals: np.ndarray) -> np.ndarray:
-    """Integer allocation of ``totals[g]`` over each group's items, proportional to ``weights``.
+    """Integer allocation of ``totals[g]`` over each group's items, proportional to ``weights``
+    (compiled with numba).
 
     Rounds the cumulative (scaled) weights within each group, so the running total never strays
-    from the continuous one by more than 1/2 and each group sums to its total exactly.
+    from the continuous one by more than 1/2 and each group sums to its total exactly. (The
+    cumulative weight within a group is the running sum over all items less the totals of the
+    groups before it.)
     """
-    n_groups = totals.size
-    weights = np.where(np.isfinite(weights) & (weights > 0), weights, 0.0)
-    wsum = np.bincount(group, weights=weights, minlength=n_groups)
-    scale = np.divide(totals, wsum, out=np.zeros(n_groups), where=wsum > 0)
-    w = weights * scale[group]
-    cum = w.cumsum()
-    # cumulative sum within group: subtract the sum of all earlier groups
-    group_end = np.bincount(group, weights=w, minlength=n_groups).cumsum()
-    offset = np.concatenate(([0.0], group_end[:-1]))[group]
-    within = np.rint(cum - offset + 1e-9)
-    prev = np.concatenate(([0.0], within[:-1]))
-    prev[1:][group[1:] != group[:-1]] = 0.0  # each group starts from 0
-    return np.maximum(within - prev, 0).astype(np.int64)
+    n, n_groups = weights.size, totals.size
+    w = np.empty(n)
+    wsum = np.zeros(n_groups)
+    for i in range(n):
+        v = weights[i]
+        w[i] = v if (np.isfinite(v) and v > 0) else 0.0
+        wsum[group[i]] += w[i]
+    gsum = np.zeros(n_groups)
+    for i in range(n):
+        g = group[i]
+        w[i] *= totals[g] / wsum[g] if wsum[g] > 0 else 0.0
+        gsum[g] += w[i]
+    group_end = np.cumsum(gsum)
+    out = np.empty(n, np.int64)
+    cum, prev = 0.0, 0.0
+    for i in range(n):
+        g = group[i]
+        cum += w[i]
+        within = np.rint(cum - (group_end[g - 1] if g > 0 else 0.0) + 1e-9)
+        if i > 0 and g != group[i - 1]:
+            prev = 0.0  # each group starts from 0
+        out[i] = int(max(within - prev, 0.0))
+        prev = within
+    return out
 
 
 def _apportion(capacity: np.ndarray, k: int) -> np.ndarray:
