@@ -330,16 +330,33 @@ def _evidence_grid(
     here halves the time on two cores, but numba's threading layers are not all safe under threads
     or fork; the platform runs studies in parallel processes instead.)
     """
+    cache = _weight_cache(delta, n_states, sigma[0])
+    return _grid_with_cache(delta, level, n_states, unit, sigma, rho, q, best, cache)[0]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _grid_with_cache(
+    delta: np.ndarray,
+    level: np.ndarray,
+    n_states: int,
+    unit: float,
+    sigma: np.ndarray,
+    rho: np.ndarray,
+    q: np.ndarray,
+    best: float,
+    cache: tuple,
+) -> tuple[np.ndarray, tuple]:
+    """:func:`_evidence_grid` starting from ``cache``, the event weights of the first set's ``(sigma,
+    q)`` as an earlier grid left them; returns the evidence and the cache of the last set's."""
     out = np.empty(q.size)
     empty_fa, empty_band = np.empty((0, 0)), np.empty((0, 2), np.int64)
-    cache = _weight_cache(delta, n_states, sigma[0])
     for c in range(q.size):
         if c > 0 and (sigma[c] != sigma[c - 1] or q[c] != q[c - 1]):
             cache = _weight_cache(delta, n_states, sigma[c])
         chain = (delta, level, n_states, unit, sigma[c], rho[c], q[c])
         out[c] = _forward(chain, empty_fa, empty_band, cache, best)
         best = max(best, out[c])
-    return out
+    return out, cache
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -360,8 +377,9 @@ def _censoring_rho(x: np.ndarray, uncensored: np.ndarray, load: float, shape: fl
 @njit(cache=True, nogil=True, error_model="numpy")
 def _choose_parameters(
     x: np.ndarray, delta: np.ndarray, level: np.ndarray, uncensored: np.ndarray, n_states: int, unit: float
-) -> tuple[float, float, np.ndarray]:
-    """``(sigma, q, rho)`` of highest evidence, in rounds (branch and bound within each):
+) -> tuple[float, float, np.ndarray, tuple]:
+    """``(sigma, q, rho)`` of highest evidence, in rounds (branch and bound within each), and the
+    cache of event weights of its ``(sigma, q)`` (for the final pass):
 
     1. the noise level, the others at middle values (the noise level depends little on them);
     2. the load and the shape of the censoring on their grid, at the first ``q``;
@@ -375,13 +393,17 @@ def _choose_parameters(
     """
     k_n = x.size
     mid_rho = _censoring_rho(x, uncensored, LOADS[2], SHAPES[0])
-    # round 1: the noise level
-    n_sig = len(SIGMAS)
-    rho1 = np.empty((n_sig, k_n))
-    for c in range(n_sig):
-        rho1[c] = mid_rho
-    ev1 = _evidence_grid(delta, level, n_states, unit, np.array(SIGMAS), rho1, np.full(n_sig, Q_RATIOS[0]))
-    sigma, known = SIGMAS[int(np.argmax(ev1))], ev1.max()
+    # round 1: the noise level (each level's weights kept for the rounds after it if it wins)
+    sigma, known = SIGMAS[0], -math.inf
+    q0 = np.full(1, Q_RATIOS[0])
+    one_rho = np.empty((1, k_n))
+    one_rho[0] = mid_rho
+    win_cache = _weight_cache(delta, n_states, SIGMAS[0])
+    for c in range(len(SIGMAS)):
+        cache = win_cache if c == 0 else _weight_cache(delta, n_states, SIGMAS[c])
+        ev = _grid_with_cache(delta, level, n_states, unit, np.full(1, SIGMAS[c]), one_rho, q0, known, cache)[0][0]
+        if ev > known:
+            sigma, known, win_cache = SIGMAS[c], ev, cache
     # round 2: the censoring grid at the first q, without round 1's set
     n_cens = len(LOADS) * len(SHAPES)
     rho2 = np.empty((n_cens - 1, k_n))
@@ -392,18 +414,22 @@ def _choose_parameters(
                 rho2[r] = _censoring_rho(x, uncensored, LOADS[i_l], SHAPES[i_s])
                 r += 1
     sig2 = np.full(n_cens - 1, sigma)
-    ev2 = _evidence_grid(delta, level, n_states, unit, sig2, rho2, np.full(n_cens - 1, Q_RATIOS[0]), known)
+    ev2 = _grid_with_cache(
+        delta, level, n_states, unit, sig2, rho2, np.full(n_cens - 1, Q_RATIOS[0]), known, win_cache
+    )[0]
     i = int(np.argmax(ev2))
     best_rho, best_q = mid_rho, Q_RATIOS[0]
     if ev2[i] > known:
         best_rho, known = rho2[i], ev2[i]
     # round 3: the second q, probed at the winning censoring
     q1 = np.full(1, Q_RATIOS[1])
-    one_rho = np.empty((1, k_n))
     one_rho[0] = best_rho
-    probe = _evidence_grid(delta, level, n_states, unit, np.full(1, sigma), one_rho, q1, known - Q_PROBE_MARGIN)[0]
+    q1_cache = _weight_cache(delta, n_states, sigma)
+    probe = _grid_with_cache(
+        delta, level, n_states, unit, np.full(1, sigma), one_rho, q1, known - Q_PROBE_MARGIN, q1_cache
+    )[0][0]
     if probe == -math.inf:
-        return sigma, best_q, best_rho
+        return sigma, best_q, best_rho, win_cache
     # the rest of the grid at the second q (every censoring but the probed one, which may repeat)
     rest = np.empty((n_cens, k_n))
     r = 0
@@ -414,13 +440,14 @@ def _choose_parameters(
             r += 1
     if probe > known:
         best_rho, best_q, known = one_rho[0].copy(), Q_RATIOS[1], probe
-    if r == 0:
-        return sigma, best_q, best_rho
-    ev3 = _evidence_grid(delta, level, n_states, unit, np.full(r, sigma), rest[:r], np.full(r, Q_RATIOS[1]), known)
-    i = int(np.argmax(ev3))
-    if ev3[i] > known:
-        return sigma, Q_RATIOS[1], rest[i]
-    return sigma, best_q, best_rho
+    if r > 0:
+        ev3 = _grid_with_cache(
+            delta, level, n_states, unit, np.full(r, sigma), rest[:r], np.full(r, Q_RATIOS[1]), known, q1_cache
+        )[0]
+        i = int(np.argmax(ev3))
+        if ev3[i] > known:
+            return sigma, Q_RATIOS[1], rest[i], q1_cache
+    return sigma, best_q, best_rho, (q1_cache if best_q == Q_RATIOS[1] else win_cache)
 
 
 def censoring_free_fraction(x: np.ndarray, delta: np.ndarray, n0: int, s0: float) -> np.ndarray:
@@ -446,12 +473,12 @@ def censoring_free_fraction(x: np.ndarray, delta: np.ndarray, n0: int, s0: float
     uncensored = n0 * np.maximum(level, 1e-12) / s0
     n_states = min(n0, MAX_STATES) + 1
     unit = n0 / (n_states - 1) if n0 > 0 else 1.0
-    sigma, q, rho = _choose_parameters(xs, ds, level, uncensored, n_states, unit)
+    sigma, q, rho, cache = _choose_parameters(xs, ds, level, uncensored, n_states, unit)
     chain = (ds, level, n_states, unit, sigma, rho, q)
     fa = np.zeros((xs.size, n_states))
     band = np.zeros((xs.size, 2), np.int64)
     # (every argument given: numba's dispatch of a call that omits defaults costs about 80 us)
-    _forward(chain, fa, band, _weight_cache(ds, 0, sigma), -math.inf)
+    _forward(chain, fa, band, cache, -math.inf)
     mean_n = _posterior_mean_n(chain, fa, band)
     g = np.minimum.accumulate(np.clip(mean_n / uncensored, 1e-6, 1.0))
     # back to one value per click (clicks on one vertical line share it)

@@ -211,7 +211,7 @@ def test_rounds_pick_the_full_grids_best(monkeypatch, seed):
     s = np.concatenate(([1.0], clicks.survival))
     x = np.concatenate(([0.0], clicks.time))
     rp.censoring_free_fraction(x, np.maximum(np.concatenate(([0.0], s[:-1] - s[1:])), 0.0), n, 1.0)
-    ((args, (sigma, q, rho)),) = seen
+    ((args, (sigma, q, rho, _)),) = seen
     f_sigma, f_q, f_rho = _full_grid_choice(*args)
     assert (sigma, q) == (f_sigma, f_q)
     np.testing.assert_array_equal(rho, f_rho)
