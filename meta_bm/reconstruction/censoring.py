@@ -220,8 +220,8 @@ def fit_censoring(
         g_mean = 0.5 * (censoring_free_fraction(x, delta, round(n0), s0) + best_model.survival(x))
         return _free_form(x, g_mean, "step heights (risk-set path and Weibull fit, averaged)")
 
-    ev = _expected_events(x, alpha_col, beta_col, scale, delta)
-    if target_events >= ev[-1] - 1e-9:
+    none_row = alpha_col.size - 1  # (the last candidate: no censoring, the most events)
+    if target_events >= _expected_events(x, alpha_col[none_row:], beta_col[none_row:], scale, delta)[0] - 1e-9:
         return CensoringModel(1.0, np.inf, "none: total events reached without censoring")
     # Per alpha: the beta (log-interpolated between grid neighbours) that meets the target, judged
     # by the likelihood of the nearer neighbour; only those rows need the likelihood.
@@ -230,13 +230,11 @@ def fit_censoring(
         rows = np.flatnonzero(alpha_col == a)
         if rows.size < 2:
             continue
-        e_a = ev[rows]  # increasing in beta
-        if not (e_a[0] <= target_events <= e_a[-1]):
+        k, e_lo, e_hi = _events_bracket(x, delta, float(scale), float(a), beta_col[rows], float(target_events))
+        if k < 0:
             continue
-        k = int(np.searchsorted(e_a, target_events))
-        k = min(max(k, 1), rows.size - 1)
         lo, hi = rows[k - 1], rows[k]
-        w = (target_events - ev[lo]) / max(ev[hi] - ev[lo], 1e-12)
+        w = (target_events - e_lo) / max(e_hi - e_lo, 1e-12)
         beta = float(np.exp((1 - w) * np.log(beta_col[lo]) + w * np.log(beta_col[hi])))
         found.append((a, beta, int(lo if w < 0.5 else hi)))
     if not found:
@@ -265,6 +263,37 @@ def _expected_events(x: np.ndarray, alpha: np.ndarray, beta: np.ndarray, scale: 
             acc += _censoring_free(x[k], alpha[c], beta[c]) * delta[k]
         out[c] = scale * acc
     return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _events_bracket(
+    x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, beta: np.ndarray, target: float
+) -> tuple[int, float, float]:
+    """For the candidates ``(alpha, beta[i])``, ``beta`` increasing: ``k`` with the target between
+    the expected events of ``beta[k - 1]`` and ``beta[k]`` (``k`` as ``np.searchsorted(events,
+    target)``, kept within ``1 .. size - 1``) and those two expected events, or ``(-1, nan, nan)``
+    when the target is outside their range. The expected events (as :func:`_expected_events`)
+    rise with ``beta`` (less censoring), so a bisection finds ``k`` from a few of them."""
+
+    def events(i: int) -> float:
+        acc = 0.0
+        for k in range(x.size):
+            acc += _censoring_free(x[k], alpha, beta[i]) * delta[k]
+        return scale * acc
+
+    n = beta.size
+    if not (events(0) <= target <= events(n - 1)):
+        return -1, math.nan, math.nan
+    # the first index whose events reach the target: in (lo, hi], events(lo) < target <= events(hi)
+    lo, hi = -1, n - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if events(mid) >= target:
+            hi = mid
+        else:
+            lo = mid
+    k = min(max(hi, 1), n - 1)
+    return k, events(k - 1), events(k)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
