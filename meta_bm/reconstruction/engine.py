@@ -485,24 +485,19 @@ def _reconstruct_core(
         # ---- censorings in the risk intervals and the events that follow the clicks ----
         # How far the placement trusts the step heights over its prior is chosen per curve: the
         # candidate whose reconstruction stays nearest the clicks (mean error as drawn) is kept.
-        drop_a = np.array(drop, np.int64)
-        c_int_a = np.array(c_int, np.int64)
-        candidates = [
-            _place_and_track(
-                (t, s, level_before, delta, j_of, first, tau, length_a, nr, last_j),
-                d_int,
-                c_int_a,
-                drop_a,
-                c_times_last,
-                w,
-                PLACEMENT_PASSES,
-            )
-            for w in (PRIOR_WEIGHTS if last_j > 0 else PRIOR_WEIGHTS[:1])
-        ]
-        if len(candidates) > 1:
-            ct, cs = curve.time, curve.survival
-            candidates.sort(key=lambda c: _mean_click_error(t, c[0], c[1], c[2], nrl[0], ct, cs))
-        d_int, cens_times, c_times_last, placed_cens = candidates[0]
+        weights = np.array(PRIOR_WEIGHTS if last_j > 0 else PRIOR_WEIGHTS[:1])
+        d_int, cens_times, c_times_last, placed_cens = _best_placement(
+            (t, s, level_before, delta, j_of, first, tau, length_a, nr, last_j),
+            d_int,
+            np.array(c_int, np.int64),
+            np.array(drop, np.int64),
+            c_times_last,
+            weights,
+            PLACEMENT_PASSES,
+            nrl[0],
+            curve.time,
+            curve.survival,
+        )
         if total_events is not None and last_len > 0 and s_b[last_j] > 0:
             # Meet the published total through the free last interval first: more (fewer) patients kept at
             # risk there turn the same drops into more (fewer) events.
@@ -598,6 +593,15 @@ def _reconstruct_core(
 
 
 @njit(cache=True, nogil=True)
+def _ascending(a: np.ndarray) -> np.ndarray:
+    """``a`` if it is sorted ascending, else a sorted copy (compiled with numba)."""
+    for i in range(1, a.size):
+        if a[i] < a[i - 1]:
+            return np.sort(a)
+    return a
+
+
+@njit(cache=True, nogil=True)
 def _track_events(
     t: np.ndarray,
     s: np.ndarray,
@@ -618,9 +622,12 @@ def _track_events(
     ``first[j]``: the first click of interval j (``first[n_int]`` = number of clicks; click 0 is
     the origin). Returns events per click, the risk intervals' censoring times, the last one's.
     """
-    cens = np.sort(cens)
-    cens_last = np.sort(cens_last)
-    all_c = np.sort(np.concatenate((cens, cens_last)))
+    # (the placements come sorted, the risk intervals' before the last one's: sorted only if not)
+    cens = _ascending(cens)
+    cens_last = _ascending(cens_last)
+    all_c = np.concatenate((cens, cens_last))
+    if cens.size and cens_last.size and cens[-1] > cens_last[0]:
+        all_c = np.sort(all_c)
     c_before = np.searchsorted(all_c, t)  # censored strictly before each click
     c_tau = np.searchsorted(all_c, tau)
     n_int = nr.size
@@ -984,6 +991,35 @@ def _place_and_track(
 
 
 @njit(cache=True, nogil=True)
+def _best_placement(
+    curve: tuple,
+    d_int: np.ndarray,
+    c_int: np.ndarray,
+    drop: np.ndarray,
+    c_last: np.ndarray,
+    weights: np.ndarray,
+    passes: int,
+    n0: int,
+    ct: np.ndarray,
+    cs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_place_and_track` with each prior weight in ``weights``; with more than one, the
+    result whose KM stays nearest the clicks ``(ct, cs)`` (:func:`_mean_click_error`; the first
+    of equals) is kept (compiled with numba)."""
+    t = curve[0]
+    best = _place_and_track(curve, d_int, c_int, drop, c_last, weights[0], passes)
+    if weights.size == 1:
+        return best
+    best_err = _mean_click_error(t, best[0], best[1], best[2], n0, ct, cs)
+    for w in weights[1:]:
+        cand = _place_and_track(curve, d_int, c_int, drop, c_last, w, passes)
+        err = _mean_click_error(t, cand[0], cand[1], cand[2], n0, ct, cs)
+        if err < best_err:
+            best, best_err = cand, err
+    return best
+
+
+@njit(cache=True, nogil=True)
 def _km_of_tracked(t: np.ndarray, d: np.ndarray, cens: np.ndarray, n0: int) -> tuple[np.ndarray, np.ndarray]:
     """Kaplan–Meier steps (event times, survival after each) of ``n0`` patients with ``d[k]`` events
     at click time ``t[k]`` (sorted) and censorings at the sorted times ``cens`` (the rest censored
@@ -1013,7 +1049,7 @@ def _mean_click_error(
 ) -> float:
     """Mean over the clicks ``(ct, cs)`` of :func:`_click_errors` for the KM of tracked events ``d``
     at the click times ``t`` and the censoring times ``c_times``, ``c_last`` (compiled with numba)."""
-    km_t, km_s = _km_of_tracked(t, d, np.sort(np.concatenate((c_times, c_last))), n0)
+    km_t, km_s = _km_of_tracked(t, d, _ascending(np.concatenate((c_times, c_last))), n0)
     return _click_errors(km_t, km_s, ct, cs).mean() if ct.size else 0.0
 
 
