@@ -49,7 +49,7 @@ Example
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -331,11 +331,75 @@ def reconstruct(
         return min(results, key=lambda r: r.fidelity.rmse)
 
 
-def _rint_clip(x: float, high: float) -> int:
-    """``np.rint(x)`` clipped to ``[0, high]``, as an int (NaN gives 0)."""
-    if x != x:
-        return 0
-    return round(min(max(x, 0.0), high))
+@njit(cache=True, nogil=True)
+def _interval_fit(t: np.ndarray, s: np.ndarray, tau: np.ndarray, nr: np.ndarray) -> tuple:
+    """Per click and per risk interval, what the reconstruction starts from (compiled with numba).
+
+    Per click ``k``: ``S(t_k-)`` as the sequence of clicks defines it, the drop, the interval,
+    and (last) the expected events given each interval's censoring. Per interval ``j`` (``tau[j]``
+    to the next risk time, the last one to the last click): the first click, the length, ``S``
+    just before its start, and the censorings ``c`` that meet the next number at risk in closed
+    form: with censoring at a constant rate ``c / L`` over the interval, ``n(t) / S(t) = n_j / S_j
+    - (c / L) F(t)``, ``F(t) = int du / S(u)`` from its start (rounded half to even into ``[0,
+    n_j - n_{j+1}]``; ``capped`` where even no censoring leaves too few deaths, the table and
+    the clicks disagreeing). Returns ``(level_before, delta, j_of, first, length, s_b, c,
+    capped, d_cont)``.
+    """
+    n_k, n_int = t.size, tau.size
+    last_j = n_int - 1
+    level_before = np.empty(n_k)
+    delta = np.empty(n_k)
+    inv_s = np.empty(n_k)
+    f_click = np.empty(n_k)  # F(t_k) = int_0^{t_k} du / S(u), S the step through the clicks
+    for k in range(n_k):
+        level_before[k] = s[k - 1] if k > 0 else 1.0
+        delta[k] = max(level_before[k] - s[k], 0.0)
+        inv_s[k] = 1.0 / s[k] if s[k] > 0 else 0.0
+    acc = 0.0
+    f_click[0] = 0.0
+    for k in range(1, n_k):
+        acc += (t[k] - t[k - 1]) * inv_s[k - 1]
+        f_click[k] = acc
+    j_of = np.searchsorted(tau, t, side="right") - 1  # (tau[0] = 0 <= t)
+    first = np.searchsorted(j_of, np.arange(n_int + 1))  # (t sorted)
+
+    def level_left(x: float) -> float:  # S(x-): the last click strictly before x
+        i = np.searchsorted(t, x, side="left") - 1
+        return s[i] if i >= 0 else 1.0
+
+    def big_f(x: float) -> float:  # F(x)
+        i = max(np.searchsorted(t, x, side="right") - 1, 0)
+        return f_click[i] + (x - t[i]) * inv_s[i]
+
+    end = np.empty(n_int)
+    length = np.empty(n_int)
+    s_b = np.empty(n_int)
+    f_b = np.empty(n_int)
+    for j in range(n_int):
+        end[j] = tau[j + 1] if j < last_j else max(t[n_k - 1], tau[last_j])
+        length[j] = end[j] - tau[j]
+        s_b[j] = level_left(tau[j])
+        f_b[j] = big_f(tau[j])
+    c = np.zeros(n_int, np.int64)
+    capped = np.zeros(n_int, np.bool_)
+    rate = np.zeros(n_int)
+    for j in range(last_j):
+        s_e = level_left(tau[j + 1])
+        denom = s_e * (big_f(end[j]) - f_b[j])
+        c_star = 0.0
+        if denom > 0 and s_b[j] > 0:
+            c_star = (float(nr[j]) * s_e / s_b[j] - nr[j + 1]) * length[j] / denom
+        # S reached 0 inside the interval: everyone left dies there unless the table says otherwise.
+        if c_star == c_star:  # (NaN: none)
+            c[j] = int(np.rint(min(max(c_star, 0.0), float(nr[j] - nr[j + 1]))))
+        capped[j] = c_star < -0.5
+        rate[j] = c[j] / length[j] if length[j] > 0 else 0.0
+    d_cont = np.empty(n_k)
+    for k in range(n_k):
+        j = j_of[k]
+        n_over_s = float(nr[j]) * (1.0 / s_b[j] if s_b[j] > 0 else 0.0) - rate[j] * (f_click[k] - f_b[j])
+        d_cont[k] = (n_over_s if n_over_s > 0.0 else 0.0) * delta[k]
+    return level_before, delta, j_of, first, length, s_b, c, capped, d_cont
 
 
 def _reconstruct_core(
@@ -365,51 +429,13 @@ def _reconstruct_core(
     last_j = n_int - 1
     t_last = tl[-1]
 
-    # ---- per-click quantities ----
-    level_before = np.concatenate(([1.0], s[:-1]))  # S(t_k-) as the sequence of clicks defines it
-    delta = np.maximum(level_before - s, 0.0)
-    j_of = tau.searchsorted(t, side="right") - 1  # interval of each click (tau[0] = 0 <= t)
-    first = j_of.searchsorted(np.arange(n_int + 1))  # first click of each interval (t sorted)
-    inv_s = np.divide(1.0, s, out=np.zeros_like(s), where=s > 0)
-    f_click = np.concatenate(([0.0], ((t[1:] - t[:-1]) * inv_s[:-1]).cumsum()))  # F(t_k) = int_0^{t_k} du / S(u)
-    f_l, inv_l = f_click.tolist(), inv_s.tolist()
-
-    def level_left(x: float) -> float:
-        """S(x-): the level of the last click strictly before x."""
-        i = bisect_left(tl, x) - 1
-        return sl[i] if i >= 0 else 1.0
-
-    def big_f(x: float) -> float:
-        """F(x) = int_0^x du / S(u) with S the right-continuous step through the clicks."""
-        i = max(bisect_right(tl, x) - 1, 0)
-        return f_l[i] + (x - tl[i]) * inv_l[i]
-
+    # ---- per-click quantities; interior intervals: closed-form censoring ----
+    level_before, delta, j_of, first, length_a, s_b_a, c_int_a, capped_a, d_cont = _interval_fit(t, s, tau, nr)
     tau_end = [*taul[1:], max(t_last, taul[-1])]
-    length = [e - b for b, e in zip(taul, tau_end, strict=True)]
-    length_a = np.array(length, float)
-    s_b = [level_left(x) for x in taul]
-    s_e = [*(level_left(x) for x in taul[1:]), sl[-1]]
-    f_b = [big_f(x) for x in taul]
-
-    # ---- interior intervals: closed-form censoring that meets the next number at risk ----
+    length, s_b = length_a.tolist(), s_b_a.tolist()
     drop = [float(nrl[j] - nrl[j + 1]) for j in range(last_j)] + [0.0]
-    c_int = [0] * n_int
-    capped = [False] * n_int
-    for j in range(last_j):
-        denom = s_e[j] * (big_f(tau_end[j]) - f_b[j])
-        c_star = 0.0
-        if denom > 0 and s_b[j] > 0:
-            c_star = (float(nrl[j]) * s_e[j] / s_b[j] - nrl[j + 1]) * length[j] / denom
-        # S reached 0 inside the interval: everyone left dies there unless the table says otherwise.
-        c_int[j] = _rint_clip(c_star, drop[j])
-        capped[j] = c_star < -0.5
-
-    # expected events per click given each interval's censoring
-    inv_sb = [1.0 / x if x > 0 else 0.0 for x in s_b]
-    rate = [c / x if x > 0 else 0.0 for c, x in zip(c_int, length, strict=True)]
-    per_int = np.array([[float(n) * i for n, i in zip(nrl, inv_sb, strict=True)], rate, f_b])[:, j_of]
-    n_cont_over_s = per_int[0] - per_int[1] * (f_click - per_int[2])
-    d_cont = np.maximum(n_cont_over_s, 0.0) * delta
+    c_int, capped = c_int_a.tolist(), capped_a.tolist()
+    inv_sb_last = 1.0 / s_b[last_j] if s_b[last_j] > 0 else 0.0
 
     # ---- last interval: censoring from the step heights ----
     first_last = bisect_left(tl, taul[last_j])  # clicks from here on are in the last interval (t sorted)
@@ -450,7 +476,7 @@ def _reconstruct_core(
         target_events=last_target,
         prior_hazard=prior_hazard,
     )
-    d_cont[first_last:] = n_last * inv_sb[last_j] * cens.survival(x_last) * delta_last
+    d_cont[first_last:] = n_last * inv_sb_last * cens.survival(x_last) * delta_last
     d_last = int(min(round(float(d_cont[first_last:].sum())), n_last))
     if last_target is not None:
         d_last = round(last_target)
@@ -521,14 +547,11 @@ def _reconstruct_core(
                     add = _spread(np.array([taul[last_j]]), np.array([last_len]), np.array([k]))
                     c_times_last = np.sort(np.concatenate((c_times_last, add)))
                 d_int, cens_times, c_times_last = _track_events(t, s, first, tau, nr, placed_cens, c_times_last, last_j)
-        ev_times = t.repeat(d_int)
         survivors_end = int(n_last - d_int[first_last:].sum() - c_times_last.size)
-        times = np.concatenate((ev_times, cens_times, c_times_last, np.full(max(survivors_end, 0), end_time)))
-        events = np.zeros(times.size, np.int8)
-        events[: ev_times.size] = 1
+        times, events = _ipd_arrays(t, d_int, cens_times, c_times_last, max(survivors_end, 0), end_time)
         flipped = 0
         if total_events is not None:
-            before = ev_times.size
+            before = int(d_int.sum())
             events = _meet_total_events(times, events, total_events, end_time)
             flipped = abs(int(events.sum()) - before)
             if flipped:
@@ -539,12 +562,12 @@ def _reconstruct_core(
                 )
         # by time, events before censorings at the same time: with the events still first in the array
         # (nothing flipped) a stable sort on time alone gives that order
-        order = np.lexsort((1 - events, times)) if flipped else times.argsort(kind="stable")
-        times, events = times[order], events[order]
-        is_event = events == 1
-        per_interval = np.bincount(
-            tau.searchsorted(times, side="right") - 1 + n_int * ~is_event, minlength=2 * n_int
-        ).astype(np.int64)
+        if flipped:
+            order = np.lexsort((1 - events, times))
+            times, events = times[order], events[order]
+        else:
+            times, events = _by_time(times, events)
+        per_interval = _count_per_interval(times, events, tau)
 
         intervals = {
             "start": tau,
@@ -556,7 +579,7 @@ def _reconstruct_core(
             "capped": np.array(capped, bool),
         }
 
-        n_events = int(np.count_nonzero(is_event))
+        n_events = int(per_interval[:n_int].sum())
         if total_events is not None and n_events != total_events:
             warnings.append(f"reconstructed {n_events} events, published {total_events}")
 
@@ -590,6 +613,49 @@ def _reconstruct_core(
                 # (the last interval's fit did not use the total: the same fit serves both ways)
                 return [finish(cal_events, cal_c, list(warnings)), finish(events_int, c_int, warnings)]
     return [finish(cal_events, cal_c, warnings)]
+
+
+@njit(cache=True, nogil=True)
+def _ipd_arrays(
+    t: np.ndarray, d: np.ndarray, cens: np.ndarray, cens_last: np.ndarray, n_end: int, end_time: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The patients, unsorted: ``d[k]`` events at each click time ``t[k]``, then the censorings
+    ``cens`` and ``cens_last``, then ``n_end`` censored at ``end_time`` (compiled with numba)."""
+    n_ev = int(d.sum())
+    n = n_ev + cens.size + cens_last.size + n_end
+    times = np.empty(n)
+    events = np.zeros(n, np.int8)
+    at = 0
+    for k in range(t.size):
+        for _ in range(d[k]):
+            times[at] = t[k]
+            events[at] = 1
+            at += 1
+    times[at : at + cens.size] = cens
+    at += cens.size
+    times[at : at + cens_last.size] = cens_last
+    at += cens_last.size
+    times[at:] = end_time
+    return times, events
+
+
+@njit(cache=True, nogil=True)
+def _by_time(times: np.ndarray, events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``times`` and ``events`` in a stable order by time (compiled with numba)."""
+    order = np.argsort(times, kind="mergesort")
+    return times[order], events[order]
+
+
+@njit(cache=True, nogil=True)
+def _count_per_interval(times: np.ndarray, events: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Events (first ``tau.size`` entries) and censorings (the rest) in each interval ``[tau[j],
+    tau[j + 1])`` (compiled with numba)."""
+    n_int = tau.size
+    out = np.zeros(2 * n_int, np.int64)
+    for i in range(times.size):
+        j = np.searchsorted(tau, times[i], side="right") - 1
+        out[j + (0 if events[i] == 1 else n_int)] += 1
+    return out
 
 
 @njit(cache=True, nogil=True)
