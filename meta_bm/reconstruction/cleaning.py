@@ -158,19 +158,41 @@ def isotonic_decreasing_l1(y: np.ndarray) -> np.ndarray:
 @njit(cache=True, nogil=True, error_model="numpy")
 def _pav_median(y: np.ndarray) -> np.ndarray:
     """:func:`isotonic_decreasing_l1` (compiled with numba): a new point merges backwards with the
-    blocks before it while their fits rise; a merged block's fit is the median of its points."""
+    blocks before it while their fits rise; a merged block's fit is the median of its points.
+    Each block keeps its points sorted in place (``buf`` over the block's index range), so a merge
+    is a merge of two sorted runs rather than a new sort."""
     n = y.size
     starts = np.empty(n, np.int64)
     fits = np.empty(n)
+    buf = y.copy()
+    tmp = np.empty(n)
     top = 0
     for i in range(n):
         fit, lo = y[i], i
         while top > 0 and fits[top - 1] < fit:
             top -= 1
-            lo = starts[top]
-            block = np.sort(y[lo : i + 1])
-            m = block.size
-            fit = block[m // 2] if m % 2 else 0.5 * (block[m // 2 - 1] + block[m // 2])
+            prev = starts[top]
+            # merge the sorted runs buf[prev:lo] and buf[lo:i + 1]
+            a, b, m = prev, lo, 0
+            while a < lo and b <= i:
+                if buf[b] < buf[a]:
+                    tmp[m] = buf[b]
+                    b += 1
+                else:
+                    tmp[m] = buf[a]
+                    a += 1
+                m += 1
+            while a < lo:
+                tmp[m] = buf[a]
+                a += 1
+                m += 1
+            while b <= i:
+                tmp[m] = buf[b]
+                b += 1
+                m += 1
+            buf[prev : i + 1] = tmp[:m]
+            lo = prev
+            fit = buf[lo + m // 2] if m % 2 else 0.5 * (buf[lo + m // 2 - 1] + buf[lo + m // 2])
         starts[top], fits[top] = lo, fit
         top += 1
     out = np.empty(n)

@@ -332,6 +332,21 @@ def reconstruct(
 
 
 @njit(cache=True, nogil=True)
+def _drops_after(t: np.ndarray, s: np.ndarray, start: float) -> tuple[np.ndarray, np.ndarray]:
+    """The clicks ``(t, s)`` from ``start`` on: their times from ``start`` and the drop at each
+    (survival below 1e-12 taken as 0; compiled with numba)."""
+    first = np.searchsorted(t, start, side="left")
+    x = t[first:] - start
+    drops = np.empty(x.size)
+    for i in range(x.size):
+        k = first + i
+        now = s[k] if s[k] >= 1e-12 else 0.0
+        before = (s[k - 1] if s[k - 1] >= 1e-12 else 0.0) if k > 0 else 1.0
+        drops[i] = max(before - now, 0.0)
+    return x, drops
+
+
+@njit(cache=True, nogil=True)
 def _interval_fit(t: np.ndarray, s: np.ndarray, tau: np.ndarray, nr: np.ndarray) -> tuple:
     """Per click and per risk interval, what the reconstruction starts from (compiled with numba).
 
@@ -462,11 +477,7 @@ def _reconstruct_core(
     if curve.coarse is not None:
         # The step heights with nearby drops grouped whole read censoring more stably (about 0.007
         # of N less event error without a risk table, benchmarks/reconstruction_accuracy.py).
-        ct, cs = curve.coarse
-        cs = np.where(cs < 1e-12, 0.0, cs)
-        first_fit = bisect_left(ct.tolist(), taul[last_j])
-        x_fit = ct[first_fit:] - taul[last_j]
-        delta_fit = np.maximum(np.concatenate(([1.0], cs[:-1])) - cs, 0.0)[first_fit:]
+        x_fit, delta_fit = _drops_after(*curve.coarse, taul[last_j])
     cens = fit_censoring(
         x_fit,
         delta_fit,
