@@ -2,9 +2,12 @@
 
 For every simulated digitization (the same truth sets, styles, seeds and three modes: with a risk
 table, without one, with a risk table plus the total events), times ``reconstruct`` in-process
-(cleaning included, parsing excluded) as the best of a few repeats, and the main steps inside it:
+(cleaning included, parsing excluded) as the best of a few passes over all the curves, and the
+main steps inside it:
 
-* per mode: median and p90 of the time per curve;
+* per mode: median and p90 of the time per curve; without a risk table also split by N (up to
+  166 patients single events are visible steps and the risk-set path reads them alone; above,
+  it is averaged with a Weibull fit of the step heights, and both cost more with N);
 * per step: mean time per curve (``clean_clicks``, the censoring fit and its marginal likelihood,
   the censoring placement, the event tracking, the fidelity figures, ...), measured by wrapping
   each step with a timer, so the sum carries a small overhead;
@@ -14,8 +17,9 @@ table, without one, with a risk table plus the total events), times ``reconstruc
   process and over N worker processes (wall time per curve, best of ``--repeats``, pool start-up
   included).
 
-The per-curve time is the best of ``--repeats`` runs, so it is a little lower than the accuracy
-benchmark's mean of five (whose first run is cold).
+The per-curve time is the best of ``--repeats`` passes, so it is lower than the accuracy
+benchmark's mean of five (whose first run is cold). On this shared 2-core machine the medians of
+two runs still differ by up to about 10%.
 
 Run:  .venv/bin/python benchmarks/reconstruction_speed.py [--pairs 20] [--seed 7] [--repeats 5] [--profile]
       [--mode 'no risk table'] [--workers 2]
@@ -154,11 +158,20 @@ def main(argv: list[str] | None = None) -> int:
     by_mode = time_curves(items, args.repeats)
     every = [v for values in by_mode.values() for v in values]
     print(f"reconstruction time per curve (ms, best of {args.repeats}), {len(every)} curves")
-    for mode in (*by_mode, "all"):
-        values = every if mode == "all" else by_mode[mode]
+    printed = []
+    for mode in by_mode:
+        printed.append((mode, by_mode[mode]))
+        if mode.startswith("no risk table"):
+            n_of = [kw["total_n"] for m, _c, _t, kw in items if m == mode]
+            for label, small in (("N <= 166", True), ("N > 166", False)):
+                part = [v for v, n in zip(by_mode[mode], n_of, strict=True) if (n <= 166) == small]
+                if part:
+                    printed.append((f"  {label}", part))
+    printed.append(("all", every))
+    for mode, values in printed:
         print(
             f"  {mode:22} median {statistics.median(values):6.3f}  p90 {np.quantile(values, 0.9):6.3f}  "
-            f"max {max(values):6.3f}"
+            f"max {max(values):6.3f}  ({len(values)})"
         )
 
     if args.workers > 1:
