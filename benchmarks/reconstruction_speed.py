@@ -40,25 +40,24 @@ import numpy as np
 import meta_bm.reconstruction.censoring as censoring
 import meta_bm.reconstruction.cleaning as cleaning
 import meta_bm.reconstruction.engine as engine
-import meta_bm.reconstruction.risk_path as risk_path
 from meta_bm.reconstruction import clicks_from_arrays, reconstruct, reconstruct_many, risk_table_from_arrays
 from meta_bm.simulation import CAREFUL, SLOPPY, digitize, parametric_pairs, public_pairs
 
 MODES = ("risk table", "no risk table", "risk table + events", "no risk table + events")
-# (module, function) pairs timed by --steps; engine holds its own references to the helpers it calls
+# (module, function) pairs the step table times (those called from Python; engine holds its own
+# references to the helpers it calls, and compiled code calls its helpers directly)
 STEPS = (
     (engine, "clean_clicks"),
     (cleaning, "_clean_all"),
+    (engine, "_interval_fit"),
     (engine, "fit_censoring"),
     (censoring, "_marginal_loglik"),
     (censoring, "censoring_free_fraction"),
-    (risk_path, "_choose_parameters"),
-    (risk_path, "_forward"),
-    (risk_path, "_posterior_mean_n"),
+    (censoring, "_events_bracket"),
     (censoring, "_refine_beta"),
     (engine, "_allocate"),
     (engine, "_last_interval_censoring"),
-    (engine, "_place_censoring"),
+    (engine, "_best_placement"),
     (engine, "_track_events"),
     (engine, "fidelity"),
 )

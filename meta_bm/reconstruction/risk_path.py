@@ -463,23 +463,63 @@ def censoring_free_fraction(x: np.ndarray, delta: np.ndarray, n0: int, s0: float
     The parameters are those of highest evidence (:func:`_choose_parameters`); ``G`` is the
     posterior mean of the number at risk over the risk set without censoring.
     """
-    k_all = x.size
-    level_all = s0 - np.concatenate(([0.0], np.cumsum(delta)[:-1]))
-    # one observation per vertical line
-    starts = np.flatnonzero(np.concatenate(([True], np.diff(x) > 0)))
-    xs = np.ascontiguousarray(x[starts], float)
-    ds = np.add.reduceat(delta, starts).astype(float)
-    level = np.ascontiguousarray(level_all[starts], float)
-    uncensored = n0 * np.maximum(level, 1e-12) / s0
     n_states = min(n0, MAX_STATES) + 1
     unit = n0 / (n_states - 1) if n0 > 0 else 1.0
+    x = np.ascontiguousarray(x, float)
+    delta = np.ascontiguousarray(delta, float)
+    return _censoring_free_fraction(x, delta, float(n0), float(s0), n_states, unit)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _observations(x: np.ndarray, delta: np.ndarray, n0: float, s0: float) -> tuple:
+    """One observation per vertical line of clicks (compiled with numba): ``(seg, xs, ds, level,
+    uncensored)``, the observation of each click, then per observation its time, summed drop,
+    the level just before it and the number at risk there without censoring."""
+    k_all = x.size
+    seg = np.empty(k_all, np.int64)
+    m = -1
+    for k in range(k_all):
+        if k == 0 or x[k] - x[k - 1] > 0:
+            m += 1
+        seg[k] = m
+    n_obs = m + 1
+    xs, ds, level = np.empty(n_obs), np.zeros(n_obs), np.empty(n_obs)
+    before = 0.0  # the drops before this click
+    for k in range(k_all):
+        if k == 0 or seg[k] != seg[k - 1]:
+            xs[seg[k]], level[seg[k]] = x[k], s0 - before
+            ds[seg[k]] = delta[k]
+        else:
+            ds[seg[k]] += delta[k]
+        before += delta[k]
+    uncensored = np.empty(n_obs)
+    for i in range(n_obs):
+        uncensored[i] = n0 * max(level[i], 1e-12) / s0
+    return seg, xs, ds, level, uncensored
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _censoring_free_fraction(
+    x: np.ndarray, delta: np.ndarray, n0: float, s0: float, n_states: int, unit: float
+) -> np.ndarray:
+    """:func:`censoring_free_fraction` on ``n_states`` states of ``unit`` patients (compiled with
+    numba)."""
+    seg, xs, ds, level, uncensored = _observations(x, delta, n0, s0)
+    n_obs = xs.size
     sigma, q, rho, cache = _choose_parameters(xs, ds, level, uncensored, n_states, unit)
     chain = (ds, level, n_states, unit, sigma, rho, q)
-    fa = np.zeros((xs.size, n_states))
-    band = np.zeros((xs.size, 2), np.int64)
-    # (every argument given: numba's dispatch of a call that omits defaults costs about 80 us)
+    fa = np.zeros((n_obs, n_states))
+    band = np.zeros((n_obs, 2), np.int64)
     _forward(chain, fa, band, cache, -math.inf)
     mean_n = _posterior_mean_n(chain, fa, band)
-    g = np.minimum.accumulate(np.clip(mean_n / uncensored, 1e-6, 1.0))
+    # G: the posterior mean over the uncensored risk set, within [1e-6, 1], never rising
+    g = np.empty(n_obs)
+    for i in range(n_obs):
+        g[i] = min(max(mean_n[i] / uncensored[i], 1e-6), 1.0)
+        if i > 0:
+            g[i] = min(g[i], g[i - 1])
     # back to one value per click (clicks on one vertical line share it)
-    return g[np.searchsorted(starts, np.arange(k_all), side="right") - 1]
+    out = np.empty(x.size)
+    for k in range(x.size):
+        out[k] = g[seg[k]]
+    return out

@@ -187,7 +187,7 @@ def _full_grid_choice(x, delta, level, uncensored, n_states, unit):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_rounds_pick_the_full_grids_best(monkeypatch, seed):
+def test_rounds_pick_the_full_grids_best(seed):
     # Simulated digitized curves (light to heavy censoring; tied event times in half of them, so
     # both branches of the second q's probe run): the rounds with their bounds and probe choose
     # what the exhaustive grid chooses.
@@ -199,19 +199,13 @@ def test_rounds_pick_the_full_grids_best(monkeypatch, seed):
     cens = rng.uniform(0, 10 + 20 * rng.random(), n)
     time, event = np.minimum(death, cens), (death <= cens).astype(int)
     sim = digitize(time, event, CAREFUL, seed=seed)
-    seen = []
-    real = rp._choose_parameters
-
-    def spy(*args):
-        seen.append((args, real(*args)))
-        return seen[-1][1]
-
-    monkeypatch.setattr(rp, "_choose_parameters", spy)
     clicks = clicks_from_arrays(sim.click_time, sim.click_survival)
     s = np.concatenate(([1.0], clicks.survival))
     x = np.concatenate(([0.0], clicks.time))
-    rp.censoring_free_fraction(x, np.maximum(np.concatenate(([0.0], s[:-1] - s[1:])), 0.0), n, 1.0)
-    ((args, (sigma, q, rho, _)),) = seen
+    delta = np.maximum(np.concatenate(([0.0], s[:-1] - s[1:])), 0.0)
+    _, xs, ds, level, uncensored = rp._observations(x, delta, float(n), 1.0)
+    args = (xs, ds, level, uncensored, n + 1, 1.0)
+    sigma, q, rho, _ = rp._choose_parameters(*args)
     f_sigma, f_q, f_rho = _full_grid_choice(*args)
     assert (sigma, q) == (f_sigma, f_q)
     np.testing.assert_array_equal(rho, f_rho)
