@@ -321,33 +321,18 @@ def _evidence_grid(
     sigma: np.ndarray,
     rho: np.ndarray,
     q: np.ndarray,
-    best: float = -math.inf,
-) -> np.ndarray:
-    """:func:`_forward`'s evidence for each parameter set ``(sigma[c], rho[c], q[c])``, or ``-inf``
-    for a set that fell behind ``best`` or an earlier set (branch and bound, exact for the best).
-
-    Consecutive sets with the same ``(sigma, q)`` share one cache of event weights. (A ``prange``
-    here halves the time on two cores, but numba's threading layers are not all safe under threads
-    or fork; the platform runs studies in parallel processes instead.)
-    """
-    cache = _weight_cache(delta, n_states, sigma[0])
-    return _grid_with_cache(delta, level, n_states, unit, sigma, rho, q, best, cache)[0]
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _grid_with_cache(
-    delta: np.ndarray,
-    level: np.ndarray,
-    n_states: int,
-    unit: float,
-    sigma: np.ndarray,
-    rho: np.ndarray,
-    q: np.ndarray,
     best: float,
     cache: tuple,
 ) -> tuple[np.ndarray, tuple]:
-    """:func:`_evidence_grid` starting from ``cache``, the event weights of the first set's ``(sigma,
-    q)`` as an earlier grid left them; returns the evidence and the cache of the last set's."""
+    """:func:`_forward`'s evidence for each parameter set ``(sigma[c], rho[c], q[c])``, or ``-inf``
+    for a set that fell behind ``best`` or an earlier set (branch and bound, exact for the best);
+    and the cache of event weights of the last set's ``(sigma, q)``.
+
+    ``cache`` holds the weights of the first set's ``(sigma, q)`` (a new :func:`_weight_cache`, or
+    one an earlier grid filled); consecutive sets with the same ``(sigma, q)`` share one. (A
+    ``prange`` over the sets halves the time on two cores, but numba's threading layers are not
+    all safe under threads or fork; the platform runs studies in parallel processes instead.)
+    """
     out = np.empty(q.size)
     empty_fa, empty_band = np.empty((0, 0)), np.empty((0, 2), np.int64)
     for c in range(q.size):
@@ -401,7 +386,7 @@ def _choose_parameters(
     win_cache = _weight_cache(delta, n_states, SIGMAS[0])
     for c in range(len(SIGMAS)):
         cache = win_cache if c == 0 else _weight_cache(delta, n_states, SIGMAS[c])
-        ev = _grid_with_cache(delta, level, n_states, unit, np.full(1, SIGMAS[c]), one_rho, q0, known, cache)[0][0]
+        ev = _evidence_grid(delta, level, n_states, unit, np.full(1, SIGMAS[c]), one_rho, q0, known, cache)[0][0]
         if ev > known:
             sigma, known, win_cache = SIGMAS[c], ev, cache
     # round 2: the censoring grid at the first q, without round 1's set
@@ -414,9 +399,9 @@ def _choose_parameters(
                 rho2[r] = _censoring_rho(x, uncensored, LOADS[i_l], SHAPES[i_s])
                 r += 1
     sig2 = np.full(n_cens - 1, sigma)
-    ev2 = _grid_with_cache(
-        delta, level, n_states, unit, sig2, rho2, np.full(n_cens - 1, Q_RATIOS[0]), known, win_cache
-    )[0]
+    ev2 = _evidence_grid(delta, level, n_states, unit, sig2, rho2, np.full(n_cens - 1, Q_RATIOS[0]), known, win_cache)[
+        0
+    ]
     i = int(np.argmax(ev2))
     best_rho, best_q = mid_rho, Q_RATIOS[0]
     if ev2[i] > known:
@@ -425,7 +410,7 @@ def _choose_parameters(
     q1 = np.full(1, Q_RATIOS[1])
     one_rho[0] = best_rho
     q1_cache = _weight_cache(delta, n_states, sigma)
-    probe = _grid_with_cache(
+    probe = _evidence_grid(
         delta, level, n_states, unit, np.full(1, sigma), one_rho, q1, known - Q_PROBE_MARGIN, q1_cache
     )[0][0]
     if probe == -math.inf:
@@ -441,7 +426,7 @@ def _choose_parameters(
     if probe > known:
         best_rho, best_q, known = one_rho[0].copy(), Q_RATIOS[1], probe
     if r > 0:
-        ev3 = _grid_with_cache(
+        ev3 = _evidence_grid(
             delta, level, n_states, unit, np.full(r, sigma), rest[:r], np.full(r, Q_RATIOS[1]), known, q1_cache
         )[0]
         i = int(np.argmax(ev3))

@@ -65,7 +65,10 @@ def test_forward_and_posterior_match_enumeration(rho0):
     ll = rp._forward(chain, fa, band, rp._weight_cache(delta, 0, sigma), -np.inf)
     mean_n = rp._posterior_mean_n(chain, fa, band)
     # the grid (with its cache of event weights) gives the same evidence
-    grid = rp._evidence_grid(delta, level, n0 + 1, 1.0, np.array([sigma]), rho[None, :], np.array([q]))
+    cache = rp._weight_cache(delta, n0 + 1, sigma)
+    grid, _ = rp._evidence_grid(
+        delta, level, n0 + 1, 1.0, np.array([sigma]), rho[None, :], np.array([q]), -np.inf, cache
+    )
     assert grid[0] == pytest.approx(ll, rel=1e-12)
     ll_ref, mean_ref = _brute_force(delta, level, n0, sigma, rho, q)
     assert ll == pytest.approx(ll_ref, rel=1e-12)
@@ -94,7 +97,9 @@ def test_grid_drops_only_sets_behind_the_best():
         )
         for s, r, qq in zip(sig, rho, q, strict=True)
     ]
-    grid = rp._evidence_grid(delta, level, n0 + 1, 1.0, sig, rho, q)
+    grid, _ = rp._evidence_grid(
+        delta, level, n0 + 1, 1.0, sig, rho, q, -np.inf, rp._weight_cache(delta, n0 + 1, sig[0])
+    )
     best = int(np.argmax(full))
     assert int(np.argmax(grid)) == best and grid[best] == full[best]
     kept = np.isfinite(grid)
@@ -102,7 +107,8 @@ def test_grid_drops_only_sets_behind_the_best():
     assert kept[:5].all() and kept[10:15].all() and not kept[15:].any()  # (the bound is used)
     assert all(full[i] < max(full[:i], default=-np.inf) for i in np.flatnonzero(~kept))
     # the first set of a group bounded by an earlier group's best is dropped as well
-    bounded = rp._evidence_grid(delta, level, n0 + 1, 1.0, sig[5:], rho[5:], q[5:], max(full) + 1.0)
+    cache = rp._weight_cache(delta, n0 + 1, sig[5])
+    bounded, _ = rp._evidence_grid(delta, level, n0 + 1, 1.0, sig[5:], rho[5:], q[5:], max(full) + 1.0, cache)
     assert np.isneginf(bounded).all()
 
 
