@@ -220,8 +220,7 @@ def fit_censoring(
         g_mean = 0.5 * (censoring_free_fraction(x, delta, round(n0), s0) + best_model.survival(x))
         return _free_form(x, g_mean, "step heights (risk-set path and Weibull fit, averaged)")
 
-    none_row = alpha_col.size - 1  # (the last candidate: no censoring, the most events)
-    if target_events >= _expected_events(x, alpha_col[none_row:], beta_col[none_row:], scale, delta)[0] - 1e-9:
+    if target_events >= _expected_events(x, delta, float(scale), 1.0, np.inf) - 1e-9:  # (no censoring)
         return CensoringModel(1.0, np.inf, "none: total events reached without censoring")
     # Per alpha: the beta (log-interpolated between grid neighbours) that meets the target, judged
     # by the likelihood of the nearer neighbour; only those rows need the likelihood.
@@ -253,16 +252,13 @@ def fit_censoring(
     return CensoringModel(best[0], beta, "step heights, constrained to the total events")
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _expected_events(x: np.ndarray, alpha: np.ndarray, beta: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarray:
-    """Continuous expected events per candidate ``(alpha[c], beta[c])``: sum_k scale * G(x_k) * delta_k."""
-    out = np.empty(alpha.size)
-    for c in range(alpha.size):
-        acc = 0.0
-        for k in range(x.size):
-            acc += _censoring_free(x[k], alpha[c], beta[c]) * delta[k]
-        out[c] = scale * acc
-    return out
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _expected_events(x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, beta: float) -> float:
+    """Continuous expected events of the candidate ``(alpha, beta)``: sum_k scale * G(x_k) * delta_k."""
+    acc = 0.0
+    for k in range(x.size):
+        acc += _censoring_free(x[k], alpha, beta) * delta[k]
+    return scale * acc
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -272,14 +268,11 @@ def _events_bracket(
     """For the candidates ``(alpha, beta[i])``, ``beta`` increasing: ``k`` with the target between
     the expected events of ``beta[k - 1]`` and ``beta[k]`` (``k`` as ``np.searchsorted(events,
     target)``, kept within ``1 .. size - 1``) and those two expected events, or ``(-1, nan, nan)``
-    when the target is outside their range. The expected events (as :func:`_expected_events`)
-    rise with ``beta`` (less censoring), so a bisection finds ``k`` from a few of them."""
+    when the target is outside their range. The expected events (:func:`_expected_events`) rise
+    with ``beta`` (less censoring), so a bisection finds ``k`` from a few of them."""
 
     def events(i: int) -> float:
-        acc = 0.0
-        for k in range(x.size):
-            acc += _censoring_free(x[k], alpha, beta[i]) * delta[k]
-        return scale * acc
+        return _expected_events(x, delta, scale, alpha, beta[i])
 
     n = beta.size
     if not (events(0) <= target <= events(n - 1)):
@@ -302,11 +295,7 @@ def _refine_beta(x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, b
     ``target`` (40 halvings from a bracket of width 1 around ``beta``, widened as needed)."""
 
     def events(log_beta: float) -> float:
-        b = math.exp(log_beta)
-        acc = 0.0
-        for k in range(x.size):
-            acc += _censoring_free(x[k], alpha, b) * delta[k]
-        return scale * acc
+        return _expected_events(x, delta, scale, alpha, math.exp(log_beta))
 
     lb0 = min(max(math.log(beta), -60.0), 50.0) if beta > 0 and math.isfinite(beta) else 0.0
     lo, hi = lb0 - 0.5, lb0 + 0.5
