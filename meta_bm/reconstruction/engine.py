@@ -987,23 +987,66 @@ def _last_interval_censoring(
     if not model.censors or s0 <= 0:
         return np.zeros(0)
     # S is piecewise constant between the last interval's breakpoints (its clicks are t[first:])
-    knots = np.concatenate(([tau0], t[first:], [tau0 + length]))
-    levels = np.concatenate(([float(level_before[first]) if first < t.size else s0], s[first:]))
+    knots, levels = _last_pieces(t, s, level_before, first, tau0, length, s0)
     g = model.survival(knots - tau0)
-    mass = n0 / s0 * levels * (g[:-1] - g[1:])
-    cum = np.concatenate(([0.0], mass.cumsum()))
-    total = float(cum[-1])
-    c = int(min(round(total), max(n0 - d_last, 0)))
-    if c == 0:
+    k, gx = _censoring_quantiles(g, levels, n0, s0, d_last)
+    if k.size == 0:
         return np.zeros(0)
-    targets = (np.arange(c) + 0.5) / c * total
-    # (np.minimum(np.maximum(.)) is np.clip without its Python overhead)
-    k = np.minimum(np.maximum(cum.searchsorted(targets, side="right") - 1, 0), mass.size - 1)
-    # invert G within the piece: G(x) = g_k - (target - cum_k) / (n0/s0 * level_k)
-    # (called inside the errstate of _reconstruct_core: a zero level divides by inf)
-    gx = g[k] - (targets - cum[k]) / np.where(levels[k] > 0, n0 / s0 * levels[k], np.inf)
-    x = model.inverse(np.minimum(np.maximum(gx, 1e-300), 1.0))
-    return tau0 + np.minimum(np.maximum(x, knots[k] - tau0), knots[k + 1] - tau0)
+    return _within_pieces(model.inverse(np.minimum(np.maximum(gx, 1e-300), 1.0)), knots, k, tau0)
+
+
+@njit(cache=True, nogil=True)
+def _last_pieces(
+    t: np.ndarray, s: np.ndarray, level_before: np.ndarray, first: int, tau0: float, length: float, s0: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The breakpoints of the last interval (its start, its clicks ``t[first:]``, its end) and the
+    level of ``S`` on each piece between them (compiled with numba)."""
+    m = t.size - first
+    knots = np.empty(m + 2)
+    levels = np.empty(m + 1)
+    knots[0], knots[m + 1] = tau0, tau0 + length
+    knots[1 : m + 1] = t[first:]
+    levels[0] = level_before[first] if first < t.size else s0
+    levels[1:] = s[first:]
+    return knots, levels
+
+
+@njit(cache=True, nogil=True)
+def _censoring_quantiles(
+    g: np.ndarray, levels: np.ndarray, n0: float, s0: float, d_last: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The piece ``k`` and the value of ``G`` at each censoring's expected quantile (compiled with
+    numba): the expected censorings on piece ``i`` are ``n0 / s0 * levels[i] * (g[i] - g[i + 1])``;
+    their total, rounded (half to even) and capped at ``n0 - d_last``, are put at the midpoints of
+    equal shares of the cumulative mass, and ``G`` is inverted linearly in the mass within the
+    piece (a zero level gives ``G`` at the piece's start)."""
+    n_p = levels.size
+    cum = np.empty(n_p + 1)
+    cum[0] = 0.0
+    scale = n0 / s0
+    for i in range(n_p):
+        cum[i + 1] = cum[i] + scale * levels[i] * (g[i] - g[i + 1])
+    total = cum[n_p]
+    c = int(min(np.rint(total), max(n0 - d_last, 0.0)))
+    if c <= 0:
+        return np.zeros(0, np.int64), np.zeros(0)
+    k = np.empty(c, np.int64)
+    gx = np.empty(c)
+    for i in range(c):
+        target = (i + 0.5) / c * total
+        j = min(max(np.searchsorted(cum, target, side="right") - 1, 0), n_p - 1)
+        k[i] = j
+        gx[i] = g[j] - (target - cum[j]) / (scale * levels[j] if levels[j] > 0 else np.inf)
+    return k, gx
+
+
+@njit(cache=True, nogil=True)
+def _within_pieces(x: np.ndarray, knots: np.ndarray, k: np.ndarray, tau0: float) -> np.ndarray:
+    """``tau0 + x``, each ``x`` kept within its piece ``[knots[k], knots[k + 1]]`` (compiled with numba)."""
+    out = np.empty(x.size)
+    for i in range(x.size):
+        out[i] = tau0 + min(max(x[i], knots[k[i]] - tau0), knots[k[i] + 1] - tau0)
+    return out
 
 
 @njit(cache=True, nogil=True)
