@@ -493,9 +493,14 @@ def _censoring_free_fraction(
     n_obs = xs.size
     sigma, q, rho, cache = _choose_parameters(xs, ds, level, uncensored, n_states, unit)
     chain = (ds, level, n_states, unit, sigma, rho, q)
-    fa = np.zeros((n_obs, n_states))
-    band = np.zeros((n_obs, 2), np.int64)
-    _forward(chain, fa, band, cache, -math.inf)
+    # (the forward pass writes every state of each drop's band, and the backward pass reads no
+    # other; only a pass that fails, no path fitting the drops, leaves rows unwritten)
+    fa = np.empty((n_obs, n_states))
+    band = np.empty((n_obs, 2), np.int64)
+    if _forward(chain, fa, band, cache, -math.inf) == -math.inf:
+        fa[:] = 0.0
+        band[:] = 0
+        _forward(chain, fa, band, cache, -math.inf)
     mean_n = _posterior_mean_n(chain, fa, band)
     # G: the posterior mean over the uncensored risk set, within [1e-6, 1], never rising
     g = np.empty(n_obs)
