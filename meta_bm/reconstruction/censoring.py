@@ -63,6 +63,10 @@ class CensoringModel:
     def censors(self) -> bool:
         return bool(self.knots_x) or math.isfinite(self.beta)
 
+    def __getstate__(self) -> dict:
+        # (the knots' arrays are rebuilt on use rather than shipped between processes)
+        return {k: v for k, v in self.__dict__.items() if k != "_knots"}
+
     @cached_property
     def _knots(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The knots as arrays (x, G, -G), converted once: the tuples keep the model hashable."""
@@ -89,8 +93,15 @@ class CensoringModel:
 
 
 def _free_form(x: np.ndarray, g: np.ndarray, method: str) -> CensoringModel:
-    """A free-form model with ``G = g`` at the clicks ``x`` (and 1 at 0), interpolated linearly."""
-    return CensoringModel(1.0, np.inf, method, tuple(np.concatenate(([0.0], x))), tuple(np.concatenate(([1.0], g))))
+    """A free-form model with ``G = g`` at the clicks ``x`` (and 1 at 0), interpolated linearly.
+
+    The knots are Python floats (``tolist``): a tuple of numpy scalars pickles one object per
+    knot, which made shipping a result between processes cost more than reconstructing it.
+    """
+    kx, kg = np.concatenate(([0.0], x)), np.concatenate(([1.0], g))
+    model = CensoringModel(1.0, np.inf, method, tuple(kx.tolist()), tuple(kg.tolist()))
+    model.__dict__["_knots"] = (kx, kg, -kg)  # (the arrays :attr:`CensoringModel._knots` would rebuild)
+    return model
 
 
 def _make_candidates(late_only: bool) -> tuple[np.ndarray, np.ndarray]:
