@@ -21,7 +21,7 @@ from meta_bm.reconstruction import RECONSTRUCTION_VERSION
 from meta_bm.reports.figures import forest_figure, km_figure, overlay_figure, png_bytes, save_figure
 from meta_bm.reports.html import results_layout, write_report
 
-ANALYSIS_CODE_VERSION = "1"
+ANALYSIS_CODE_VERSION = "2"  # 2: forest plots draw at most FOREST_MAX_STUDIES studies
 REPORT_CODE_VERSION = "1"
 MAX_OVERLAYS = 120  # reconstruction overlays drawn in the report (one per curve); beyond, fidelity table only
 
