@@ -398,10 +398,8 @@ def _choose_parameters(
             if not (i_l == 2 and i_s == 0):
                 rho2[r] = _censoring_rho(x, uncensored, LOADS[i_l], SHAPES[i_s])
                 r += 1
-    sig2 = np.full(n_cens - 1, sigma)
-    ev2 = _evidence_grid(delta, level, n_states, unit, sig2, rho2, np.full(n_cens - 1, Q_RATIOS[0]), known, win_cache)[
-        0
-    ]
+    sig2, q2 = np.full(n_cens - 1, sigma), np.full(n_cens - 1, Q_RATIOS[0])
+    ev2, _ = _evidence_grid(delta, level, n_states, unit, sig2, rho2, q2, known, win_cache)
     i = int(np.argmax(ev2))
     best_rho, best_q = mid_rho, Q_RATIOS[0]
     if ev2[i] > known:
