@@ -99,9 +99,7 @@ def _free_form(x: np.ndarray, g: np.ndarray, method: str) -> CensoringModel:
     knot, which made shipping a result between processes cost more than reconstructing it.
     """
     kx, kg = np.concatenate(([0.0], x)), np.concatenate(([1.0], g))
-    model = CensoringModel(1.0, np.inf, method, tuple(kx.tolist()), tuple(kg.tolist()))
-    model.__dict__["_knots"] = (kx, kg, -kg)  # (the arrays :attr:`CensoringModel._knots` would rebuild)
-    return model
+    return CensoringModel(1.0, np.inf, method, tuple(kx.tolist()), tuple(kg.tolist()))
 
 
 def _make_candidates(late_only: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -445,11 +445,11 @@ def _reconstruct_core(
     t_last = tl[-1]
 
     # ---- per-click quantities; interior intervals: closed-form censoring ----
-    level_before, delta, j_of, first, length_a, s_b_a, c_int_a, capped_a, d_cont = _interval_fit(t, s, tau, nr)
+    level_before, delta, j_of, first, length_a, s_b_a, c_int_a, capped, d_cont = _interval_fit(t, s, tau, nr)
     tau_end = [*taul[1:], max(t_last, taul[-1])]
     length, s_b = length_a.tolist(), s_b_a.tolist()
     drop = [float(nrl[j] - nrl[j + 1]) for j in range(last_j)] + [0.0]
-    c_int, capped = c_int_a.tolist(), capped_a.tolist()
+    c_int = c_int_a.tolist()
     inv_sb_last = 1.0 / s_b[last_j] if s_b[last_j] > 0 else 0.0
 
     # ---- last interval: censoring from the step heights ----
@@ -587,7 +587,7 @@ def _reconstruct_core(
             "n_risk_end_published": np.array([*nrl[1:], 0], np.int64),
             "events": per_interval[:n_int],
             "censored": per_interval[n_int:],
-            "capped": np.array(capped, bool),
+            "capped": capped,
         }
 
         n_events = int(per_interval[:n_int].sum())

@@ -118,8 +118,7 @@ def _weight_cache(delta: np.ndarray, n_states: int, sigma: float) -> tuple:
     ``lo > hi``), then per drop and state :func:`_event_weights`' count ``d0`` and weights, and per
     drop the weight of no event and its log. The parameter sets of a grid that share ``(sigma,
     q)`` differ in their censoring only, so they share the weights (the ``exp`` calls are half the
-    forward pass). With ``n_states = 0`` nothing is cached: for a single pass, filling the cache
-    costs more than it saves.
+    forward pass), and the winner's carry into the final pass.
     """
     k_n = delta.size
     log_zero = math.log(P_ZERO) - delta * delta * (0.5 / (sigma * sigma))
@@ -176,9 +175,8 @@ def _forward(chain: tuple, fa: np.ndarray, band: np.ndarray, cache: tuple, give_
     Gaussian kernels of at most 1), so the evidence only falls drop by drop: once it is below
     ``give_up`` the result is ``-inf`` without the remaining drops (branch and bound over a grid).
     """
-    delta, level, n_states, unit, sigma, rho, q = chain
-    _, _, d0s, w1s, w2s, zeros, log_zeros = cache
-    cached = d0s.shape[1] > 0  # (else the weights are computed as they are needed)
+    delta, _, n_states, unit, sigma, rho, q = chain
+    _, _, d0s, w1s, w2s, zeros, _ = cache
     hp = 0.5 / (sigma * sigma)
     lp1 = math.log((1.0 - P_ZERO) * (1.0 - q))
     lq = math.log(q)
@@ -202,23 +200,15 @@ def _forward(chain: tuple, fa: np.ndarray, band: np.ndarray, cache: tuple, give_
         if store:
             band[k, 0], band[k, 1] = lo, hi
         b[b_lo : hi + 1] = 0.0
-        if cached:
-            _fill_weights(chain, cache, k, lo, hi, lp1, lq, hp)
+        _fill_weights(chain, cache, k, lo, hi, lp1, lq, hp)
         zero = zeros[k]
-        dk, lv = delta[k], level[k]
-        ratio = dk / lv if lv > 0.0 else 0.0
         new_lo = lo
         for i in range(lo, hi + 1):
             ai = a[i]
             if ai <= 0.0:
                 continue
             b[i] += ai * zero
-            if cached:
-                d0, w1, w2 = d0s[k, i], w1s[k, i], w2s[k, i]
-            elif i == 0 or lv <= 0.0:
-                continue
-            else:
-                d0, w1, w2 = _event_weights(dk, ratio, lv, i * unit, lp1, lq, hp, log_zeros[k] - 37.0, True)
+            d0, w1, w2 = d0s[k, i], w1s[k, i], w2s[k, i]
             for d, w in ((d0, w1), (d0 + 1, w2)):
                 if w <= 0.0:
                     continue

@@ -62,7 +62,7 @@ def test_forward_and_posterior_match_enumeration(rho0):
     fa = np.zeros((3, n0 + 1))
     band = np.zeros((3, 2), np.int64)
     chain = (delta, level, n0 + 1, 1.0, sigma, rho, q)
-    ll = rp._forward(chain, fa, band, rp._weight_cache(delta, 0, sigma), -np.inf)
+    ll = rp._forward(chain, fa, band, rp._weight_cache(delta, n0 + 1, sigma), -np.inf)
     mean_n = rp._posterior_mean_n(chain, fa, band)
     # the grid (with its cache of event weights) gives the same evidence
     cache = rp._weight_cache(delta, n0 + 1, sigma)
@@ -92,7 +92,7 @@ def test_grid_drops_only_sets_behind_the_best():
             (delta, level, n0 + 1, 1.0, s, r, qq),
             np.empty((0, 0)),
             np.empty((0, 2), np.int64),
-            rp._weight_cache(delta, 0, s),
+            rp._weight_cache(delta, n0 + 1, s),
             -np.inf,
         )
         for s, r, qq in zip(sig, rho, q, strict=True)
@@ -178,7 +178,7 @@ def _full_grid_choice(x, delta, level, uncensored, n_states, unit):
     def evidence(sigma, rho, q):
         chain = (delta, level, n_states, unit, sigma, rho, q)
         empty = (np.empty((0, 0)), np.empty((0, 2), np.int64))
-        return rp._forward(chain, *empty, rp._weight_cache(delta, 0, sigma), -np.inf)
+        return rp._forward(chain, *empty, rp._weight_cache(delta, n_states, sigma), -np.inf)
 
     mid = rp._censoring_rho(x, uncensored, rp.LOADS[2], rp.SHAPES[0])
     sigma = max(rp.SIGMAS, key=lambda s: evidence(s, mid, rp.Q_RATIOS[0]))
