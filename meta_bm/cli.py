@@ -30,6 +30,70 @@ from pathlib import Path
 
 from meta_bm.errors import InputError
 
+# Cleaning-log lines `meta-bm reconstruct` prints to stderr; past them a summary (--cleaning-log has all).
+LOG_LINES_SHOWN = 200
+
+
+def _write_output(text: str, out: str) -> None:
+    """Write ``text`` to the file ``out``, safely; :class:`InputError` naming ``out`` on any failure.
+
+    A regular file (also through a symlink: the file it points to) is replaced atomically by a
+    temporary file beside it, removed on any failure. A FIFO, a device (``/dev/stdout``,
+    ``/dev/null``) or a socket is written through, never replaced. A directory, a missing parent
+    directory or a dangling symlink is refused with a message.
+    """
+    import os
+    import stat
+    import tempfile
+
+    from meta_bm.reconstruction.parsing import file_kind, os_reason
+
+    try:
+        st: os.stat_result | None = os.stat(out)
+    except FileNotFoundError:
+        st = None
+        if os.path.islink(out):
+            raise InputError(f"a symbolic link to a missing file ({os.readlink(out)}); give a real path", out) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot write ({os_reason(exc)})", out) from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise InputError("is a directory; give a file name", out)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        try:  # a FIFO, a device or a socket: written through, never replaced
+            with open(out, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise InputError(f"cannot write to {file_kind(st.st_mode)} ({os_reason(exc)})", out) from None
+        return
+    target = Path(os.path.realpath(out)) if st is not None else Path(out)
+    parent = target.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise InputError(f"cannot write: the folder {parent} {what}", out)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise InputError(f"cannot write in {parent} ({os_reason(exc)})", out) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        if st is not None:
+            mode = stat.S_IMODE(st.st_mode)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)  # atomic: a failed run never leaves a half-written file
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write ({os_reason(exc)})", out) from None
+        raise
+
 
 def _write_ipd(rec, out: str | None) -> None:
     buf = io.StringIO()
@@ -37,29 +101,59 @@ def _write_ipd(rec, out: str | None) -> None:
     for t, e in zip(rec.time.tolist(), rec.event.tolist(), strict=True):
         buf.write(f"{t:.10g},{int(e)}\n")
     text = buf.getvalue()
-    if out is None or out == "-":
-        sys.stdout.write(text)
+    if out is not None and out != "-":
+        _write_output(text, out)
         return
-    target = Path(out)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(target)  # atomic: a failed run never leaves a half-written file
+    if sys.stdout is None:
+        raise InputError("standard output is closed; give -o FILE", "<stdout>")
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        import os
+
+        # the reader went away (e.g. `| head`): nothing more can be written, and none at exit either
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise InputError("cannot write (the reading end of the pipe was closed)", "<stdout>") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot write ({exc})", "<stdout>") from None
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
-    from meta_bm.reconstruction import read_clicks, read_risk_table, reconstruct
+    from collections import Counter
 
+    from meta_bm.reconstruction import read_clicks, read_risk_table, reconstruct
+    from meta_bm.reconstruction.parsing import check_count
+
+    if args.total_n is not None:
+        check_count(args.total_n, "the number of patients", "--total-n", minimum=1)
+    if args.total_events is not None:
+        check_count(args.total_events, "the number of events", "--total-events")
     clicks = read_clicks(args.clicks, args.y_scale)
     table = read_risk_table(args.risk_table) if args.risk_table else None
     if table is None and args.total_n is None:
         raise InputError("--total-n is required when no --risk-table is given", str(args.clicks))
     rec = reconstruct(clicks, table, total_n=args.total_n, total_events=args.total_events)
+    if rec.time.size == 0:
+        raise InputError(
+            "the reconstruction has no patients: the risk table has 0 at risk at time 0", str(args.risk_table)
+        )
     _write_ipd(rec, args.output)
+    log = rec.curve.log
+    if args.cleaning_log:
+        _write_output("".join(f"{change}\n" for change in log), args.cleaning_log)
     print(rec.summary(), file=sys.stderr)
-    if rec.curve.log:
-        print(f"cleaning: {len(rec.curve.log)} change(s)", file=sys.stderr)
-        for change in rec.curve.log:
+    if log:
+        print(f"cleaning: {len(log)} change(s)", file=sys.stderr)
+        for change in log[:LOG_LINES_SHOWN]:
             print(f"  {change}", file=sys.stderr)
+        if len(log) > LOG_LINES_SHOWN:
+            rest = Counter(change.action for change in log[LOG_LINES_SHOWN:])
+            kinds = ", ".join(f"{action} {n}" for action, n in rest.most_common())
+            where = f"all in {args.cleaning_log}" if args.cleaning_log else "--cleaning-log FILE writes them all"
+            print(f"  ... {len(log) - LOG_LINES_SHOWN} more change(s) not shown ({kinds}); {where}", file=sys.stderr)
     return 0
 
 
@@ -156,26 +250,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    import os
+
     from meta_bm.studies import StudyError, load_study, validate_studies
-    from meta_bm.studies.manifest import MANIFEST_NAME
+    from meta_bm.studies.manifest import MANIFEST_NAME, folder_name
+
+    def printable(text: str) -> str:  # (names that are not valid UTF-8 never crash the printing)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
     path = Path(args.path)
-    if (path / MANIFEST_NAME).exists():
+    if os.path.lexists(path / MANIFEST_NAME):
         try:
             load_study(path)
-            results = {path.name: []}
+            results = {folder_name(path): []}
         except StudyError as exc:
-            results = {path.name: exc.problems}
+            results = {folder_name(path): exc.problems}
     elif path.is_dir():
         results = validate_studies(path)
+        if not results:
+            print(
+                f"meta-bm: error: {printable(str(path))}: no {MANIFEST_NAME} here and no study folders in it",
+                file=sys.stderr,
+            )
+            return 2
     else:
-        print(f"meta-bm: error: {path}: no such study folder", file=sys.stderr)
+        print(f"meta-bm: error: {printable(str(path))}: no such study folder", file=sys.stderr)
         return 2
     bad = 0
     for sid, problems in results.items():
-        print(f"{'ok      ' if not problems else 'INVALID '} {sid}")
+        print(f"{'ok      ' if not problems else 'INVALID '} {printable(sid)}")
         for p in problems:
-            print(f"    {p}")
+            print(f"    {printable(p)}")
         bad += bool(problems)
     print(f"{len(results) - bad} valid, {bad} invalid", file=sys.stderr)
     return 1 if bad else 0
@@ -243,7 +348,7 @@ def _cmd_new_study(args: argparse.Namespace) -> int:
 
     try:
         folder = new_study(args.root, args.study_id, args.source)
-    except (ValueError, FileExistsError) as exc:
+    except (ValueError, OSError) as exc:  # (FileExistsError, a folder that cannot be created)
         print(f"meta-bm: error: {exc}", file=sys.stderr)
         return 2
     print(f"created {folder / 'study.yaml'}: fill it in, add the files it names, then run `meta-bm validate {folder}`")
@@ -260,6 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--total-events", type=int, help="published total number of events (met exactly)")
     r.add_argument("--y-scale", choices=["auto", "probability", "percent"], default="auto")
     r.add_argument("-o", "--output", help="IPD CSV to write (default: stdout)")
+    r.add_argument(
+        "--cleaning-log",
+        help=f"file to write the whole cleaning log to (stderr shows the first {LOG_LINES_SHOWN} changes)",
+    )
     r.set_defaults(func=_cmd_reconstruct)
     run = sub.add_parser("run", help="materialize every asset through Dagster (only what changed)")
     run.add_argument("--studies", help="folder of study folders (default: data/studies)")

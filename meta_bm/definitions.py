@@ -10,18 +10,19 @@ from pathlib import Path
 import dagster as dg
 
 from meta_bm.analysis.config import load_analyses
-from meta_bm.orchestration.assets import ALL_ASSETS
-from meta_bm.orchestration.assets.analyses import build_analysis_assets
-from meta_bm.orchestration.jobs import cohort_refresh_job, study_refresh_job
+from meta_bm.orchestration.assets import build_pooled_asset, study_unit
+from meta_bm.orchestration.constants import GROUP_ANALYSIS
+from meta_bm.orchestration.jobs import cohort_refresh_job, refresh_job, study_refresh_job
 from meta_bm.orchestration.resources import analyses_path, make_resources
 from meta_bm.orchestration.schedules import weekly_refresh
 from meta_bm.orchestration.sensors import study_folder_sensor
 
 cohort_automation_sensor = dg.AutomationConditionSensorDefinition(
     "cohort_automation",
-    target=dg.AssetSelection.groups("analysis"),
+    target=dg.AssetSelection.groups(GROUP_ANALYSIS),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Refreshes the whole-cohort assets after study partitions change.",
+    minimum_interval_seconds=10,
+    description="Refreshes the pooled assets after study partitions are materialized from the UI.",
 )
 
 
@@ -29,15 +30,17 @@ def build_defs(resources: dict | None = None, analyses: str | Path | None = None
     """Build the code location's definitions (a factory so tests can swap resources and the analyses config).
 
     The pooled-analysis assets come from the analyses config; a bad config fails loading with a message
-    naming the file, the analysis and the key.
+    naming the file, the analysis and the key. Every run executes in one process (see ``jobs``),
+    automation runs included.
     """
     config = load_analyses(analyses or analyses_path())
     return dg.Definitions(
-        assets=[*ALL_ASSETS, *build_analysis_assets(config)],
-        jobs=[study_refresh_job, cohort_refresh_job],
+        assets=[study_unit, build_pooled_asset(config)],
+        jobs=[refresh_job, study_refresh_job, cohort_refresh_job],
         sensors=[study_folder_sensor, cohort_automation_sensor],
         schedules=[weekly_refresh],
         resources=resources or make_resources(),
+        executor=dg.in_process_executor,
     )
 
 

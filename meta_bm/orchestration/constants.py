@@ -17,12 +17,15 @@ OWNERS = ["team:meta-bm"]
 SYNTHETIC_BANNER = "Example studies shipped in data/studies are SYNTHETIC (simulated), not evidence."
 
 # Bump a code version when the asset's logic changes: the UI then marks it and its children stale,
-# and the runner recomputes every study (the pipeline version below changes with them).
-CODE_VERSIONS = {
-    "study_sources": "1",
-    "reconstructed_ipd": f"1+engine{RECONSTRUCTION_VERSION}",
-    "institutional_ipd": "1",
-    "harmonized_cohort": "1",
-    "cohort_summary": "1",
+# and `meta-bm run` recomputes every study (the pipeline version below changes with them).
+# 2: the four study assets are one unit per study (meta_bm.pipeline.study), published comparison added.
+STUDY_CODE_VERSIONS = {
+    "study_sources": "2",
+    "reconstructed_ipd": f"2+engine{RECONSTRUCTION_VERSION}",
+    "institutional_ipd": "2",
+    "harmonized_cohort": "2",
 }
-PIPELINE_VERSION = hashlib.sha256(repr(sorted(CODE_VERSIONS.items())).encode()).hexdigest()[:12]
+COHORT_SUMMARY_CODE_VERSION = "2"
+ANALYSIS_CODE_VERSION = "2"  # 2: forest plots draw at most FOREST_MAX_STUDIES studies
+REPORT_CODE_VERSION = "2"  # 2: published comparison and rejected studies
+PIPELINE_VERSION = hashlib.sha256(repr(sorted(STUDY_CODE_VERSIONS.items())).encode()).hexdigest()[:12]

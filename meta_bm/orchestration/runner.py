@@ -1,49 +1,45 @@
-"""Materialize everything without the UI, through Dagster, on a persistent instance (the README's main job).
+"""``meta-bm run``: bring every asset up to date through ordinary Dagster runs (the README's main job).
 
-What it does, in order:
+1. syncs the ``study`` partitions with the study folders (``study_sync``, the same plan the sensor uses);
+2. finds the studies whose folder or study code changed since Dagster last materialized them (the
+   fingerprint and pipeline version on each ``study_sources`` partition), and whether any pooled
+   asset is out of date (``meta_bm.pipeline.pooled``: its inputs changed since it was computed);
+3. launches the runs through the instance against the workspace's code location (``workspace.yaml``),
+   exactly as the UI or the daemon would: each range of changed studies is one single-run backfill,
+   the last one followed by the pooled assets in the same run; with only pooled work, one
+   ``cohort_refresh`` run. They are re-executable from the UI, on its timeline and seen by run
+   monitoring; the runner waits for each and prints its progress per study.
 
-1. syncs the ``study`` partitions with the study folders (adds new ones; for removed folders deletes
-   the partition and the study's rows in every DuckDB table);
-2. finds the studies whose folder content or pipeline code changed since they were last processed
-   (content hash and pipeline version recorded per study in ``study_status``);
-3. materializes those partitions, consecutive ones as one single-run backfill each;
-4. refreshes the whole-cohort assets (summary, pooled analyses, report) when any study changed or
-   an analysis is new or its config / code version changed.
-
-Unchanged studies are not recomputed, so a rerun without changes only checks hashes.
+When nothing changed it launches nothing (no code server is started). Two ``meta-bm run`` at once
+queue on a lock file next to the instance's storage.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 from filelock import FileLock
 
-from meta_bm.orchestration.constants import GROUP_ANALYSIS, PIPELINE_VERSION
-from meta_bm.orchestration.jobs import cohort_refresh_job, range_tags, study_refresh_job
+from meta_bm.orchestration.jobs import cohort_refresh_job, partition_kwargs, refresh_job, study_refresh_job
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
-from meta_bm.orchestration.resources import make_resources
+from meta_bm.orchestration.resources import PROJECT_ROOT, make_resources
+from meta_bm.orchestration.study_sync import apply_partitions, plan_sync, processed_versions, run_ranges
 
-INFO_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 RUNNER_TAG = "meta_bm/launched_by"
-_UNFINISHED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
-
-
-def recover_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Fail runs an earlier runner left unfinished (killed process) and free their DuckDB pool slots.
-
-    Only call this while holding the runner lock: then no runner-launched run can still be alive.
-    Without it, a killed run would keep its ``duckdb`` pool slot and every later run would wait forever.
-    """
-    stale = instance.get_runs(filters=dg.RunsFilter(statuses=_UNFINISHED, tags={RUNNER_TAG: "cli"}))
-    for run in stale:
-        instance.report_run_failed(run, message="abandoned: the meta-bm process ended before the run finished")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-    return [r.run_id for r in stale]
+LOCATION = "meta_bm"
+_UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+_POLL_SECONDS = 0.2
 
 
 @dataclass
@@ -53,43 +49,56 @@ class RefreshReport:
     refreshed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
+    pooled: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     success: bool = True
     seconds: float = 0.0
 
 
-def _stale(keys: list[str], fingerprints: dict[str, str], status: dict[str, tuple]) -> list[str]:
-    out = []
-    for k in keys:
-        st = status.get(k)
-        current = st is not None and st[0] == fingerprints.get(k) and st[1] == PIPELINE_VERSION
-        if not (current and st is not None and st[2] in ("ok", "error")):
-            out.append(k)
-    return out
+def workspace_file() -> Path:
+    """The workspace the runs are launched against (``META_BM_WORKSPACE`` or the repository's)."""
+    return Path(os.getenv("META_BM_WORKSPACE") or PROJECT_ROOT / "workspace.yaml")
 
 
-def _outdated_cohort_assets(instance: dg.DagsterInstance, defs: dg.Definitions) -> list[str]:
-    """Whole-cohort assets never materialized, or last materialized with another code version."""
-    out = []
-    for spec in defs.resolve_all_asset_specs():
-        if spec.group_name != GROUP_ANALYSIS:
-            continue
-        ev = instance.get_latest_materialization_event(spec.key)
-        tags = ev.asset_materialization.tags if ev and ev.asset_materialization else None
-        if not tags or tags.get("dagster/code_version") != spec.code_version:
-            out.append(spec.key.to_user_string())
-    return out
+def _run_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The pid of a run's worker process, from the engine event Dagster logs when it starts."""
+    for rec in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=20).records:
+        ev = rec.event_log_entry.dagster_event
+        pid = ev.pid if ev is not None else None
+        if pid:
+            return int(pid)
+    return None
 
 
-def _consecutive(keys: list[str], order: list[str]) -> list[list[str]]:
-    pos = {k: i for i, k in enumerate(order)}
-    groups: list[list[str]] = []
-    for k in sorted(keys, key=pos.__getitem__):
-        if groups and pos[groups[-1][-1]] == pos[k] - 1:
-            groups[-1].append(k)
-        else:
-            groups.append([k])
-    return groups
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def recover_abandoned_runs(instance: dg.DagsterInstance, wait_seconds: float = 600.0) -> list[str]:
+    """Runs an earlier ``meta-bm run`` left unfinished: wait for those still alive, fail the dead ones.
+
+    Only called while holding the runner lock. A run whose worker died (the runner was killed) would
+    keep its ``duckdb`` pool slot and every later run would wait forever, so its slots are freed.
+    """
+    failed = []
+    deadline = time.monotonic() + wait_seconds
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=_UNFINISHED, tags={RUNNER_TAG: "cli"})):
+        while _alive(_run_pid(instance, run.run_id)) and time.monotonic() < deadline:
+            time.sleep(1.0)
+            if instance.get_run_by_id(run.run_id).is_finished:
+                break
+        current = instance.get_run_by_id(run.run_id)
+        if current is not None and not current.is_finished:
+            instance.report_run_failed(current, message="abandoned: the meta-bm process ended before the run finished")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            failed.append(run.run_id)
+    return failed
 
 
 def refresh(
@@ -101,11 +110,7 @@ def refresh(
     quiet_dagster: bool = False,
     output: str | Path | None = None,
 ) -> RefreshReport:
-    """Bring every asset up to date with the study folders (see the module docstring).
-
-    Runs are serialized by a lock file next to the instance's storage, so two ``meta-bm run`` at once
-    queue instead of racing.
-    """
+    """Bring every asset up to date with the study folders (see the module docstring)."""
     with FileLock(str(Path(instance.root_directory) / "meta_bm_runner.lock")):
         abandoned = recover_abandoned_runs(instance)
         if abandoned:
@@ -113,67 +118,154 @@ def refresh(
         return _refresh(instance, studies, database, force, log, quiet_dagster, output)
 
 
-def _refresh(
-    instance: dg.DagsterInstance,
-    studies: str | Path | None,
-    database: str | Path | None,
-    force: bool,
-    log: Callable[[str], None],
-    quiet_dagster: bool,
-    output: str | Path | None = None,
-) -> RefreshReport:
-    from meta_bm.definitions import build_defs
+def _paths_env(studies, database, output) -> dict[str, str]:
+    """The code location reads its paths from the environment: pass explicit ones on."""
+    env = {}
+    for name, value in (("META_BM_STUDIES", studies), ("META_BM_DATABASE", database), ("META_BM_OUTPUT", output)):
+        if value is not None:
+            env[name] = str(Path(value).resolve())
+    return env
+
+
+def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> RefreshReport:
+    from meta_bm.analysis.config import load_analyses
+    from meta_bm.orchestration.assets.pooled import POOLED_CODE_VERSIONS, analyses_versions
+    from meta_bm.orchestration.resources import analyses_path
+    from meta_bm.pipeline.pooled import pooled_state
 
     t0 = time.perf_counter()
+    os.environ.update(_paths_env(studies, database, output))
     resources = make_resources(studies=studies, database=database, output=output)
-    defs = build_defs(resources)
     folders, store = resources["folders"], resources["duckdb"].store()
     report = RefreshReport()
 
-    fingerprints = folders.fingerprints()
     known = instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME)
-    report.removed = [k for k in known if k not in fingerprints]
-    report.added = [k for k in fingerprints if k not in set(known)]
-    for k in report.removed:
-        instance.delete_dynamic_partition(STUDY_PARTITIONS_NAME, k)
-    if report.removed:
-        deleted = store.delete_studies(report.removed)
-        log(f"removed studies {', '.join(report.removed)} ({sum(deleted.values())} rows deleted)")
-    if report.added:
-        instance.add_dynamic_partitions(STUDY_PARTITIONS_NAME, report.added)
-    order = instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME)
-    status_rows = store.query("SELECT study_id, fingerprint, pipeline_version, status FROM study_status")
-    status = {r[0]: r[1:] for r in status_rows.rows()}
-    stale = list(order) if force else _stale(order, fingerprints, status)
-    report.unchanged = [k for k in order if k not in set(stale)]
+    plan = plan_sync(known, folders.fingerprints(), processed_versions(instance, known), force=force)
+    order = apply_partitions(instance, plan)
+    report.added, report.removed, report.unchanged = plan.added, plan.removed, plan.unchanged
+    if plan.removed:
+        log(f"removed studies {', '.join(plan.removed)} (their rows are deleted by the pooled step)")
+    ranges = run_ranges(plan.to_refresh, order)
+    pooled = pooled_state(store, analyses_versions(load_analyses(analyses_path())), POOLED_CODE_VERSIONS)
+    report.pooled = pooled.outdated
     log(
-        f"{len(order)} studies: {len(stale)} to refresh, {len(report.unchanged)} unchanged"
-        + (f", {len(report.added)} new" if report.added else "")
+        f"{len(order)} studies: {len(plan.to_refresh)} to refresh, {len(plan.unchanged)} unchanged"
+        + (f", {len(plan.added)} new" if plan.added else "")
+        + (f"; pooled assets out of date: {', '.join(pooled.outdated)}" if pooled.outdated and not ranges else "")
     )
-    run_config = {} if not quiet_dagster else {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    study_job = defs.resolve_job_def(study_refresh_job.name)
-    for group in _consecutive(stale, order):
-        label = group[0] if len(group) == 1 else f"{group[0]} … {group[-1]} ({len(group)} studies)"
-        log(f"refreshing {label}")
-        kw = {"partition_key": group[0]} if len(group) == 1 else {"tags": range_tags(group[0], group[-1])}
-        tags = {RUNNER_TAG: "cli", **kw.pop("tags", {})}
-        res = study_job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config=run_config or INFO_LOGS, tags=tags, **kw
-        )
-        report.runs.append(res.run_id)
-        report.success &= res.success
-        report.refreshed += group
-    outdated = _outdated_cohort_assets(instance, defs)
-    if stale or report.removed or outdated:
-        if outdated and not (stale or report.removed):
-            log(f"new or changed: {', '.join(outdated)}")
-        log("refreshing the whole cohort")
-        res = defs.resolve_job_def(cohort_refresh_job.name).execute_in_process(
-            instance=instance, raise_on_error=False, run_config=run_config or INFO_LOGS, tags={RUNNER_TAG: "cli"}
-        )
-        report.runs.append(res.run_id)
-        report.success &= res.success
-    errors = store.query("SELECT study_id, message FROM study_status WHERE status = 'error' ORDER BY study_id")
+    pooled_needed = bool(ranges or plan.removed or pooled.outdated or force)
+    if ranges or pooled_needed:
+        # The run worker shares this terminal: its console logger shows only warnings, since the
+        # runner prints the run's progress lines itself (and nothing with -q).
+        log_level = "WARNING"
+        with launcher(instance) as launch:
+            for i, keys in enumerate(ranges):
+                job = refresh_job if i == len(ranges) - 1 else study_refresh_job
+                label = keys[0] if len(keys) == 1 else f"{keys[0]} … {keys[-1]} ({len(keys)} studies)"
+                log(f"refreshing {label}" + (" and the pooled assets" if job is refresh_job else ""))
+                kw = partition_kwargs(keys)
+                tags = {RUNNER_TAG: "cli", **kw.get("tags", {})}
+                if "partition_key" in kw:
+                    tags["dagster/partition"] = kw["partition_key"]
+                run = launch(job.name, tags, _run_config(job.name, force, log_level))
+                report.runs.append(run.run_id)
+                report.success &= _wait(instance, run.run_id, log, quiet_dagster)
+                report.refreshed += [k for k in keys if k in plan.to_refresh or force]
+            if not ranges and pooled_needed:
+                log("refreshing the pooled assets")
+                run = launch(
+                    cohort_refresh_job.name, {RUNNER_TAG: "cli"}, _run_config(cohort_refresh_job.name, force, log_level)
+                )
+                report.runs.append(run.run_id)
+                report.success &= _wait(instance, run.run_id, log, quiet_dagster)
+    errors = store.query(
+        "SELECT study_id, message FROM study_status WHERE status <> 'ok' AND study_id IN (SELECT unnest($ids)) "
+        "ORDER BY study_id",
+        {"ids": list(order) or [""]},
+    )
     report.rejected = dict(errors.rows())
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _run_config(job_name: str, force: bool, log_level: str) -> dict:
+    cfg: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    if job_name != study_refresh_job.name:
+        cfg["ops"] = {"pooled": {"config": {"force": force}}}
+    return cfg
+
+
+@contextmanager
+def launcher(instance: dg.DagsterInstance) -> Iterator[Callable[[str, dict, dict], dg.DagsterRun]]:
+    """Load the workspace's code location (a gRPC code server, as ``dagster dev`` does) and yield a
+    function that creates and submits a run of a job there through the instance's run coordinator."""
+    from dagster._core.definitions.selector import JobSubsetSelector
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+    target = WorkspaceFileTarget(paths=[str(workspace_file())])
+    with WorkspaceProcessContext(instance, target, version=dg.__version__) as process_context:
+        workspace = process_context.create_request_context()
+        errors = workspace.get_code_location_error(LOCATION)
+        if errors is not None:
+            raise RuntimeError(f"the code location {LOCATION!r} failed to load:\n{errors.to_string()}")
+        location = workspace.get_code_location(LOCATION)
+        repo = next(iter(location.get_repositories().values()))
+
+        def launch(job_name: str, tags: dict, run_config: dict) -> dg.DagsterRun:
+            remote_job = location.get_job(
+                JobSubsetSelector(
+                    location_name=LOCATION, repository_name=repo.name, job_name=job_name, op_selection=None
+                )
+            )
+            plan = location.get_execution_plan(
+                remote_job, run_config, step_keys_to_execute=None, known_state=None, instance=instance
+            )
+            run = instance.create_run(
+                job_name=job_name,
+                run_id=None,
+                run_config=run_config,
+                resolved_op_selection=None,
+                step_keys_to_execute=plan.execution_plan_snapshot.step_keys_to_execute,
+                op_selection=None,
+                status=None,
+                root_run_id=None,
+                parent_run_id=None,
+                tags={**remote_job.tags, **tags},
+                job_snapshot=remote_job.job_snapshot,
+                execution_plan_snapshot=plan.execution_plan_snapshot,
+                parent_job_snapshot=remote_job.parent_job_snapshot,
+                remote_job_origin=remote_job.get_remote_origin(),
+                job_code_origin=remote_job.get_python_origin(),
+                asset_selection=None,
+                asset_check_selection=None,
+                asset_graph=repo.asset_graph,
+            )
+            # Launched directly (not queued): without a daemon nothing would dequeue it; the DuckDB pool
+            # still serializes its steps with any other run.
+            return instance.launch_run(run.run_id, workspace)
+
+        yield launch
+
+
+def _wait(instance: dg.DagsterInstance, run_id: str, log: Callable[[str], None], quiet: bool = False) -> bool:
+    """Wait for a run to finish, printing its progress lines and failures; True when it succeeded."""
+    cursor = None
+    while True:
+        run = instance.get_run_by_id(run_id)
+        conn = instance.get_records_for_run(run_id, cursor=cursor, limit=1000)
+        for rec in conn.records:
+            entry = rec.event_log_entry
+            ev = entry.dagster_event
+            if ev is None and entry.level >= 20 and entry.user_message and not quiet:
+                log(f"  {entry.user_message}")
+            elif ev is not None and ev.event_type in (
+                dg.DagsterEventType.STEP_FAILURE,
+                dg.DagsterEventType.RUN_FAILURE,
+            ):
+                log(f"  {ev.event_type_value}: {ev.message or ''}".rstrip())
+        cursor = conn.cursor
+        if run is not None and run.is_finished and not conn.has_more:
+            return run.status == dg.DagsterRunStatus.SUCCESS
+        if not conn.has_more:
+            time.sleep(_POLL_SECONDS)

@@ -1,67 +1,96 @@
-"""Watch ``data/studies``: new folders add a partition and run, edits rerun, removed folders are purged.
+"""Watch the studies root: new folders add a partition, edits rerun the study, removed folders are purged.
 
-The sensor only lists folders and hashes their files; it never opens DuckDB. Its cursor keeps a
-short content hash per study and a generation counter, and every run key carries both, so an
-edited study always reruns, and a study that is removed and added back is processed again.
+A folder is picked up once it has stopped changing (the same content hash for ``SETTLE_SECONDS``), so
+a copy still in progress or an editor saving file by file is not run half-way; a new folder whose
+``study.yaml`` still names another study (copied, not yet edited) gets ``COPY_GRACE_SECONDS``. The
+sensor only lists folders and hashes their files; it never opens DuckDB. Its cursor remembers what
+it saw and launched per study; on its first tick it starts from what Dagster recorded as processed
+(``study_sync.processed_versions``), so an existing instance is not rerun. Run keys carry the
+content hash, so an edited study always reruns.
 """
+
+from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import dagster as dg
+import yaml
 
-from meta_bm.orchestration.jobs import cohort_refresh_job, range_tags, study_refresh_job
-from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME, study_partitions
+from meta_bm.orchestration.jobs import cohort_refresh_job, partition_kwargs, refresh_job
+from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
 from meta_bm.orchestration.resources import StudyFolders
+from meta_bm.orchestration.study_sync import SyncPlan, partition_requests, processed_versions, run_ranges
 
-HASH_CHARS = 16
+SETTLE_SECONDS = 8.0
+COPY_GRACE_SECONDS = 120.0
+INTERVAL_SECONDS = 5
 
 
-def _cursor(text: str | None) -> tuple[dict[str, str], int]:
-    if not text:
-        return {}, 0
-    data = json.loads(text)
-    return dict(data.get("fp", {})), int(data.get("gen", 0))
+def _copied_not_edited(folders: StudyFolders, sid: str) -> bool:
+    """``study.yaml`` names another study: the folder was copied and is probably being edited."""
+    try:
+        data = yaml.safe_load((folders.path(sid) / "study.yaml").read_text(encoding="utf-8")[:100_000])
+        return isinstance(data, dict) and isinstance(data.get("study_id"), str) and data["study_id"] != sid
+    except Exception:  # unreadable: let the run report it
+        return False
+
+
+def _settled(seen: dict, sid: str, fp: str, now: float, folders: StudyFolders, new: bool) -> bool:
+    first = seen.get(sid)
+    if not first or first[0] != fp:
+        return False
+    wait = COPY_GRACE_SECONDS if new and _copied_not_edited(folders, sid) else SETTLE_SECONDS
+    return now - first[1] >= wait
 
 
 @dg.sensor(
-    jobs=[study_refresh_job, cohort_refresh_job],
-    minimum_interval_seconds=30,
+    jobs=[refresh_job, cohort_refresh_job],
+    minimum_interval_seconds=INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="New, changed and removed study folders under the studies root.",
+    description="New, changed and removed study folders (picked up once they stop changing).",
 )
 def study_folder_sensor(context: dg.SensorEvaluationContext, folders: StudyFolders) -> dg.SensorResult:
-    seen, gen = _cursor(context.cursor)
-    current = {sid: fp[:HASH_CHARS] for sid, fp in folders.fingerprints().items()}
-    known = set(context.instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME))
-    new = [s for s in current if s not in known]
-    removed = sorted(known - set(current))
-    # A partition the cursor has not seen (first tick on an existing instance) is adopted as is.
-    changed = [s for s in current if s in known and s in seen and seen[s] != current[s]]
-    cursor = json.dumps({"fp": current, "gen": gen + 1 if (new or removed or changed) else gen})
-    if not (new or removed or changed):
-        return dg.SensorResult(skip_reason="no new, changed or removed study folders", cursor=cursor)
-    gen += 1
+    now = time.time()
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    known = context.instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME)
+    if "launched" in cursor:
+        launched = cursor["launched"]
+    else:  # first tick: what Dagster recorded as processed counts as launched
+        launched = {k: v[0] for k, v in processed_versions(context.instance, known).items()}
+    fingerprints = folders.fingerprints()
+    seen = {sid: (cursor.get("seen", {}).get(sid) or [fp, now]) for sid, fp in fingerprints.items()}
+    seen = {sid: (v if v[0] == fingerprints[sid] else [fingerprints[sid], now]) for sid, v in seen.items()}
+    known_set = set(known)
+    plan = SyncPlan(removed=[k for k in known if k not in fingerprints])
+    waiting = []
+    for sid, fp in fingerprints.items():
+        if launched.get(sid) == fp and sid in known_set:
+            continue
+        if not _settled(seen, sid, fp, now, folders, sid not in known_set):
+            waiting.append(sid)
+        elif sid in known_set:
+            plan.changed.append(sid)
+        else:
+            plan.added.append(sid)
+    for sid in plan.to_refresh:
+        launched[sid] = fingerprints[sid]
+    for sid in plan.removed:
+        launched.pop(sid, None)
+    new_cursor = json.dumps({"seen": seen, "launched": launched})
+    if not (plan.to_refresh or plan.removed):
+        reason = f"waiting for {len(waiting)} folder(s) to stop changing" if waiting else "no study folder changed"
+        return dg.SensorResult(skip_reason=reason, cursor=new_cursor)
+    order = [k for k in known if k not in plan.removed] + plan.added
     requests = []
-    if new:
-        tag = hashlib.sha256("".join(f"{s}{current[s]}" for s in new).encode()).hexdigest()[:HASH_CHARS]
-        kw = {"partition_key": new[0]} if len(new) == 1 else {"tags": range_tags(new[0], new[-1])}
-        requests.append(dg.RunRequest(job_name=study_refresh_job.name, run_key=f"new:{gen}:{tag}", **kw))
-    for s in changed:
-        requests.append(
-            dg.RunRequest(job_name=study_refresh_job.name, partition_key=s, run_key=f"{s}:{current[s]}:{gen}")
-        )
-    if removed:
-        requests.append(
-            dg.RunRequest(
-                job_name=cohort_refresh_job.name,
-                run_key=f"removed:{gen}:{','.join(removed)}"[:200],
-            )
-        )
-    context.log.info(f"new {new}, changed {changed}, removed {removed}")
-    partition_requests = []
-    if new:
-        partition_requests.append(study_partitions.build_add_request(new))
-    if removed:
-        partition_requests.append(study_partitions.build_delete_request(removed))
-    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests, cursor=cursor)
+    for keys in run_ranges(plan.to_refresh, order):
+        key = hashlib.sha256("".join(f"{k}:{fingerprints[k]}" for k in keys).encode()).hexdigest()[:20]
+        requests.append(dg.RunRequest(job_name=refresh_job.name, run_key=f"refresh:{key}", **partition_kwargs(keys)))
+    if plan.removed:
+        key = hashlib.sha256((str(now) + ",".join(plan.removed)).encode()).hexdigest()[:20]
+        requests.append(dg.RunRequest(job_name=cohort_refresh_job.name, run_key=f"removed:{key}"))
+    context.log.info(f"new {plan.added}, changed {plan.changed}, removed {plan.removed}")
+    return dg.SensorResult(
+        run_requests=requests, dynamic_partitions_requests=partition_requests(plan), cursor=new_cursor
+    )

@@ -56,11 +56,17 @@ import numpy as np
 import polars as pl
 from numba import njit
 
-from meta_bm.errors import InputError
+from meta_bm.errors import MAX_CLICKS, MAX_N, MAX_RISK_ROWS, MIN_SURVIVAL_FOR_IMPLIED_N, InputError
 from meta_bm.reconstruction.censoring import CensoringModel, fit_censoring
 from meta_bm.reconstruction.cleaning import CleanCurve, clean_clicks
 from meta_bm.reconstruction.isotonic import pav_increasing
-from meta_bm.reconstruction.parsing import Clicks, RiskTable, clicks_from_arrays, risk_table_from_arrays
+from meta_bm.reconstruction.parsing import (
+    Clicks,
+    RiskTable,
+    check_count,
+    clicks_from_arrays,
+    risk_table_from_arrays,
+)
 from meta_bm.survival.km import quantile_time
 
 # Bumped whenever the same inputs give different IPD: it is the reconstructed assets' code version,
@@ -240,6 +246,33 @@ def _spread(starts: np.ndarray, lengths: np.ndarray, counts: np.ndarray) -> np.n
     return starts[g] + (i + 0.5) * lengths[g] / counts[g]
 
 
+def _check_entry(
+    curve: CleanCurve | Clicks, risk_table: RiskTable | None, total_n: object, total_events: object
+) -> None:
+    """Entry-point checks of :func:`reconstruct`: types and plausibility limits (:mod:`meta_bm.errors`).
+
+    Only refuses input; it never changes what valid input gives.
+    """
+    if not isinstance(curve, (Clicks, CleanCurve)):
+        raise InputError(f"the curve must be Clicks or a CleanCurve, not {type(curve).__name__}")
+    src = curve.source
+    # (a cleaned curve may have gained the origin)
+    if len(curve) > MAX_CLICKS + (1 if isinstance(curve, CleanCurve) else 0):
+        raise InputError(f"{len(curve):,} clicks, above the limit of {MAX_CLICKS:,} per curve", src)
+    if total_n is not None:
+        check_count(total_n, "total N", src, minimum=1)
+    if total_events is not None:
+        check_count(total_events, "total events", src)
+    if risk_table is not None:
+        if not isinstance(risk_table, RiskTable):
+            raise InputError(f"the risk table must be a RiskTable, not {type(risk_table).__name__}", src)
+        rsrc = risk_table.source
+        if len(risk_table) > MAX_RISK_ROWS:
+            raise InputError(f"{len(risk_table):,} risk table rows, above the limit of {MAX_RISK_ROWS:,}", rsrc)
+        if len(risk_table) and int(np.max(risk_table.n_risk)) > MAX_N:
+            raise InputError(f"a number at risk is above the limit of {MAX_N:,} patients per curve", rsrc)
+
+
 def reconstruct(
     curve: CleanCurve | Clicks,
     risk_table: RiskTable | None = None,
@@ -262,7 +295,15 @@ def reconstruct(
     Returns
     -------
     Reconstruction
+
+    Raises
+    ------
+    InputError
+        On input outside the plausibility limits of :mod:`meta_bm.errors` (N, counts, clicks), a
+        curve with no patients at time 0, or a risk table starting after 0 that cannot imply a
+        plausible N (give ``total_n`` then).
     """
+    _check_entry(curve, risk_table, total_n, total_events)
     if isinstance(curve, Clicks):
         curve = clean_clicks(curve)
     src = curve.source
@@ -300,13 +341,35 @@ def reconstruct(
             if total_n is not None:
                 n0 = int(total_n)
             else:
+                if s_before < MIN_SURVIVAL_FOR_IMPLIED_N and nr[0] > 0:
+                    implied = f"{math.ceil(nr[0] / s_before):,}" if s_before > 0 else "infinite"
+                    raise InputError(
+                        f"the risk table starts at {tau[0]:g} with {nr[0]} at risk, but the curve is at "
+                        f"{s_before:.4g} there: an N at time 0 implied from a survival below "
+                        f"{MIN_SURVIVAL_FOR_IMPLIED_N:g} is not plausible (it would be {implied}); give the total N",
+                        rsrc,
+                        int(risk_table.rows[0]),
+                    )
                 n0 = math.ceil(nr[0] / max(s_before, 1e-12) - 1e-9)
+                if n0 > MAX_N:
+                    raise InputError(
+                        f"the N at time 0 implied by {nr[0]} at risk at {tau[0]:g} (curve at {s_before:.4g}) is "
+                        f"{n0:,}, above the limit of {MAX_N:,} patients per curve; give the total N",
+                        rsrc,
+                        int(risk_table.rows[0]),
+                    )
                 warnings.append(
                     f"risk table starts at {tau[0]:g} and no total N was given: assumed {n0} "
                     "patients at time 0 (no censoring before the first risk time)"
                 )
             tau = np.concatenate(([0.0], tau))
             nr = np.concatenate(([n0], nr))
+    if nr[0] < 1 and total_n is None:
+        raise InputError(
+            f"the risk table gives no patients at time 0 (N = {nr[0]}); a curve needs at least one",
+            risk_table.source if risk_table is not None else src,
+            int(risk_table.rows[0]) if risk_table is not None and len(risk_table) else None,
+        )
     if total_events is not None and not (0 <= total_events <= nr[0]):
         raise InputError(f"total events {total_events} is outside 0..{nr[0]} (the number of patients)", src)
     # Per click: numpy. Per interval (a handful) and in sequential steps: Python scalars, with the

@@ -8,6 +8,12 @@ probability or a percentage: ``y_scale="auto"`` decides from the data, ``"probab
 
 Risk tables: ``time,n_risk`` (header optional), same separators.
 
+Files are read as UTF-8 (with or without a byte-order mark), UTF-16 (with a byte-order mark, or
+without one when the NUL bytes of ASCII text say so) or, failing UTF-8, Latin-1; any other file
+holding NUL bytes is refused as not text. Only regular files are read, up to
+:data:`~meta_bm.errors.MAX_INPUT_BYTES`; clicks, risk rows, times and counts are held to the
+plausibility limits of :mod:`meta_bm.errors`.
+
 Every problem raises :class:`meta_bm.errors.InputError` naming the file, the row and the problem.
 
 Example
@@ -19,15 +25,19 @@ Example
 
 from __future__ import annotations
 
+import codecs
 import math
+import numbers
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from meta_bm.errors import InputError
+from meta_bm.errors import MAX_CLICKS, MAX_INPUT_BYTES, MAX_N, MAX_RISK_ROWS, MAX_TIME, InputError
 
 YScale = Literal["auto", "probability", "percent"]
 
@@ -80,19 +90,154 @@ class RiskTable:
         return int(self.time.size)
 
 
-def _read_text(path: str | Path) -> tuple[str, str]:
-    p = Path(path)
-    name = str(path)
-    if not p.exists():
-        raise InputError("file not found", name)
-    if not p.is_file():
-        raise InputError("not a regular file", name)
-    raw = p.read_bytes()
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` is, in words (for messages about files that are not regular files)."""
+    for test, kind in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISREG, "a regular file"),
+    ):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def os_reason(exc: BaseException) -> str:
+    """The reason of a failed file operation, in words (``strerror`` without the path)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {exc}"
+
+
+def read_input_bytes(path: str | Path, source: str | None = None, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; :class:`InputError` otherwise.
+
+    Never blocks on or reads a special file (FIFO, socket, device): the file is opened
+    non-blocking and checked to be a regular file on the open descriptor, so a file swapped for
+    a FIFO in between is refused too.
+    """
+    name = source if source is not None else str(path)
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    return text, name
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError("file not found", name) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read ({os_reason(exc)})", name) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"not a regular file: it is {file_kind(st.st_mode)}", name)
+    if st.st_size > limit:
+        raise InputError(f"file is {st.st_size:,} bytes, above the limit of {limit:,}", name)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read ({os_reason(exc)})", name) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"not a regular file: it is {file_kind(st.st_mode)}", name)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise InputError(f"cannot read ({os_reason(exc)})", name) from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise InputError(f"file is more than {limit:,} bytes, the limit", name)
+    return b"".join(chunks)
+
+
+def _utf16_without_bom(raw: bytes) -> str | None:
+    """``"utf-16-le"`` / ``"utf-16-be"`` when NUL bytes sit where UTF-16 puts them in ASCII text."""
+    sample = raw[:4096]
+    half = len(sample) // 2
+    if half == 0:
+        return None
+    even_nul = sample[0::2].count(0) / half
+    odd_nul = sample[1::2].count(0) / half
+    if odd_nul >= 0.5 and even_nul < 0.05:
+        return "utf-16-le"
+    if even_nul >= 0.5 and odd_nul < 0.05:
+        return "utf-16-be"
+    return None
+
+
+def decode_text(raw: bytes, source: str, latin1_fallback: bool = True) -> str:
+    """Text of a file's bytes: UTF-8 (BOM or not), UTF-16 (BOM, or detected), else Latin-1.
+
+    ``latin1_fallback=False`` refuses text that is not UTF-8 or UTF-16 instead. Raises
+    :class:`InputError` naming the encoding for UTF-32, for UTF-16 that does not decode, and for
+    NUL bytes in anything else (a binary file, or an encoding this does not read).
+    """
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        raise InputError("the file is UTF-32 text; save it as UTF-8", source)
+    encoding = None
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    elif b"\x00" in raw:
+        encoding = _utf16_without_bom(raw)
+        if encoding is None:
+            raise InputError(
+                "a NUL byte: the file is not text, or not in an encoding read here (save it as UTF-8)",
+                source,
+                raw[: raw.index(b"\x00")].count(b"\n") + 1,
+            )
+    if encoding is not None:
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"the file looks like UTF-16 text but does not decode as {encoding.upper()} "
+                f"({exc.reason} at byte {exc.start}); save it as UTF-8",
+                source,
+            ) from None
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            if not latin1_fallback:
+                raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", source) from None
+            text = raw.decode("latin-1")
+    if "\x00" in text:
+        row = text[: text.index("\x00")].count("\n") + 1
+        raise InputError("a NUL character: the file is not a text table", source, row)
+    return text
+
+
+def _read_text(path: str | Path) -> tuple[str, str]:
+    name = str(path)
+    return decode_text(read_input_bytes(path, name), name), name
+
+
+def check_count(value, what: str, source: str | None, minimum: int = 0, maximum: int = MAX_N) -> int:
+    """``value`` as an int when it is a whole number in ``minimum..maximum``; :class:`InputError` otherwise.
+
+    Integers (Python or numpy) and whole floats are accepted; booleans, strings, fractions and
+    non-finite numbers are not.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InputError(f"{what} must be a whole number, not {type(value).__name__} {value!r}", source)
+    if isinstance(value, numbers.Integral):
+        v = int(value)
+    else:
+        f = float(value)
+        if not (math.isfinite(f) and f.is_integer()):
+            raise InputError(f"{what} {value!r} is not a whole number", source)
+        v = int(f)
+    if v < minimum:
+        raise InputError(f"{what} {v} is below {minimum}", source)
+    if v > maximum:
+        raise InputError(f"{what} {v:,} is above the limit of {maximum:,} (patients per curve)", source)
+    return v
 
 
 def _data_lines(text: str) -> list[tuple[int, str]]:
@@ -145,12 +290,17 @@ def _split(line: str, sep: str | None) -> list[str]:
 
 
 def _parse_table(
-    text: str, source: str, what: str
+    text: str, source: str, what: str, max_rows: int
 ) -> tuple[tuple[list[str], int] | None, np.ndarray, np.ndarray, np.ndarray]:
     """Parse a 2-column numeric table; returns (header cells or None, col0, col1, rows)."""
     lines = _data_lines(text)
     if not lines:
         raise InputError(f"the {what} file is empty (no data rows)", source)
+    if len(lines) > max_rows + 2:  # (+ up to two header lines)
+        first_over = lines[max_rows + 2][0]
+        raise InputError(
+            f"the {what} file has {len(lines):,} data rows, above the limit of {max_rows:,}", source, first_over
+        )
     sep = _detect_separator(lines)
     decimal_comma = sep != ","
     header: list[str] | None = None
@@ -199,7 +349,7 @@ def parse_clicks(text: str, source: str = "<string>", y_scale: YScale = "auto") 
     """
     if y_scale not in ("auto", "probability", "percent"):
         raise InputError(f"unknown y scale {y_scale!r}; use auto, probability or percent", source)
-    _, t, s, rows = _parse_table(text, source, "clicks")
+    _, t, s, rows = _parse_table(text, source, "clicks", MAX_CLICKS)
     return _validate_clicks(t, s, rows, source, y_scale)
 
 
@@ -209,6 +359,8 @@ def clicks_from_arrays(time, survival, source: str = "<arrays>", y_scale: YScale
     s = np.asarray(survival, float)
     if t.shape != s.shape or t.ndim != 1:
         raise InputError("time and survival must be 1-D sequences of equal length", source)
+    if t.size > MAX_CLICKS:
+        raise InputError(f"{t.size:,} clicks, above the limit of {MAX_CLICKS:,} per curve", source)
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(s))):
         i = int(np.flatnonzero(~(np.isfinite(t) & np.isfinite(s)))[0])
         raise InputError("non-finite value", source, i + 1)
@@ -220,6 +372,16 @@ def clicks_from_arrays(time, survival, source: str = "<arrays>", y_scale: YScale
 def _validate_clicks(t: np.ndarray, s: np.ndarray, rows: np.ndarray, source: str, y_scale: YScale) -> Clicks:
     if t.size < 3:
         raise InputError(f"only {t.size} click(s); a curve needs at least 3", source)
+    if t.size > MAX_CLICKS:
+        raise InputError(f"{t.size:,} clicks, above the limit of {MAX_CLICKS:,} per curve", source)
+    bad = np.flatnonzero(np.abs(t) > MAX_TIME)
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(
+            f"time {t[i]:g} is beyond the limit of {MAX_TIME:g} (in the curve's unit: a wrong column or unit?)",
+            source,
+            int(rows[i]),
+        )
     t_max = float(t.max())
     if float(np.ptp(t)) == 0.0:
         raise InputError("all clicks have the same time (is the time column constant?)", source)
@@ -277,7 +439,7 @@ def parse_risk_table(text: str, source: str = "<string>") -> RiskTable:
     Raises :class:`InputError` for negative or non-integer counts, counts that increase over time,
     and times that are negative, unsorted or duplicated.
     """
-    head, t, n, rows = _parse_table(text, source, "risk table")
+    head, t, n, rows = _parse_table(text, source, "risk table", MAX_RISK_ROWS)
     if head is not None:
         header, header_row = head
         cols = [h for h in header if h]
@@ -287,14 +449,22 @@ def parse_risk_table(text: str, source: str = "<string>") -> RiskTable:
 
 
 def _validate_risk_table(t: np.ndarray, n: np.ndarray, rows: np.ndarray, source: str) -> RiskTable:
+    if t.size > MAX_RISK_ROWS:
+        raise InputError(f"{t.size:,} risk table rows, above the limit of {MAX_RISK_ROWS:,}", source)
     for i in range(t.size):
         row = int(rows[i])
         if t[i] < 0:
             raise InputError(f"negative risk time {t[i]:g}", source, row)
+        if t[i] > MAX_TIME:
+            raise InputError(
+                f"risk time {t[i]:g} is beyond the limit of {MAX_TIME:g} (wrong column or unit?)", source, row
+            )
         if n[i] < 0:
             raise InputError(f"negative n_risk {n[i]:g}", source, row)
         if n[i] != math.floor(n[i]):
             raise InputError(f"n_risk {n[i]:g} is not a whole number", source, row)
+        if n[i] > MAX_N:
+            raise InputError(f"n_risk {n[i]:g} is above the limit of {MAX_N:,} patients per curve", source, row)
         if i > 0:
             if t[i] == t[i - 1]:
                 raise InputError(f"duplicated risk time {t[i]:g}", source, row)

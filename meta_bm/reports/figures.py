@@ -3,8 +3,10 @@
 * :func:`km_figure`: KM curves per group with censoring marks, medians marked, HR and p annotated,
   numbers at risk in a table under the axis;
 * :func:`forest_figure`: per-study hazard ratios and the pooled FE / DL / REML estimates;
-* :func:`overlay_figure`: digitized clicks vs the KM of the reconstructed IPD, with published vs
-  reconstructed numbers at risk.
+* :func:`study_figure` / :func:`study_figure_png`: the reconstruction overlay of one study, every curve
+  (digitized clicks vs the KM of the reconstructed IPD) with published vs reconstructed numbers at risk;
+  :func:`overlay_figure` is the same for one curve, :func:`overlay_curves` builds the curves of a
+  :class:`~meta_bm.studies.harmonize.StudyReconstruction`.
 
 :func:`save_figure` writes full-size PNG and SVG; :func:`png_bytes` gives a small PNG for UI metadata.
 """
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -186,6 +189,376 @@ def forest_figure(
     return fig
 
 
+# --------------------------------------------------------------------------------------------------------
+# reconstruction overlay: one figure per study, every curve, digitized clicks vs reconstructed KM
+# --------------------------------------------------------------------------------------------------------
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+# Okabe–Ito with the pale yellow last: the curve colours are also the colours of text in the table
+_CURVE_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+_MONTHS_PER_UNIT = {"days": 12 / 365.25, "weeks": 7 * 12 / 365.25, "months": 1.0, "years": 12.0}
+# Layout of :func:`study_figure` in inches (fonts in points): 9 in x 100 dpi = 900 px wide, fonts >= 10 pt.
+_WIDTH_IN = 9.0
+_PNG_DPI = 100
+_EDGE_IN = 0.2  # left edge of the title and of the curve names in the table
+_TITLE_IN = 0.5
+_LEGEND_ROW_IN = 0.26
+_PLOT_IN = 4.0
+_XAXIS_IN = 0.7
+_HEADER_IN = 0.35
+_ROW_IN = 0.25
+_GROUP_GAP_IN = 0.06
+_BOTTOM_IN = 0.15
+_RIGHT_IN = 0.35
+_FONT = 10.5
+_TITLE_FONT = 13.0
+_MIN_TICK_GAP_IN = 0.45  # risk-table times closer than this on the axis are not all labelled ticks
+_NUMBER_GAP_IN = 0.1  # the least space between two numbers at risk on one row
+
+
+@dataclass(frozen=True, eq=False)
+class OverlayCurve:
+    """One digitized curve and its reconstruction, as :func:`study_figure` draws it.
+
+    ``click_time`` / ``click_survival``: the digitized clicks (survival 0-1) as read; ``ipd_time`` /
+    ``ipd_event``: the reconstructed patients (event 1, censored 0); times in ``time_unit``.
+    ``risk_fit``: the published vs reconstructed numbers at risk (columns ``time, published,
+    reconstructed``; others are ignored), or None when the paper gives no risk table.
+    """
+
+    label: str
+    time_unit: str
+    click_time: np.ndarray
+    click_survival: np.ndarray
+    ipd_time: np.ndarray
+    ipd_event: np.ndarray
+    risk_fit: pl.DataFrame | None = None
+
+
+def overlay_curves(rec) -> list[OverlayCurve]:
+    """The curves of a :class:`~meta_bm.studies.harmonize.StudyReconstruction`, labelled ``arm label (curve_id)``."""
+    out = []
+    for r in rec.curves:
+        spec, recon = r.curve.spec, r.reconstruction
+        rt = recon.fidelity.risk_table
+        out.append(
+            OverlayCurve(
+                label=f"{rec.study.manifest.arm(spec.arm).label} ({spec.curve_id})",
+                time_unit=spec.time_unit,
+                click_time=r.curve.clicks.time,
+                click_survival=r.curve.clicks.survival,
+                ipd_time=recon.time,
+                ipd_event=recon.event,
+                risk_fit=rt if rt.height else None,
+            )
+        )
+    return out
+
+
+def _common_unit(curves: list[OverlayCurve]) -> tuple[str, list[float]]:
+    """The time unit of the figure (the curves' own if they agree, else months) and each curve's factor."""
+    units = {c.time_unit for c in curves}
+    if len(units) <= 1:
+        return (units.pop() if units else ""), [1.0] * len(curves)
+    return "months", [_MONTHS_PER_UNIT.get(c.time_unit, 1.0) for c in curves]
+
+
+def _evenly_spaced(ts: np.ndarray) -> bool:
+    gaps = np.diff(ts)
+    return gaps.size > 0 and bool(np.allclose(gaps, gaps[0], rtol=1e-6))
+
+
+def _ticks(risk_sets: list[np.ndarray], t_max: float, plot_w_in: float) -> np.ndarray:
+    """Major ticks of the time axis: published risk-table times when they make a readable axis.
+
+    The union of every curve's risk-table times, else the longest single table, is used when it starts
+    at 0, spans most of the follow-up and labels stay at least ``_MIN_TICK_GAP_IN`` apart; an evenly
+    spaced table is extended to the end of follow-up. Otherwise evenly spaced nice ticks.
+    """
+    t_max = t_max if t_max > 0 else 1.0
+    candidates = []
+    if risk_sets:
+        candidates.append(np.unique(np.concatenate(risk_sets)))
+        candidates += sorted(risk_sets, key=lambda ts: -ts.size)
+    for ts in candidates:
+        if not 3 <= ts.size <= 13 or ts[0] != 0.0 or ts[-1] < 0.6 * t_max:
+            continue
+        if _evenly_spaced(ts):
+            step = float(ts[1] - ts[0])
+            ts = np.arange(0.0, max(t_max, float(ts[-1])) + step - 1e-9, step)
+            if ts[-1] > t_max + 0.5 * step:
+                ts = ts[:-1]
+        if float(np.min(np.diff(ts))) / max(t_max, float(ts[-1])) * plot_w_in >= _MIN_TICK_GAP_IN:
+            return ts
+    return _nice_ticks(t_max)
+
+
+def _text_width_in(fig, renderer, text: str, **kw) -> float:
+    t = fig.text(0, 0, text, **kw)
+    width = t.get_window_extent(renderer).width / fig.dpi
+    t.remove()
+    return width
+
+
+def _shorten(fig, renderer, text: str, max_in: float, **kw) -> str:
+    """``text``, cut with an ellipsis to fit ``max_in`` inches."""
+    if _text_width_in(fig, renderer, text, **kw) <= max_in:
+        return text
+    while len(text) > 4 and _text_width_in(fig, renderer, text + "…", **kw) > max_in:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def _visible(times: np.ndarray, first: np.ndarray, min_gap: float, t_end: float) -> list[int]:
+    """Indices of the numbers at risk to draw so that no two are closer than ``min_gap`` (time units).
+
+    Those flagged in ``first`` (numbers that differ from the published ones) are placed first, then the
+    others from left to right wherever they fit; times beyond ``t_end`` are left out.
+    """
+    taken: list[float] = []
+    out = []
+    for pass_first in (True, False):
+        for j in range(times.size):
+            if bool(first[j]) != pass_first or times[j] > t_end:
+                continue
+            if all(abs(times[j] - t) >= min_gap - 1e-12 for t in taken):
+                taken.append(float(times[j]))
+                out.append(j)
+    return sorted(out)
+
+
+@dataclass(frozen=True)
+class _RiskRow:
+    curve: int
+    kind: str  # "published" | "reconstructed"
+    time: np.ndarray
+    numbers: list[int]
+    bold: list[bool]
+
+
+def _risk_rows(curves: list[OverlayCurve], scale: list[float], kms: list[KaplanMeier], ticks) -> list[_RiskRow]:
+    rows = []
+    for i, (c, f, km) in enumerate(zip(curves, scale, kms, strict=True)):
+        if c.risk_fit is not None and c.risk_fit.height:
+            t = c.risk_fit["time"].to_numpy().astype(float) * f
+            pub = [int(v) for v in c.risk_fit["published"].to_list()]
+            rec = [int(v) for v in c.risk_fit["reconstructed"].to_list()]
+            rows.append(_RiskRow(i, "published", t, pub, [False] * len(pub)))
+            rows.append(_RiskRow(i, "reconstructed", t, rec, [a != b for a, b in zip(rec, pub, strict=True)]))
+        else:
+            rows.append(_RiskRow(i, "reconstructed", ticks, [int(v) for v in km.at_risk(ticks)], [False] * ticks.size))
+    return rows
+
+
+def study_figure(curves: list[OverlayCurve], title: str = ""):
+    """Every curve of a study in one figure: digitized clicks (markers) vs reconstructed KM (steps).
+
+    One colour and marker per curve (Okabe–Ito), a legend above the plot naming each curve with its
+    reconstructed N and events, the time axis in the curves' unit (months when they differ), and under
+    the plot the numbers at risk aligned with the time axis: per curve its name, then for a published
+    risk table the published and the reconstructed numbers at the published times (reconstructed
+    numbers that differ in bold), else the reconstructed numbers at the axis ticks. Ticks are the
+    published risk-table times when they make a readable axis (other risk times get minor ticks).
+    Built on :class:`matplotlib.figure.Figure` (no pyplot, no backend switching); 9 in wide, fonts of
+    10.5 pt and more. :func:`study_figure_png` renders it to a small PNG.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    if not curves:
+        raise ValueError("study_figure needs at least one curve")
+    unit, scale = _common_unit(curves)
+    kms = [kaplan_meier(np.asarray(c.ipd_time, float) * f, c.ipd_event) for c, f in zip(curves, scale, strict=True)]
+    risk_sets = [
+        c.risk_fit["time"].to_numpy().astype(float) * f
+        for c, f in zip(curves, scale, strict=True)
+        if c.risk_fit is not None and c.risk_fit.height
+    ]
+    t_max = max(
+        [float(np.max(c.click_time)) * f for c, f in zip(curves, scale, strict=True) if len(c.click_time)]
+        + [float(km.time[-1]) for km in kms if km.time.size]
+        + [float(ts[-1]) for ts in risk_sets]
+        + [0.0]
+    )
+
+    # horizontal layout: the row labels ("published" / "reconstructed") sit left of the plot
+    fig = Figure(figsize=(_WIDTH_IN, 1.0), dpi=_PNG_DPI)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    left_in = max(_text_width_in(fig, renderer, "reconstructed", fontsize=_FONT) + 0.25 + _EDGE_IN, 0.95)
+    plot_w_in = _WIDTH_IN - left_in - _RIGHT_IN
+    ticks = _ticks(risk_sets, t_max, plot_w_in)
+    x_max = max(float(ticks[-1]), t_max) if t_max > 0 else float(ticks[-1])
+    x_lim = 1.015 * x_max  # room for the markers at the end of follow-up
+    rows = _risk_rows(curves, scale, kms, ticks)
+
+    # legend entries: two columns when they fit
+    names = [_shorten(fig, renderer, c.label, _WIDTH_IN - 2 * _EDGE_IN - 2.2, fontsize=_FONT) for c in curves]
+    labels = [
+        f"{name}: n={np.size(c.ipd_time)}, events={int(np.sum(c.ipd_event))}"
+        for name, c in zip(names, curves, strict=True)
+    ]
+    widest = max(_text_width_in(fig, renderer, s, fontsize=_FONT) for s in labels) + 0.9
+    ncol = 2 if len(labels) > 1 and 2 * widest <= _WIDTH_IN - 2 * _EDGE_IN else 1
+    legend_in = (1 + -(-len(labels) // ncol)) * _LEGEND_ROW_IN + 0.2
+
+    n_groups = len({r.curve for r in rows})
+    table_in = _HEADER_IN + (len(rows) + n_groups) * _ROW_IN + (n_groups - 1) * _GROUP_GAP_IN
+    plot_top_in = _TITLE_IN + legend_in
+    height = plot_top_in + _PLOT_IN + _XAXIS_IN + table_in + _BOTTOM_IN
+    fig.set_size_inches(_WIDTH_IN, height)
+
+    def frac_y(from_top_in: float) -> float:
+        return 1.0 - from_top_in / height
+
+    fig.text(_EDGE_IN / _WIDTH_IN, frac_y(_TITLE_IN / 2), title, fontsize=_TITLE_FONT, weight="bold", va="center")
+
+    ax = fig.add_axes((left_in / _WIDTH_IN, frac_y(plot_top_in + _PLOT_IN), plot_w_in / _WIDTH_IN, _PLOT_IN / height))
+    handles = []
+    for i, (c, f, km) in enumerate(zip(curves, scale, kms, strict=True)):
+        color, marker = _CURVE_COLORS[i % len(_CURVE_COLORS)], _MARKERS[i % len(_MARKERS)]
+        ax.step(
+            np.concatenate(([0.0], km.time)),
+            np.concatenate(([1.0], km.survival)),
+            where="post",
+            color=color,
+            lw=1.8,
+            zorder=3,
+        )
+        ax.plot(
+            np.asarray(c.click_time, float) * f,
+            c.click_survival,
+            ls="none",
+            marker=marker,
+            ms=5,
+            mfc="none",
+            mec=color,
+            mew=1.0,
+            zorder=4,
+        )
+        handles.append(Line2D([], [], color=color, lw=1.8, marker=marker, ms=6, mfc="none", mec=color))
+    ax.set_xlim(0, x_lim)
+    ax.set_xticks(ticks)
+    minor = sorted({float(t) for ts in risk_sets for t in ts} - {float(t) for t in ticks})
+    ax.set_xticks([t for t in minor if t <= x_max], minor=True)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_ylim(0, 1.02)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
+    ax.grid(True, color="#e0e0e0", lw=0.6, zorder=0)
+    ax.tick_params(labelsize=_FONT)
+    ax.set_ylabel("Survival probability", fontsize=_FONT + 0.5)
+    ax.set_xlabel(f"Time ({unit})" if unit else "Time", fontsize=_FONT + 0.5)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    legend = fig.legend(
+        handles,
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(_EDGE_IN / _WIDTH_IN, frac_y(_TITLE_IN)),
+        ncol=ncol,
+        fontsize=_FONT,
+        title="markers: digitized clicks;  lines: Kaplan–Meier of the reconstructed patients",
+        title_fontsize=_FONT,
+        frameon=False,
+        borderaxespad=0.0,
+        handlelength=2.4,
+        columnspacing=2.0,
+    )
+    legend._legend_box.align = "left"  # the title flush left with the entries
+
+    table_top_in = plot_top_in + _PLOT_IN + _XAXIS_IN
+    tab_h_in = table_in - _HEADER_IN
+    tab = fig.add_axes((left_in / _WIDTH_IN, frac_y(table_top_in + table_in), plot_w_in / _WIDTH_IN, tab_h_in / height))
+    tab.set_xlim(0, x_lim)
+    tab.set_ylim(tab_h_in, 0)  # inches from the top of the table down
+    tab.axis("off")
+    to_axes_x = -left_in / plot_w_in  # the figure's left edge in the table's axes fraction
+    in_per_unit = plot_w_in / x_lim
+    # per curve, one set of times shown on all its rows (columns stay aligned); differing numbers first
+    visible: dict[int, list[int]] = {}
+    for i in sorted({r.curve for r in rows}):
+        own = [r for r in rows if r.curve == i]
+        widest = max((str(n) for r in own for n in r.numbers), key=len, default="0")
+        min_gap = (_text_width_in(fig, renderer, widest, fontsize=_FONT) + _NUMBER_GAP_IN) / in_per_unit
+        differs = np.any([r.bold for r in own], axis=0)
+        visible[i] = _visible(own[0].time, differs, min_gap, x_max + 1e-9)
+    thinned = any(len(v) < int(np.sum(r.time <= x_max + 1e-9)) for r in rows for v in [visible[r.curve]])
+    any_bold = any(r.bold[j] for r in rows for j in visible[r.curve])
+    y = 0.0
+    for k, r in enumerate(rows):
+        color = _CURVE_COLORS[r.curve % len(_CURVE_COLORS)]
+        if k == 0 or rows[k - 1].curve != r.curve:  # the curve's name on its own line
+            y += _GROUP_GAP_IN if k else 0.0
+            tab.text(
+                to_axes_x + _EDGE_IN / plot_w_in,
+                y + _ROW_IN / 2,
+                names[r.curve] + ("" if r.kind == "published" else "  (no published risk table)"),
+                transform=tab.get_yaxis_transform(),
+                ha="left",
+                va="center",
+                fontsize=_FONT,
+                color=color,
+                weight="bold",
+            )
+            y += _ROW_IN
+        y_mid = y + _ROW_IN / 2
+        tab.text(
+            -0.25 / plot_w_in,
+            y_mid,
+            r.kind,
+            transform=tab.get_yaxis_transform(),
+            ha="right",
+            va="center",
+            fontsize=_FONT,
+            color=color,
+        )
+        for j in visible[r.curve]:
+            tab.text(
+                r.time[j],
+                y_mid,
+                str(r.numbers[j]),
+                ha="center",
+                va="center",
+                fontsize=_FONT,
+                color=color,
+                weight="bold" if r.bold[j] else "normal",
+            )
+        y += _ROW_IN
+    notes = (["bold: differs from published"] if any_bold else []) + (
+        ["crowded rows: some times skipped"] if thinned else []
+    )
+    header = "Number at risk" + (f" ({'; '.join(notes)})" if notes else "")
+    fig.text(
+        _EDGE_IN / _WIDTH_IN, frac_y(table_top_in + _HEADER_IN / 2), header, fontsize=_FONT, weight="bold", va="center"
+    )
+    return fig
+
+
+def study_figure_png(curves: list[OverlayCurve], title: str = "", colors: int = 64) -> bytes:
+    """:func:`study_figure` as a PNG of 900 px width, quantized to a ``colors``-colour palette (small for UI metadata).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> c = OverlayCurve("arm A", "months", np.array([0, 2, 2, 5.0]), np.array([1, 1, .6, .6]),
+    ...                  np.array([1, 2, 2, 3, 6.0]), np.array([0, 1, 1, 0, 0]))
+    >>> png = study_figure_png([c], title="demo")
+    >>> png[:4] == b"\\x89PNG", len(png) < 120_000
+    (True, True)
+    """
+    from PIL import Image
+
+    fig = study_figure(curves, title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_PNG_DPI, facecolor="white")
+    img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    out = io.BytesIO()
+    img.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+        out, format="PNG", optimize=True
+    )
+    return out.getvalue()
+
+
 def overlay_figure(
     click_time: np.ndarray,
     click_survival: np.ndarray,
@@ -195,42 +568,9 @@ def overlay_figure(
     title: str = "",
     time_unit: str = "",
 ):
-    """Digitized clicks vs the reconstructed KM, with published vs reconstructed numbers at risk."""
-    fig = plt.figure(figsize=(5.0, 3.8))
-    ax = fig.add_axes((0.14, 0.34, 0.82, 0.56))
-    km = kaplan_meier(ipd_time, ipd_event)
-    ax.step(
-        np.concatenate(([0.0], km.time)),
-        np.concatenate(([1.0], km.survival)),
-        where="post",
-        color=OKABE_ITO[0],
-        lw=1.3,
-        label="reconstructed IPD (KM)",
-    )
-    ax.plot(click_time, click_survival, "o", ms=2.5, color=OKABE_ITO[1], alpha=0.8, label="digitized clicks")
-    ax.set_ylim(0, 1.02)
-    ax.set_ylabel("Survival")
-    ax.set_xlabel(f"Time ({time_unit})" if time_unit else "Time")
-    ax.set_title(title, fontsize=9, loc="left")
-    ax.legend(frameon=False, fontsize=7)
-    if risk_fit is not None and risk_fit.height:
-        tab = fig.add_axes((0.14, 0.04, 0.82, 0.14))
-        tab.set_xlim(ax.get_xlim())
-        tab.axis("off")
-        for row, (name, col) in enumerate((("published", "published"), ("reconstructed", "reconstructed"))):
-            tab.text(-0.06, 1 - (row + 0.5) / 2, name, transform=tab.transAxes, ha="right", va="center", fontsize=7)
-            for tt, n in zip(risk_fit["time"].to_list(), risk_fit[col].to_list(), strict=True):
-                tab.text(
-                    tt,
-                    1 - (row + 0.5) / 2,
-                    str(n),
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    transform=tab.get_xaxis_transform(),
-                    color=OKABE_ITO[row],
-                )
-    return fig
+    """One curve: :func:`study_figure` with a single :class:`OverlayCurve` (kept for per-curve callers)."""
+    curve = OverlayCurve("reconstruction", time_unit, click_time, click_survival, ipd_time, ipd_event, risk_fit)
+    return study_figure([curve], title)
 
 
 def save_figure(fig, stem: str | Path) -> list[Path]:

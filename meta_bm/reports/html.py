@@ -1,9 +1,11 @@
 """The report: one self-contained HTML file (figures embedded) plus every table as CSV.
 
 Sections: a synthetic-data banner when any study is synthetic; study characteristics; the
-reconstruction fidelity of every curve; the results of every analysis in the study's layout
-(median [95% CI] per group, HR [95% CI], p, n, events, next to the published figures); the figures;
-and a methods paragraph generated from the analyses config and the installed package versions.
+reconstruction fidelity of every curve; the published vs reconstructed figures of every curve (N,
+events, median, HR: :func:`~meta_bm.studies.published.compare_published`); the results of every
+analysis in the study's layout (median [95% CI] per group, HR [95% CI], p, n, events, next to the
+published figures); the figures; and a methods paragraph generated from the analyses config and the
+installed package versions.
 """
 
 from __future__ import annotations
@@ -58,12 +60,102 @@ def _table(df: pl.DataFrame, float_digits: int = 3) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _img(path: Path, alt: str) -> str:
+def _img(path: Path, alt: str, css_class: str = "") -> str:
     if not path.exists():
         return ""
     b64 = base64.b64encode(path.read_bytes()).decode()
     alt = html.escape(alt)
-    return f'<figure><img alt="{alt}" src="data:image/png;base64,{b64}"><figcaption>{alt}</figcaption></figure>'
+    cls = f' class="{css_class}"' if css_class else ""
+    return f'<figure{cls}><img alt="{alt}" src="data:image/png;base64,{b64}"><figcaption>{alt}</figcaption></figure>'
+
+
+_FIGURE_NAMES = {"n": "N", "events": "events", "median": "median", "hr": "HR", "none": "–"}
+_VERDICTS = {
+    "equal": "equal",
+    "different": "different",
+    "inside_ci": "inside the published CI",
+    "outside_ci": "outside the published CI",
+    "within_10pct": "within 10% (no published CI)",
+    "off_by_more_than_10pct": "more than 10% off (no published CI)",
+    "not_estimable": "not estimable",
+    "nothing_published": "nothing published to compare",
+}
+
+
+def _round(x) -> str:
+    """A median or HR rounded for reading: about 3 significant digits; NR when not reached or not given."""
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return "NR"
+    a = abs(x)
+    return f"{x:.0f}" if a >= 100 else f"{x:.1f}" if a >= 10 else f"{x:.2f}"
+
+
+def _estimate(value, lower, upper, whole: bool) -> str:
+    if value is None and lower is None and upper is None:
+        return "–"
+    if whole:
+        return "–" if value is None else f"{value:.0f}"
+    out = _round(value) if value is not None else "NR"
+    if lower is not None or upper is not None:
+        out += f" [{_round(lower)}–{_round(upper)}]"
+    return out
+
+
+def published_layout(published: pl.DataFrame) -> pl.DataFrame:
+    """The comparison frame of :func:`~meta_bm.studies.published.compare_published` for reading.
+
+    Columns: Study, Curve, Figure (``HR vs <reference arm>`` for hazard ratios), Published [95% CI],
+    Reconstructed [95% CI], Verdict (``OK`` / ``WARN`` / ``ERROR`` and the verdict in words), Detail.
+    N and events are whole numbers; medians and HRs are rounded to about 3 significant digits; a CI
+    limit that is not reached or not given shows as NR.
+    """
+    rows = []
+    for r in published.iter_rows(named=True):
+        whole = r["figure"] in ("n", "events")
+        figure = _FIGURE_NAMES.get(r["figure"], r["figure"])
+        if r["figure"] == "hr" and r["reference"]:
+            figure = f"HR vs {r['reference']}"
+        rows.append(
+            {
+                "Study": r["study_id"],
+                "Curve": r["curve_id"],
+                "Figure": figure,
+                "Published [95% CI]": _estimate(r["published"], r["published_lower"], r["published_upper"], whole),
+                "Reconstructed [95% CI]": _estimate(
+                    r["reconstructed"], r["reconstructed_lower"], r["reconstructed_upper"], whole
+                ),
+                "Verdict": f"{r['severity'].upper()}: {_VERDICTS.get(r['verdict'], r['verdict'])}",
+                "Detail": r["detail"] or "",
+                "severity": r["severity"],
+            }
+        )
+    schema = {k: pl.String for k in ("Study", "Curve", "Figure", "Published [95% CI]", "Reconstructed [95% CI]")}
+    schema |= {"Verdict": pl.String, "Detail": pl.String, "severity": pl.String}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _published_section(published: pl.DataFrame) -> str:
+    """The "Published vs reconstructed figures" table: one row per figure, coloured by severity."""
+    parts = ["<h2>Published vs reconstructed figures</h2>"]
+    if published.height == 0:
+        return parts[0] + "<p><em>no literature curves</em></p>"
+    counts = {s: int((published["severity"] == s).sum()) for s in ("ok", "warn", "error")}
+    parts.append(
+        f"<p>{published.height} comparisons: {counts['ok']} ok, {counts['warn']} warn, {counts['error']} error. "
+        "N and events must equal the published ones (ERROR otherwise); the reconstructed median (Kaplan–Meier, "
+        "95% CI by the log transform) and hazard ratio (Cox, Efron ties, against the curve of the reference arm, "
+        "95% Wald CI) must lie inside the published CI, or within 10% of the published value when no CI is given "
+        "(WARN otherwise). Medians are in the curve's own time unit.</p>"
+    )
+    layout = published_layout(published)
+    cols = [c for c in layout.columns if c != "severity"]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = []
+    for r in layout.iter_rows(named=True):
+        cells = "".join(f"<td>{html.escape(r[c])}</td>" for c in cols)
+        body.append(f"<tr class='sev-{html.escape(r['severity'])}'>{cells}</tr>")
+    parts.append(f"<table class='published'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    return "\n".join(parts)
 
 
 def results_layout(groups: pl.DataFrame, cox: pl.DataFrame, tests: pl.DataFrame) -> pl.DataFrame:
@@ -119,6 +211,20 @@ def methods_paragraph(config: AnalysesConfig, reconstruction_version: str, time_
     )
 
 
+def _rejected_section(rejected: pl.DataFrame) -> str:
+    """Studies left out of this version of the report's analyses, with every problem (file, row or key)."""
+    items = []
+    for r in rejected.iter_rows(named=True):
+        problems = "".join(f"<li>{html.escape(p)}</li>" for p in (r["message"] or "").splitlines())
+        what = "rejected (its folder could not be loaded)" if r["status"] == "rejected" else f"failed at {r['stage']}"
+        items.append(f"<li><b>{html.escape(r['study_id'])}</b>: {what}<ul>{problems}</ul></li>")
+    return (
+        f"<h2>Rejected studies ({rejected.height})</h2><p>The current folder of each study below could not be "
+        "used. Its previously stored rows, if any, are the ones analysed; fix the folder and rerun.</p>"
+        f"<ul class='rejected'>{''.join(items)}</ul>"
+    )
+
+
 def write_report(
     out_dir: str | Path,
     config: AnalysesConfig,
@@ -129,11 +235,27 @@ def write_report(
     reconstruction_version: str,
     time_resolution: float,
     synthetic: bool,
+    *,
+    published: pl.DataFrame | None = None,
+    rejected: pl.DataFrame | None = None,
 ) -> Path:
-    """Write ``report.html`` and ``tables/*.csv`` under ``out_dir``; return the HTML path."""
+    """Write ``report.html`` and ``tables/*.csv`` under ``out_dir``; return the HTML path.
+
+    ``rejected``: studies whose last folder version could not be used (``study_id, status, stage,
+    message``); listed with every problem near the top, since their stored rows (if any) are older.
+
+    ``published``: the :func:`~meta_bm.studies.published.compare_published` frames of every study,
+    concatenated; when given, the report shows them as "Published vs reconstructed figures" and writes
+    ``tables/published_comparison.csv``.
+    """
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
-    for name, df in {**tables, "study_characteristics": studies, "reconstruction_fidelity": fidelity}.items():
+    csvs = {**tables, "study_characteristics": studies, "reconstruction_fidelity": fidelity}
+    if published is not None:
+        csvs["published_comparison"] = published
+    if rejected is not None:
+        csvs["rejected_studies"] = rejected
+    for name, df in csvs.items():
         df.write_csv(out / "tables" / f"{name}.csv")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>meta_bm report</title><style>",
@@ -141,7 +263,9 @@ def write_report(
         "table{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;"
         "padding:2px 6px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}"
         ".banner{background:#fff3cd;border:2px solid #d39e00;padding:.8em;font-weight:bold}"
-        "figure{display:inline-block;margin:.5em}img{max-width:520px}figcaption{font-size:11px}",
+        "figure{display:inline-block;margin:.5em}img{max-width:520px}figcaption{font-size:11px}"
+        "figure.wide img{max-width:100%}"
+        "table.published td{text-align:left}tr.sev-warn td{background:#fff3cd}tr.sev-error td{background:#f8d7da}",
         "</style></head><body><h1>meta_bm: pooled survival after recurrence of brain metastases</h1>",
     ]
     if synthetic:
@@ -149,7 +273,11 @@ def write_report(
             "<p class='banner'>SYNTHETIC DATA: some or all studies in this report are simulated examples shipped "
             "with meta_bm. The results are not evidence about any treatment.</p>"
         )
+    if rejected is not None and rejected.height:
+        parts.append(_rejected_section(rejected))
     parts += ["<h2>Studies</h2>", _table(studies), "<h2>Reconstruction fidelity per curve</h2>", _table(fidelity, 4)]
+    if published is not None:
+        parts.append(_published_section(published))
     parts.append("<h2>Results</h2>")
     groups, cox, tests = tables["analysis_groups"], tables["analysis_cox"], tables["analysis_tests"]
     meta = tables.get("analysis_meta", pl.DataFrame())
@@ -213,10 +341,10 @@ def write_report(
             )
         parts.append(_img(figures_dir / f"km_{a.id}.png", f"Kaplan–Meier: {a.title}"))
         parts.append(_img(figures_dir / f"forest_{a.id}.png", f"Forest plot: {a.title}"))
-    overlays = sorted(figures_dir.glob("overlay_*.png"))
+    overlays = sorted(figures_dir.glob("study_*.png"))
     if overlays:
-        parts.append("<h2>Reconstructions: digitized vs reconstructed</h2>")
-        parts += [_img(p, p.stem.removeprefix("overlay_")) for p in overlays]
+        parts.append("<h2>Reconstructions: digitized vs reconstructed, per study</h2>")
+        parts += [_img(p, p.stem.removeprefix("study_"), "wide") for p in overlays]
     parts.append(
         "<h2>Methods</h2><p>" + html.escape(methods_paragraph(config, reconstruction_version, time_resolution))
     )

@@ -19,6 +19,7 @@ Example
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -60,10 +61,24 @@ TABLES: dict[str, str] = {
         adjuvant VARCHAR""",
     "institutional_patients": ", ".join(f"{k} {_DUCK[v]}" for k, v in COHORT_SCHEMA.items()),
     "cohort": ", ".join(f"{k} {_DUCK[v]}" for k, v in COHORT_SCHEMA.items()),
-    # one row per study: how far its current folder version got (ingested / ok / error)
+    "published_comparison": """study_id VARCHAR, curve_id VARCHAR, figure VARCHAR, published DOUBLE,
+        published_lower DOUBLE, published_upper DOUBLE, reconstructed DOUBLE, reconstructed_lower DOUBLE,
+        reconstructed_upper DOUBLE, reference VARCHAR, verdict VARCHAR, severity VARCHAR, detail VARCHAR""",
+    # one row per study: what happened to the last version of its folder that was processed
+    # (ok / rejected / failed, with every problem); the stored rows are those of the last ok version
     "study_status": """study_id VARCHAR, stage VARCHAR, status VARCHAR, fingerprint VARCHAR,
         pipeline_version VARCHAR, message VARCHAR, updated_at TIMESTAMP DEFAULT current_timestamp""",
 }
+
+# Bookkeeping of the pooled assets: the version of the inputs each was last computed from, written in
+# the same transaction as its results (so a crash in between leaves it visibly out of date).
+POOLED_VERSIONS = "pooled_versions"
+_POOLED_VERSIONS_DDL = f"""CREATE TABLE IF NOT EXISTS {POOLED_VERSIONS} (asset VARCHAR PRIMARY KEY,
+    inputs_version VARCHAR, updated_at TIMESTAMP DEFAULT current_timestamp)"""
+
+# Writers and readers of other processes that open the file without our lock (a notebook, the DuckDB
+# CLI) make duckdb.connect fail at once; we retry within the lock timeout instead of failing the run.
+_FOREIGN_LOCK_RETRY_SECONDS = 0.2
 
 
 # Pooled results, keyed by analysis_id; their columns follow the result frames (fully recomputable).
@@ -100,15 +115,27 @@ class CohortStore:
         """A connection held under the inter-process lock; closed (and the lock released) on exit."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
-            con = duckdb.connect(str(self.path))
+            con = self._open()
             try:
                 if not self._ready:
                     for name, cols in TABLES.items():
                         con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
+                    con.execute(_POOLED_VERSIONS_DDL)
                     self._ready = True
                 yield con
             finally:
                 con.close()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """Open the file, waiting (up to the lock timeout) while a process outside our lock holds it."""
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(_FOREIGN_LOCK_RETRY_SECONDS)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -147,6 +174,73 @@ class CohortStore:
                     con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
                     con.unregister("_incoming")
 
+    def commit_studies(
+        self,
+        stored: dict[str, dict[str, pl.DataFrame]],
+        status: pl.DataFrame,
+        unit_tables: Sequence[str],
+    ) -> None:
+        """Store whole study units and every study's status in one transaction (all or nothing).
+
+        ``stored`` maps a study id to its rows per table: every table of ``unit_tables`` is
+        replaced for that study (a table it has no frame for is emptied), so its files, curves,
+        IPD and cohort always come from one version of its folder. Studies only in ``status``
+        (rejected or failed) keep their stored rows; just their status row is replaced.
+        """
+        ids = list(stored)
+        frames = {
+            t: pl.concat([u[t] for u in stored.values() if t in u], how="diagonal_relaxed")
+            if any(t in u for u in stored.values())
+            else pl.DataFrame()
+            for t in unit_tables
+        }
+        self.apply([*((t, ids, frames[t]) for t in unit_tables), ("study_status", status["study_id"], status)])
+
+    def rows_per_study(self, study_ids: Sequence[str], tables: Sequence[str]) -> dict[str, dict[str, int]]:
+        """``{table: {study_id: rows}}`` for the given studies (missing = 0 rows)."""
+        out: dict[str, dict[str, int]] = {}
+        with self.connect() as con:
+            for t in tables:
+                rows = con.execute(
+                    f"SELECT study_id, count(*) FROM {t} WHERE study_id IN (SELECT unnest($ids)) GROUP BY study_id",
+                    {"ids": list(study_ids)},
+                ).fetchall()
+                out[t] = {sid: 0 for sid in study_ids} | {r[0]: int(r[1]) for r in rows}
+        return out
+
+    def table_versions(self, queries: dict[str, str]) -> dict[str, str]:
+        """Content hashes of query results (order-independent): ``{name: hex}`` for ``{name: SELECT ...}``.
+
+        Each query's rows are hashed row by row and summed, so equal contents give equal versions
+        whatever the physical order; used to tell whether pooled results are out of date.
+        """
+        out = {}
+        with self.connect() as con:
+            for name, sql in queries.items():
+                n, total = con.execute(
+                    f"SELECT count(*), coalesce(sum(hash(q)::HUGEINT), 0) FROM ({sql}) AS q"
+                ).fetchone()
+                out[name] = f"{int(n)}:{int(total) & (2**64 - 1):016x}"
+        return out
+
+    def pooled_versions(self) -> dict[str, str]:
+        """The inputs version each pooled asset was last computed from."""
+        with self.connect() as con:
+            return dict(con.execute(f"SELECT asset, inputs_version FROM {POOLED_VERSIONS}").fetchall())
+
+    def set_pooled_versions(self, versions: dict[str, str], con: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Record the inputs versions of pooled assets (in ``con``'s transaction when given)."""
+        if con is None:
+            with self._transaction() as own:
+                self.set_pooled_versions(versions, own)
+            return
+        for asset, version in versions.items():
+            con.execute(
+                f"INSERT OR REPLACE INTO {POOLED_VERSIONS} (asset, inputs_version, updated_at) "
+                "VALUES ($a, $v, current_timestamp)",
+                {"a": asset, "v": version},
+            )
+
     def delete_studies(self, study_ids: Sequence[str]) -> dict[str, int]:
         """Delete every row of ``study_ids`` from every table; returns rows deleted per table."""
         ids = list(study_ids)
@@ -165,10 +259,13 @@ class CohortStore:
         with self.connect() as con:
             return con.sql(sql, params=params).pl() if params else con.sql(sql).pl()
 
-    def replace_analysis(self, analysis_id: str, tables: dict[str, pl.DataFrame]) -> None:
+    def replace_analysis(
+        self, analysis_id: str, tables: dict[str, pl.DataFrame], pooled_versions: dict[str, str] | None = None
+    ) -> None:
         """Atomically replace one analysis's rows in the result tables (created from the first frame).
 
         A frame whose columns no longer fit its table (the result layout changed) recreates the table.
+        ``pooled_versions`` are recorded in the same transaction (see :meth:`set_pooled_versions`).
         """
         for name in tables:
             if name not in ANALYSIS_TABLES:
@@ -191,6 +288,8 @@ class CohortStore:
                         existing.add(name)
                     con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _incoming")
                     con.unregister("_incoming")
+            if pooled_versions:
+                self.set_pooled_versions(pooled_versions, con)
 
     def analysis_results(self, analysis_ids: Sequence[str] | None = None) -> dict[str, pl.DataFrame]:
         """The result tables (only the rows of ``analysis_ids`` when given); missing tables are empty."""

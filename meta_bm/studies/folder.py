@@ -17,15 +17,22 @@ Example
 
 from __future__ import annotations
 
+import csv
+import errno
 import hashlib
+import io
+import os
+import stat
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from meta_bm.errors import InputError
-from meta_bm.reconstruction import Clicks, RiskTable, read_clicks, read_risk_table
+from meta_bm.errors import MAX_AGE, MAX_INPUT_BYTES, MAX_KPS, MAX_N, MAX_TIME, InputError
+from meta_bm.reconstruction import Clicks, RiskTable, parse_clicks, parse_risk_table
+from meta_bm.reconstruction.parsing import decode_text, file_kind, os_reason, read_input_bytes
 from meta_bm.studies.manifest import (
     ENDPOINTS,
     MANIFEST_NAME,
@@ -33,7 +40,11 @@ from meta_bm.studies.manifest import (
     Curve,
     StudyError,
     StudyManifest,
-    load_manifest,
+    folder_name,
+    read_manifest,
+    resolve_inside,
+    short_repr,
+    unexpected,
 )
 
 COVARIATES = {
@@ -45,47 +56,184 @@ COVARIATES = {
     "adjuvant": pl.String,
 }
 _COVARIATE_VALUES = {"resection_extent": {"gtr", "str"}, "adjuvant": {"re_srs", "re_rt", "none"}, "sex": {"f", "m"}}
+_COVARIATE_RANGES = {"age": (0.0, MAX_AGE), "kps": (0.0, MAX_KPS)}
+# Rows listed per kind of problem in a patient table (the rest are counted).
+ROWS_LISTED = 20
 
 
 def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(read_input_bytes(path)).hexdigest()
+
+
+def shown(name: str) -> str:
+    """A file or folder name fit for a message: as is when printable, else escaped (``ascii``)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return ascii(name)
+    return name if name.isprintable() else ascii(name)
 
 
 @dataclass(frozen=True)
 class Discovery:
-    """Study folders under a root: valid ids, and folders ignored with the reason."""
+    """Study folders under a root: valid ids, and entries ignored with the reason."""
 
     study_ids: list[str]
     ignored: list[tuple[str, str]] = field(default_factory=list)
 
 
 def discover_studies(root: str | Path) -> Discovery:
-    """Study folders under ``root`` (hidden and ``_``-prefixed folders are skipped silently)."""
-    root = Path(root)
-    if not root.is_dir():
-        return Discovery([])
+    """Study folders under ``root`` (hidden and ``_``-prefixed entries are skipped silently).
+
+    Folders with a name that is not a study id, and entries that are neither folders nor regular
+    files (broken or looping symlinks, FIFOs, sockets, devices), are listed in ``ignored`` with the
+    reason; regular files are skipped. Never raises.
+    """
+    try:
+        root = Path(root)
+        if not root.is_dir():
+            return Discovery([])
+        entries = sorted(root.iterdir())
+    except (OSError, ValueError, TypeError) as exc:
+        return Discovery([], [(".", f"cannot list the folder ({os_reason(exc)})")])
     ids, ignored = [], []
-    for p in sorted(root.iterdir()):
-        if not p.is_dir() or p.name.startswith((".", "_")):
+    for p in entries:
+        name = p.name
+        if name.startswith((".", "_")):
             continue
-        if STUDY_ID_PATTERN.match(p.name):
-            ids.append(p.name)
+        try:
+            is_dir = p.is_dir()
+            if not is_dir:
+                st = os.lstat(p)
+                if stat.S_ISREG(st.st_mode):
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    try:
+                        target = os.stat(p)
+                    except OSError as exc:
+                        ignored.append((shown(name), f"a symbolic link that cannot be followed ({os_reason(exc)})"))
+                        continue
+                    if stat.S_ISREG(target.st_mode):
+                        continue
+                    ignored.append((shown(name), f"a symbolic link to {file_kind(target.st_mode)}, not a study folder"))
+                    continue
+                ignored.append((shown(name), f"{file_kind(st.st_mode)}, not a study folder"))
+                continue
+        except (OSError, ValueError) as exc:
+            ignored.append((shown(name), f"cannot be read ({os_reason(exc)})"))
+            continue
+        if STUDY_ID_PATTERN.match(name):
+            ids.append(name)
         else:
-            ignored.append((p.name, "folder name must be lowercase letters, digits and underscores"))
+            ignored.append((shown(name), "folder name must be lowercase letters, digits and underscores"))
     return Discovery(ids, ignored)
 
 
-def folder_fingerprint(folder: str | Path) -> str:
-    """SHA-256 over every regular file in the folder (names and contents): any edit changes it.
+# ---- fingerprint -------------------------------------------------------------------------------------
 
-    Cheap enough for a sensor tick over thousands of studies (the files are small text files).
+
+def _content_digest(path: str, size: int, mtime_ns: int) -> bytes:
+    """SHA-256 (hex) of a regular file, read without blocking; files above MAX_INPUT_BYTES (which
+    loading refuses anyway) by size and modification time, and anything else by its kind."""
+    if size > MAX_INPUT_BYTES:
+        return f"<large file {size} {mtime_ns}>".encode()
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        return f"<unreadable {exc.errno}>".encode()
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # (swapped since it was listed)
+            return f"<{file_kind(st.st_mode)}>".encode()
+        h = hashlib.sha256()
+        left = MAX_INPUT_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(1 << 20, left))
+            if not chunk:
+                break
+            h.update(chunk)
+            left -= len(chunk)
+        return h.hexdigest().encode()
+    except OSError as exc:
+        return f"<unreadable {exc.errno}>".encode()
+    finally:
+        os.close(fd)
+
+
+def _entry_digest(path: str, st: os.stat_result, base: str) -> bytes | None:
+    """What one folder entry contributes (None: a directory, walked instead)."""
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        return _content_digest(path, st.st_size, st.st_mtime_ns)
+    if stat.S_ISLNK(mode):
+        try:
+            link = os.readlink(path)
+        except OSError as exc:
+            return f"<unreadable symlink {exc.errno}>".encode()
+        # A symlink to a regular file inside the folder counts as that file's content; any other
+        # link (outside, to a folder, a device, /proc, a loop, dangling) as its target text.
+        real = os.path.realpath(path)
+        if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
+            try:
+                target = os.stat(real)
+            except (OSError, ValueError):
+                target = None
+            if target is not None and stat.S_ISREG(target.st_mode):
+                return _content_digest(real, target.st_size, target.st_mtime_ns)
+        return b"<symlink>" + os.fsencode(link)
+    return f"<{file_kind(mode)}>".encode()
+
+
+def folder_fingerprint(folder: str | Path) -> str:
+    """SHA-256 over every entry in the folder (names and contents): any edit changes it.
+
+    Regular files count by name and content (symlinks to regular files inside the folder too);
+    symlinks going anywhere else by their target text, never followed; FIFOs, sockets and devices
+    by their kind, never opened; unreadable entries by their error. Hidden entries are skipped.
+    Never raises, never blocks, and reads each regular file once (files above the input limit by
+    size and time): cheap enough for a sensor tick over thousands of studies.
     """
-    folder = Path(folder)
     h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts):
-            h.update(p.relative_to(folder).as_posix().encode() + b"\0" + sha256_file(p).encode())
+    try:
+        folder = Path(folder)
+        base = os.path.realpath(folder)
+        entries: list[tuple[tuple[str, ...], str, os.stat_result | None, str | None]] = []
+        stack: list[tuple[tuple[str, ...], str]] = [((), os.fspath(folder))]
+        while stack:
+            parts, path = stack.pop()
+            try:
+                with os.scandir(path) as it:
+                    listed = list(it)
+            except OSError as exc:
+                if parts:
+                    entries.append((parts, path, None, f"<unlistable {exc.errno}>"))
+                elif exc.errno not in (errno.ENOENT, errno.ENOTDIR):  # (no folder: no entries, as always)
+                    h.update(f"<unlistable folder {exc.errno}>".encode())
+                continue
+            for e in listed:
+                if e.name.startswith("."):
+                    continue
+                sub = (*parts, e.name)
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError as exc:
+                    entries.append((sub, e.path, None, f"<unreadable {exc.errno}>"))
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append((sub, e.path))
+                else:
+                    entries.append((sub, e.path, st, None))
+        for parts, path, st, error in sorted(entries, key=lambda x: x[0]):
+            digest = error.encode() if st is None or error else _entry_digest(path, st, base)
+            if digest is not None:
+                h.update("/".join(parts).encode("utf-8", "surrogateescape") + b"\0" + digest)
+    except Exception as exc:  # (an unforeseen failure still gives a hash, one that changes with it)
+        h.update(f"<error {type(exc).__name__}: {exc}>".encode("utf-8", "backslashreplace"))
     return h.hexdigest()
+
+
+# ---- loading -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -121,60 +269,83 @@ class LoadedStudy:
     fingerprint: str
 
 
-def _resolve(folder: Path, name: str) -> Path:
-    path = (folder / name).resolve()
-    if not path.is_relative_to(folder.resolve()):
-        raise InputError(f"{name!r} points outside the study folder", str(folder / MANIFEST_NAME))
-    return path
-
-
 def load_study(folder: str | Path) -> LoadedStudy:
-    """Load and validate one study folder; raise :class:`StudyError` listing every problem."""
-    folder = Path(folder)
-    manifest = load_manifest(folder)
+    """Load and validate one study folder; raise :class:`StudyError` listing every problem.
+
+    Nothing but :class:`StudyError` escapes, whatever the folder holds: every problem names a
+    file in the folder (an unforeseen failure as ``"<file>: unexpected error while reading: ..."``).
+    """
+    where: list[object] = [Path(str(folder)) / MANIFEST_NAME if isinstance(folder, (str, Path)) else folder]
+    try:
+        study = folder_name(folder)
+    except Exception:
+        study = str(folder)
+    try:
+        return _load_study(Path(folder), where)
+    except StudyError:
+        raise
+    except Exception as exc:
+        raise StudyError(study, [unexpected(where[0], exc)]) from exc
+    except BaseException as exc:  # (a panic in a native library)
+        if not isinstance(exc, pl.exceptions.PanicException):
+            raise
+        raise StudyError(study, [unexpected(where[0], exc)]) from exc
+
+
+def _load_study(folder: Path, where: list[object]) -> LoadedStudy:
+    manifest, manifest_bytes = read_manifest(folder)
+    manifest_path = folder / MANIFEST_NAME
     problems: list[str] = []
-    files = [
-        SourceFile(
-            "manifest", MANIFEST_NAME, sha256_file(folder / MANIFEST_NAME), (folder / MANIFEST_NAME).stat().st_size
-        )
-    ]
+    files = [SourceFile("manifest", MANIFEST_NAME, hashlib.sha256(manifest_bytes).hexdigest(), len(manifest_bytes))]
     hashes: dict[str, str] = {}
+    texts: dict[str, str] = {}
+    raws: dict[str, bytes] = {}
     for role, name in manifest.files():
-        try:
-            path = _resolve(folder, name)
-        except InputError as exc:
-            problems.append(str(exc))
-            continue
-        if not path.is_file():
-            problems.append(f"{folder / MANIFEST_NAME}: {role.replace(':', ' of curve ')}: file {name!r} not found")
-            continue
-        hashes[name] = sha256_file(path)
-        files.append(SourceFile(role, name, hashes[name], path.stat().st_size))
+        where[0] = folder / name
+        if name not in raws:
+            try:
+                path = resolve_inside(folder, name, str(manifest_path))
+                raws[name] = read_input_bytes(path, str(folder / name))
+            except InputError as exc:
+                if exc.problem == "file not found":
+                    problems.append(f"{manifest_path}: {role.replace(':', ' of curve ')}: file {name!r} not found")
+                else:
+                    problems.append(str(exc))
+                continue
+            hashes[name] = hashlib.sha256(raws[name]).hexdigest()
+        files.append(SourceFile(role, name, hashes[name], len(raws[name])))
     curves: list[LoadedCurve] = []
     for c in manifest.curves:
         if c.clicks not in hashes or (c.risk_table and c.risk_table not in hashes):
             continue
         try:
-            clicks = read_clicks(folder / c.clicks, y_scale=c.y_scale)
-            table = read_risk_table(folder / c.risk_table) if c.risk_table else None
+            where[0] = folder / c.clicks
+            clicks = parse_clicks(_text(texts, raws, folder, c.clicks), str(folder / c.clicks), c.y_scale)
+            table = None
+            if c.risk_table:
+                where[0] = folder / c.risk_table
+                table = parse_risk_table(_text(texts, raws, folder, c.risk_table), str(folder / c.risk_table))
         except InputError as exc:
             problems.append(str(exc))
             continue
         if table is not None and c.total_n is not None and c.total_n < int(table.n_risk[0]):
             problems.append(
-                f"{folder / MANIFEST_NAME}: curves[{c.curve_id}].total_n: {c.total_n} is smaller than the first "
+                f"{manifest_path}: curves[{c.curve_id}].total_n: {c.total_n} is smaller than the first "
                 f"number at risk {int(table.n_risk[0])} in {c.risk_table}"
             )
             continue
         curves.append(LoadedCurve(c, clicks, table, hashes[c.clicks], hashes.get(c.risk_table or "")))
     patients = None
     if manifest.patients and manifest.patients.file in hashes:
+        name = manifest.patients.file
+        where[0] = folder / name
         try:
-            patients = read_patients(folder / manifest.patients.file, manifest)
+            patients = read_patients(folder / name, manifest, raws[name])
         except StudyError as exc:
             problems.extend(exc.problems)
     if problems:
         raise StudyError(manifest.study_id, problems)
+    where[0] = folder
     return LoadedStudy(
         study_id=manifest.study_id,
         folder=folder,
@@ -187,7 +358,42 @@ def load_study(folder: str | Path) -> LoadedStudy:
     )
 
 
-def read_patients(path: Path, manifest: StudyManifest) -> pl.DataFrame:
+def _text(texts: dict[str, str], raws: dict[str, bytes], folder: Path, name: str) -> str:
+    if name not in texts:
+        texts[name] = decode_text(raws[name], str(folder / name))
+    return texts[name]
+
+
+def _listed(problems: list[str], rows: Iterable[int], message: Callable[[int], str], what: str) -> None:
+    """One problem per row, the first ROWS_LISTED of them, then how many more."""
+    rows = list(rows)
+    problems.extend(message(i) for i in rows[:ROWS_LISTED])
+    if len(rows) > ROWS_LISTED:
+        problems.append(f"{what}: {len(rows) - ROWS_LISTED} more row(s) with the same problem")
+
+
+def _header_problems(text: str, src: str) -> list[str]:
+    """Columns that are the same once case and surrounding spaces are ignored (``os_time,OS_TIME``)."""
+    first = text.split("\n", 1)[0]
+    try:
+        cells = next(csv.reader([first]), [])
+    except csv.Error:
+        return []
+    seen: dict[str, str] = {}
+    out = []
+    for c in cells:
+        key = c.strip().lower()
+        if key in seen:
+            out.append(
+                f"{src}, row 1: columns {short_repr(seen[key])} and {short_repr(c)} are the same column "
+                "(names are compared without case and surrounding spaces)"
+            )
+        else:
+            seen[key] = c
+    return out
+
+
+def read_patients(path: Path, manifest: StudyManifest, raw: bytes | None = None) -> pl.DataFrame:
     """Read and validate an institutional patient table; return it in long form.
 
     Columns: ``patient_id``, ``arm`` (an arm_id of the manifest), per endpoint ``<endpoint>_time``
@@ -195,18 +401,25 @@ def read_patients(path: Path, manifest: StudyManifest) -> pl.DataFrame:
     neither; optional covariates ``age, sex, kps, primary_histology, resection_extent, adjuvant``.
     Returns one row per patient and endpoint with a non-missing time: ``patient_id, arm_id,
     endpoint, time, event`` plus the covariates. Row numbers in errors are file lines (header = 1).
+    ``raw``: the file's bytes when already read.
     """
     src = str(path)
     try:
-        df = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise StudyError(manifest.study_id, [f"{src}: cannot read as CSV ({exc})"]) from None
+        text = decode_text(read_input_bytes(path, src) if raw is None else raw, src)
+    except InputError as exc:
+        raise StudyError(manifest.study_id, [str(exc)]) from None
+    problems = _header_problems(text, src)
+    if problems:
+        raise StudyError(manifest.study_id, problems)
+    try:
+        df = pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False)
+    except pl.exceptions.PolarsError as exc:
+        raise StudyError(manifest.study_id, [f"{src}: cannot read as CSV ({str(exc)[:300]})"]) from None
     df = df.rename({c: c.strip().lower() for c in df.columns})
-    problems: list[str] = []
     allowed = {"patient_id", "arm"} | set(COVARIATES) | {f"{e}_{k}" for e in ENDPOINTS for k in ("time", "event")}
     for col in df.columns:
         if col not in allowed:
-            problems.append(f"{src}: column {col!r}: unknown column (allowed: {', '.join(sorted(allowed))})")
+            problems.append(f"{src}: column {short_repr(col)}: unknown column (allowed: {', '.join(sorted(allowed))})")
     for col in ("patient_id", "arm"):
         if col not in df.columns:
             problems.append(f"{src}: column {col!r} is missing")
@@ -219,41 +432,93 @@ def read_patients(path: Path, manifest: StudyManifest) -> pl.DataFrame:
         problems.append(f"{src}: no endpoint columns (need e.g. os_time and os_event)")
     if df.height == 0:
         problems.append(f"{src}: no patient rows")
+    if df.height > MAX_N:
+        problems.append(f"{src}: {df.height:,} patient rows, above the limit of {MAX_N:,}")
     if problems:
         raise StudyError(manifest.study_id, problems)
 
     line = np.arange(df.height) + 2
     ids = df["patient_id"].str.strip_chars()
-    for i in np.flatnonzero(ids.is_null().to_numpy() | (ids == "").fill_null(True).to_numpy()):
-        problems.append(f"{src}, row {line[i]}: patient_id is empty")
-    dup = ids.is_duplicated().to_numpy()
-    for i in np.flatnonzero(dup)[:20]:
-        problems.append(f"{src}, row {line[i]}: patient_id {ids[int(i)]!r} appears more than once")
+    _listed(
+        problems,
+        np.flatnonzero(ids.is_null().to_numpy() | (ids == "").fill_null(True).to_numpy()),
+        lambda i: f"{src}, row {line[i]}: patient_id is empty",
+        f"{src}: patient_id",
+    )
+    _listed(
+        problems,
+        np.flatnonzero(ids.str.contains(r"[\x00-\x1f\x7f]").fill_null(False).to_numpy()),
+        lambda i: f"{src}, row {line[i]}: patient_id {short_repr(ids[int(i)])} contains a control character",
+        f"{src}: patient_id",
+    )
+    _listed(
+        problems,
+        np.flatnonzero(ids.is_duplicated().to_numpy()),
+        lambda i: f"{src}, row {line[i]}: patient_id {short_repr(ids[int(i)])} appears more than once",
+        f"{src}: patient_id",
+    )
     arm_ids = {a.arm_id for a in manifest.arms}
     arms = df["arm"].str.strip_chars()
-    for i, a in enumerate(arms.to_list()):
-        if a not in arm_ids:
-            problems.append(
-                f"{src}, row {line[i]}: arm {a!r} is not an arm of the manifest ({', '.join(sorted(arm_ids))})"
-            )
+    arm_list = arms.to_list()
+    _listed(
+        problems,
+        [i for i, a in enumerate(arm_list) if a not in arm_ids],
+        lambda i: (
+            f"{src}, row {line[i]}: arm {short_repr(arm_list[i])} is not an arm of the manifest "
+            f"({', '.join(sorted(arm_ids))})"
+        ),
+        f"{src}: arm",
+    )
 
-    def numeric(col: str) -> np.ndarray:
-        raw = df[col].str.strip_chars()
-        num = raw.cast(pl.Float64, strict=False)
-        for i in np.flatnonzero((num.is_null() & raw.is_not_null() & (raw != "")).to_numpy()):
-            problems.append(f"{src}, row {line[i]}: {col} {raw[int(i)]!r} is not a number")
-        return num.to_numpy().astype(float)
+    def numeric(col: str, low: float, high: float) -> np.ndarray:
+        """The column as floats (NaN where empty); non-numbers and values outside low..high are problems."""
+        raw_col = df[col].str.strip_chars()
+        num = raw_col.cast(pl.Float64, strict=False)
+        given = (raw_col.is_not_null() & (raw_col != "")).fill_null(False).to_numpy()
+        values = num.to_numpy().astype(float)
+        bad = given & ~np.isfinite(values)
+        _listed(
+            problems,
+            np.flatnonzero(bad),
+            lambda i: f"{src}, row {line[i]}: {col} {short_repr(raw_col[int(i)])} is not a number",
+            f"{src}: {col}",
+        )
+        values[bad] = np.nan
+        with np.errstate(invalid="ignore"):
+            out_of_range = np.isfinite(values) & ((values < low) | (values > high))
+        if low == 0.0 and col.endswith("_time"):
+            _listed(
+                problems,
+                np.flatnonzero(np.isfinite(values) & (values < 0)),
+                lambda i: f"{src}, row {line[i]}: {col} {values[i]:g} is negative",
+                f"{src}: {col}",
+            )
+            out_of_range &= values >= 0
+        _listed(
+            problems,
+            np.flatnonzero(out_of_range),
+            lambda i: f"{src}, row {line[i]}: {col} {values[i]:g} is outside {low:g}..{high:g}",
+            f"{src}: {col}",
+        )
+        return values
 
     long_parts = []
     for e in endpoints:
-        t, ev = numeric(f"{e}_time"), numeric(f"{e}_event")
+        t = numeric(f"{e}_time", 0.0, MAX_TIME)
+        ev = numeric(f"{e}_event", -np.inf, np.inf)
         has_t, has_e = np.isfinite(t), np.isfinite(ev)
-        for i in np.flatnonzero(has_t != has_e):
-            problems.append(f"{src}, row {line[i]}: {e}_time and {e}_event must both be given or both be empty")
-        for i in np.flatnonzero(has_t & (t < 0)):
-            problems.append(f"{src}, row {line[i]}: {e}_time {t[i]:g} is negative")
-        for i in np.flatnonzero(has_e & ~np.isin(ev, (0.0, 1.0))):
-            problems.append(f"{src}, row {line[i]}: {e}_event {ev[i]:g} must be 0 (censored) or 1 (event)")
+        _listed(
+            problems,
+            np.flatnonzero(has_t != has_e),
+            lambda i, e=e: f"{src}, row {line[i]}: {e}_time and {e}_event must both be given or both be empty",
+            f"{src}: {e}",
+        )
+        _listed(
+            problems,
+            np.flatnonzero(has_e & ~np.isin(ev, (0.0, 1.0))),
+            lambda i, e=e, ev=ev: f"{src}, row {line[i]}: {e}_event {ev[i]:g} must be 0 (censored) or 1 (event)",
+            f"{src}: {e}_event",
+        )
         keep = has_t & has_e
         long_parts.append((e, keep, t, ev))
     cov: dict[str, pl.Series] = {}
@@ -261,7 +526,8 @@ def read_patients(path: Path, manifest: StudyManifest) -> pl.DataFrame:
         if name not in df.columns:
             cov[name] = pl.Series(name, [None] * df.height, dtype=dtype)
         elif dtype == pl.Float64:
-            cov[name] = pl.Series(name, numeric(name))
+            low, high = _COVARIATE_RANGES.get(name, (-np.inf, np.inf))
+            cov[name] = pl.Series(name, numeric(name, low, high))
             cov[name] = cov[name].fill_nan(None)
         else:
             vals = (
@@ -272,25 +538,33 @@ def read_patients(path: Path, manifest: StudyManifest) -> pl.DataFrame:
             vals = vals.replace("", None)
             if name in _COVARIATE_VALUES:
                 allowed_values = ", ".join(sorted(_COVARIATE_VALUES[name]))
-                for i, v in enumerate(vals.to_list()):
-                    if v is not None and v not in _COVARIATE_VALUES[name]:
-                        problems.append(f"{src}, row {line[i]}: {name} {v!r} must be one of {allowed_values}")
+                val_list = vals.to_list()
+                _listed(
+                    problems,
+                    [i for i, v in enumerate(val_list) if v is not None and v not in _COVARIATE_VALUES[name]],
+                    lambda i, name=name, val_list=val_list, allowed_values=allowed_values: (
+                        f"{src}, row {line[i]}: {name} {short_repr(val_list[i])} must be one of {allowed_values}"
+                    ),
+                    f"{src}: {name}",
+                )
             cov[name] = vals.alias(name)
     if problems:
         raise StudyError(manifest.study_id, problems)
     base = pl.DataFrame({"patient_id": ids, "arm_id": arms, **cov})
     frames = []
     for e, keep, t, ev in long_parts:
+        # (only rows with both fields: a patient without this endpoint has NaN, which no Int8 holds)
         frames.append(
-            base.with_columns(
-                pl.lit(e).alias("endpoint"), pl.Series("time", t), pl.Series("event", ev).cast(pl.Int8)
-            ).filter(pl.Series(keep))
+            base.filter(pl.Series(keep)).with_columns(
+                pl.lit(e).alias("endpoint"), pl.Series("time", t[keep]), pl.Series("event", ev[keep]).cast(pl.Int8)
+            )
         )
     return pl.concat(frames).select("patient_id", "arm_id", "endpoint", "time", "event", *COVARIATES)
 
 
 def validate_studies(root: str | Path) -> dict[str, list[str]]:
-    """Every problem of every study folder under ``root`` (empty list = valid); ignored folders too."""
+    """Every problem of every study folder under ``root`` (empty list = valid); ignored entries
+    (bad folder names, broken symlinks, special files) too. Never raises."""
     found = discover_studies(root)
     out: dict[str, list[str]] = {name: [f"{Path(root) / name}: {why}"] for name, why in found.ignored}
     for sid in found.study_ids:

@@ -22,16 +22,37 @@ Example
 
 from __future__ import annotations
 
+import os
 import re
+from collections import Counter
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from meta_bm.errors import (
+    MAX_ID_CHARS,
+    MAX_MANIFEST_BYTES,
+    MAX_MANIFEST_DEPTH,
+    MAX_MANIFEST_NODES,
+    MAX_N,
+    MAX_NAME_BYTES,
+    MAX_PATH_BYTES,
+    MAX_TIME,
+    InputError,
+)
+from meta_bm.reconstruction.parsing import decode_text, os_reason, read_input_bytes
+
 MANIFEST_NAME = "study.yaml"
-STUDY_ID_PATTERN = re.compile(r"^[a-z0-9_]+$")
+# \Z, not $: "$" also matches before a trailing newline ("evil\n" would pass).
+STUDY_ID_PATTERN = re.compile(r"^[a-z0-9_]+\Z")
+# (checked by pydantic's Rust regex engine, where "$" is the end of the text)
 ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
+# Control characters (C0 but tab and newline, DEL, C1): never in a manifest's text; in a file name
+# not even tab or newline.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_IN_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 Modality = Literal["re_resection", "re_srs", "non_surgical", "wbrt", "systemic", "litt", "other"]
 Endpoint = Literal["os", "pfs", "local_pfs"]
@@ -51,27 +72,65 @@ class StudyError(ValueError):
         super().__init__(f"study {study!r} rejected:\n  - " + "\n  - ".join(problems))
 
 
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a message never echoes a megabyte)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def unexpected(where: object, exc: BaseException) -> str:
+    """The last-resort problem text for an exception no check foresaw."""
+    return f"{where}: unexpected error while reading: {type(exc).__name__}: {str(exc)[:300]}"
+
+
+def folder_name(folder: str | Path) -> str:
+    """The study folder's own name, also for ``.`` or ``sub/..`` (lexically: symlinks are not followed)."""
+    return Path(os.path.abspath(folder)).name
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # strict: no string or boolean for a number, no number for a string or boolean
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, v: object) -> object:
+        if isinstance(v, str) and _CONTROL.search(v):
+            raise ValueError(f"{short_repr(v)} contains a control character")
+        return v
 
 
 def _safe_relative(name: str) -> str:
-    """A file name inside the study folder: relative, no ``..``, no drive or backslash tricks."""
+    """A file name inside the study folder: relative, no ``..``, no drive or backslash tricks, no
+    control characters, and short enough for the OS."""
     if not name:
         raise ValueError("file name is empty")
+    if _CONTROL_IN_NAME.search(name):
+        raise ValueError(f"{short_repr(name)} contains a control character")
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{short_repr(name)} is not valid Unicode text") from None
     if "\\" in name or PureWindowsPath(name).drive or PurePosixPath(name).is_absolute():
         raise ValueError(f"{name!r} must be a relative path inside the study folder")
     if any(part in ("..", "") for part in PurePosixPath(name).parts) or name.startswith("~"):
         raise ValueError(f"{name!r} must not contain '..' or leave the study folder")
+    if len(encoded) > MAX_PATH_BYTES:
+        raise ValueError(f"{short_repr(name)} is {len(encoded)} bytes long, above the limit of {MAX_PATH_BYTES}")
+    for part in PurePosixPath(name).parts:
+        if len(part.encode("utf-8")) > MAX_NAME_BYTES:
+            raise ValueError(
+                f"{short_repr(name)}: a name of {len(part.encode('utf-8'))} bytes, above the limit of {MAX_NAME_BYTES}"
+            )
     return name
 
 
 class Estimate(_Strict):
     """A published point estimate with its confidence interval (same unit as the curve)."""
 
-    value: float = Field(gt=0)
-    lower: float | None = Field(default=None, gt=0)
-    upper: float | None = Field(default=None, gt=0)
+    value: float = Field(gt=0, le=MAX_TIME, allow_inf_nan=False)
+    lower: float | None = Field(default=None, gt=0, le=MAX_TIME, allow_inf_nan=False)
+    upper: float | None = Field(default=None, gt=0, le=MAX_TIME, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _ordered(self) -> Estimate:
@@ -93,13 +152,13 @@ class Published(_Strict):
 
     median: Estimate | None = None
     hr: HazardRatio | None = None
-    events: int | None = Field(default=None, ge=0)
+    events: int | None = Field(default=None, ge=0, le=MAX_N)
 
 
 class Arm(_Strict):
     """A treatment arm, harmonized to the controlled vocabulary."""
 
-    arm_id: str = Field(pattern=ID_PATTERN)
+    arm_id: str = Field(pattern=ID_PATTERN, max_length=MAX_ID_CHARS)
     label: str
     modality: Modality
     resection_extent: Literal["gtr", "str"] | None = None
@@ -109,15 +168,15 @@ class Arm(_Strict):
 class Curve(_Strict):
     """One digitized Kaplan–Meier curve (one arm, one endpoint)."""
 
-    curve_id: str = Field(pattern=ID_PATTERN)
+    curve_id: str = Field(pattern=ID_PATTERN, max_length=MAX_ID_CHARS)
     arm: str
     endpoint: Endpoint
     time_unit: TimeUnit
     clicks: str
     y_scale: Literal["auto", "probability", "percent"] = "auto"
     risk_table: str | None = None
-    total_n: int | None = Field(default=None, gt=0)
-    total_events: int | None = Field(default=None, ge=0)
+    total_n: int | None = Field(default=None, gt=0, le=MAX_N)
+    total_events: int | None = Field(default=None, ge=0, le=MAX_N)
     published: Published | None = None
 
     @field_validator("clicks", "risk_table")
@@ -160,18 +219,23 @@ class StudyManifest(_Strict):
     curves: list[Curve] = Field(default_factory=list)
     patients: Patients | None = None
 
-    @field_validator("study_id")
+    @field_validator("study_id", mode="before")
     @classmethod
-    def _study_id(cls, v: str) -> str:
+    def _study_id(cls, v: object) -> object:
+        # (before whitespace is stripped: "evil\n" is not an id)
+        if not isinstance(v, str):
+            return v  # (the type check reports it)
         if not STUDY_ID_PATTERN.match(v):
-            raise ValueError(f"{v!r} must be lowercase letters, digits and underscores")
+            raise ValueError(f"{short_repr(v)} must be lowercase letters, digits and underscores")
+        if len(v) > MAX_ID_CHARS:
+            raise ValueError(f"{len(v)} characters, above the limit of {MAX_ID_CHARS}")
         return v
 
     @model_validator(mode="after")
     def _consistent(self) -> StudyManifest:
         problems = []
         for kind, ids in (("arm_id", [a.arm_id for a in self.arms]), ("curve_id", [c.curve_id for c in self.curves])):
-            dup = sorted({i for i in ids if ids.count(i) > 1})
+            dup = sorted(i for i, k in Counter(ids).items() if k > 1)
             if dup:
                 problems.append(f"duplicate {kind}: {', '.join(dup)}")
         arm_ids = {a.arm_id for a in self.arms}
@@ -216,23 +280,134 @@ def _loc(loc: tuple) -> str:
     return out
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    """A key given twice in one mapping of the manifest (YAML would silently keep the last)."""
+
+
+class _ManifestLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys and locates every value it cannot construct."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[object, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue  # (merge keys may override; unhashable keys are refused by the base class)
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    continue
+                if first is not None:
+                    raise _DuplicateKey(
+                        None, None, f"duplicate key {short_repr(key)} (first at row {first})", key_node.start_mark
+                    )
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_object(self, node, deep=False):  # type: ignore[override]
+        try:
+            return super().construct_object(node, deep=deep)
+        except (yaml.YAMLError, RecursionError):
+            raise
+        except Exception as exc:  # e.g. "!!int x": ValueError from int()
+            value = short_repr(node.value) if isinstance(node, yaml.ScalarNode) else "a collection"
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"cannot read {value} as {node.tag.replace('tag:yaml.org,2002:', '!!')} ({type(exc).__name__}: {exc})",
+                node.start_mark,
+            ) from None
+
+
+class _ShapeError(Exception):
+    pass
+
+
+def _shape_problem(raw: object) -> str | None:
+    """What makes the loaded YAML too big or odd to validate: nesting, size with aliases expanded,
+    an alias that contains itself. Each shared node is measured once."""
+    measured: dict[int, tuple[int, int]] = {}  # id -> (values with aliases expanded, height)
+    open_nodes: set[int] = set()
+
+    def walk(node: object, depth: int) -> tuple[int, int]:
+        if isinstance(node, dict):
+            children: list = [*node.keys(), *node.values()]
+        elif isinstance(node, (list, tuple, set, frozenset)):
+            children = list(node)
+        else:
+            return 1, 0
+        key = id(node)
+        if key in open_nodes:
+            raise _ShapeError("a YAML alias refers to a collection that contains it (a recursive structure)")
+        if key not in measured:
+            if depth >= MAX_MANIFEST_DEPTH:
+                raise _ShapeError(f"nested more than {MAX_MANIFEST_DEPTH} levels deep")
+            open_nodes.add(key)
+            size, height = 1, 0
+            for child in children:
+                n, h = walk(child, depth + 1)
+                size, height = size + n, max(height, h + 1)
+                if size > MAX_MANIFEST_NODES:
+                    raise _ShapeError(
+                        f"more than {MAX_MANIFEST_NODES:,} values once YAML aliases are expanded (an alias bomb?)"
+                    )
+            open_nodes.discard(key)
+            measured[key] = (size, height)
+        size, height = measured[key]
+        if depth + height > MAX_MANIFEST_DEPTH:
+            raise _ShapeError(f"nested more than {MAX_MANIFEST_DEPTH} levels deep")
+        return size, height
+
+    try:
+        walk(raw, 0)
+    except _ShapeError as exc:
+        return str(exc)
+    return None
+
+
 def parse_manifest(text: str, source: str = MANIFEST_NAME, folder_name: str | None = None) -> StudyManifest:
     """Parse and validate manifest text (YAML loaded with ``safe_load``); raise :class:`StudyError`.
 
-    ``folder_name``, when given, must equal ``study_id``.
+    ``folder_name``, when given, must equal ``study_id``. Duplicate keys, values YAML cannot
+    construct (``!!int x``), nesting beyond :data:`~meta_bm.errors.MAX_MANIFEST_DEPTH` and alias
+    bombs are reported with the row where YAML locates them; nothing but :class:`StudyError` escapes.
     """
     study = folder_name or "<unknown>"
     try:
-        raw = yaml.safe_load(text)
+        return _parse_manifest(text, source, folder_name, study)
+    except StudyError:
+        raise
+    except Exception as exc:
+        raise StudyError(study, [unexpected(source, exc)]) from exc
+
+
+def _parse_manifest(text: str, source: str, folder_name: str | None, study: str) -> StudyManifest:
+    if not isinstance(text, str):
+        raise StudyError(study, [f"{source}: expected the manifest's text, got {type(text).__name__}"])
+    if len(text) > MAX_MANIFEST_BYTES:
+        raise StudyError(study, [f"{source}: {len(text):,} characters, above the limit of {MAX_MANIFEST_BYTES:,}"])
+    try:
+        raw = yaml.load(text, Loader=_ManifestLoader)  # (a SafeLoader subclass)
+    except _DuplicateKey as exc:
+        mark = exc.problem_mark
+        row = f", row {mark.line + 1}" if mark is not None else ""
+        raise StudyError(study, [f"{source}{row}: {exc.problem}; a key may be given once"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         row = f", row {mark.line + 1}" if mark is not None else ""
         raise StudyError(study, [f"{source}{row}: not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    except RecursionError:
+        raise StudyError(study, [f"{source}: not valid YAML (nested too deeply to read)"]) from None
+    shape = _shape_problem(raw)
+    if shape is not None:
+        raise StudyError(study, [f"{source}: {shape}"])
     if not isinstance(raw, dict):
         raise StudyError(study, [f"{source}: expected a mapping of keys (study_id, citation, ...)"])
     problems = []
     if folder_name is not None and raw.get("study_id") != folder_name:
-        problems.append(f"{source}: study_id: {raw.get('study_id')!r} must equal the folder name {folder_name!r}")
+        given = short_repr(raw.get("study_id"))
+        problems.append(f"{source}: study_id: {given} must equal the folder name {short_repr(folder_name)}")
     try:
         manifest = StudyManifest.model_validate(raw)
     except ValidationError as exc:
@@ -241,6 +416,10 @@ def parse_manifest(text: str, source: str = MANIFEST_NAME, folder_name: str | No
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
+            elif err["type"] in ("int_type", "bool_type", "float_type", "string_type") and "input" in err:
+                msg += f", not {type(err['input']).__name__} {short_repr(err['input'])}"
+            elif err["type"] == "less_than_equal":
+                msg += " (the plausibility limit)"
             problems.append(f"{source}: {key}: {msg}")
         raise StudyError(study, problems) from None
     if problems:
@@ -248,14 +427,48 @@ def parse_manifest(text: str, source: str = MANIFEST_NAME, folder_name: str | No
     return manifest
 
 
-def load_manifest(folder: str | Path) -> StudyManifest:
-    """Read ``<folder>/study.yaml`` and validate it (the folder name must equal ``study_id``)."""
-    folder = Path(folder)
-    path = folder / MANIFEST_NAME
-    if not path.is_file():
-        raise StudyError(folder.name, [f"{path}: missing manifest file"])
+def resolve_inside(folder: Path, name: str, source: str) -> Path:
+    """``folder / name`` with every symlink resolved; :class:`InputError` (naming ``source``) when
+    it leaves the folder, loops, or cannot be resolved."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise StudyError(folder.name, [f"{path}: not UTF-8 text ({exc.reason})"]) from None
-    return parse_manifest(text, source=str(path), folder_name=folder.name)
+        base = folder.resolve(strict=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise InputError(f"cannot open the study folder ({os_reason(exc)})", source) from None
+    try:
+        path = (folder / name).resolve()
+    except RuntimeError:
+        raise InputError(f"{name!r} is a symlink loop", source) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{name!r} cannot be resolved ({os_reason(exc)})", source) from None
+    if not path.is_relative_to(base):
+        raise InputError(f"{name!r} points outside the study folder", source)
+    return path
+
+
+def read_manifest(folder: str | Path) -> tuple[StudyManifest, bytes]:
+    """:func:`load_manifest` and the manifest's bytes (what its SHA-256 is taken of)."""
+    folder = Path(folder)
+    study = folder_name(folder)
+    path = folder / MANIFEST_NAME
+    try:
+        target = resolve_inside(folder, MANIFEST_NAME, str(path))
+        if not target.exists():
+            raise StudyError(study, [f"{path}: missing manifest file"])
+        raw = read_input_bytes(target, str(path), MAX_MANIFEST_BYTES)
+        text = decode_text(raw, str(path), latin1_fallback=False)
+    except InputError as exc:
+        raise StudyError(study, [str(exc)]) from None
+    except StudyError:
+        raise
+    except Exception as exc:
+        raise StudyError(study, [unexpected(path, exc)]) from exc
+    return parse_manifest(text, source=str(path), folder_name=study), raw
+
+
+def load_manifest(folder: str | Path) -> StudyManifest:
+    """Read ``<folder>/study.yaml`` and validate it (the folder name must equal ``study_id``).
+
+    Raises :class:`StudyError` and nothing else, whatever the folder holds: a missing, special,
+    oversized, non-UTF-8 or symlinked-out manifest is a problem naming the file.
+    """
+    return read_manifest(folder)[0]

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meta_bm.studies.manifest import MANIFEST_NAME, STUDY_ID_PATTERN
+from meta_bm.errors import MAX_ID_CHARS
+from meta_bm.studies.manifest import MANIFEST_NAME, STUDY_ID_PATTERN, short_repr
 
 LITERATURE = """\
 # Study manifest for meta_bm. Fill in every value marked TODO, put the files it names in this folder,
@@ -65,13 +66,25 @@ patients:
 
 
 def new_study(root: str | Path, study_id: str, source: str = "literature") -> Path:
-    """Create ``<root>/<study_id>/study.yaml`` from the commented template; refuse bad or taken ids."""
-    if not STUDY_ID_PATTERN.match(study_id):
-        raise ValueError(f"study id {study_id!r} must be lowercase letters, digits and underscores")
+    """Create ``<root>/<study_id>/study.yaml`` from the commented template; refuse bad or taken ids.
+
+    Raises ``ValueError`` for an id that is not lowercase letters, digits and underscores (a
+    trailing newline included) or longer than :data:`~meta_bm.errors.MAX_ID_CHARS`, or an unknown
+    source; ``FileExistsError`` when the folder exists (also as a broken symlink).
+    """
+    if not isinstance(study_id, str) or not STUDY_ID_PATTERN.match(study_id):
+        raise ValueError(f"study id {short_repr(study_id)} must be lowercase letters, digits and underscores")
+    if len(study_id) > MAX_ID_CHARS:
+        raise ValueError(f"study id of {len(study_id)} characters, above the limit of {MAX_ID_CHARS}")
+    if source not in ("literature", "institutional"):
+        raise ValueError(f"source {short_repr(source)} must be literature or institutional")
     folder = Path(root) / study_id
-    if folder.exists():
+    if folder.exists() or folder.is_symlink():
         raise FileExistsError(f"{folder} already exists")
-    folder.mkdir(parents=True)
     template = LITERATURE if source == "literature" else INSTITUTIONAL
-    (folder / MANIFEST_NAME).write_text(template.format(study_id=study_id, folder=folder))
+    # (the folder is named in a YAML comment: a line break in it would end the comment)
+    shown = "".join(ch if ch.isprintable() else "?" for ch in str(folder))
+    text = template.format(study_id=study_id, folder=shown)
+    folder.mkdir(parents=True)
+    (folder / MANIFEST_NAME).write_text(text, encoding="utf-8")
     return folder

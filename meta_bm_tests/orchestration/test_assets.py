@@ -1,4 +1,8 @@
-"""Every asset materializes in-process on a temporary study folder; checks and metadata are real."""
+"""The study unit and the pooled step, run through Dagster on a temporary study folder and instance.
+
+What a user reads in the UI must be each study's own truth: every partition's metadata is compared
+with what DuckDB holds for that study alone, and every check evaluation belongs to one partition.
+"""
 
 from __future__ import annotations
 
@@ -7,55 +11,37 @@ import hashlib
 import dagster as dg
 import yaml
 
-from meta_bm.orchestration.assets import ALL_ASSETS, STUDY_ASSETS, cohort_summary
+from meta_bm.definitions import build_defs
 from meta_bm.orchestration.jobs import range_tags
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
-from meta_bm.orchestration.resources import FidelityTolerance
-from meta_bm.studies import load_study
+
+STUDY_ASSETS = ("study_sources", "reconstructed_ipd", "institutional_ipd", "harmonized_cohort")
+COUNT_SQL = {
+    "study_sources": "SELECT (SELECT count(*) FROM raw_clicks WHERE study_id = $s) "
+    "+ (SELECT count(*) FROM raw_risk_tables WHERE study_id = $s) "
+    "+ (SELECT count(*) FROM raw_patients WHERE study_id = $s)",
+    "reconstructed_ipd": "SELECT count(*) FROM ipd WHERE study_id = $s",
+    "institutional_ipd": "SELECT count(*) FROM institutional_patients WHERE study_id = $s",
+    "harmonized_cohort": "SELECT count(*) FROM cohort WHERE study_id = $s",
+}
 
 
-def _checks(result) -> dict[str, list]:
-    out: dict[str, list] = {}
-    for ev in result.get_asset_check_evaluations():
-        out.setdefault(ev.check_name, []).append(ev)
-    return out
+def _run(defs, instance, job: str, **kw):
+    return defs.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False, **kw)
 
 
-def test_one_study_partition_then_the_cohort(resources, store, instance, studies_root):
-    res = dg.materialize(STUDY_ASSETS, partition_key="alpha_2020", resources=resources, instance=instance)
-    assert res.success
-    checks = _checks(res)
-    assert {k: [e.passed for e in v] for k, v in checks.items()} == {
-        "manifest_valid": [True],
-        "fidelity": [True],
-        "published_figures": [True],
-        "cohort_rows_valid": [True],
-    }
-    meta = res.asset_materializations_for_node("reconstructed_ipd")[0].metadata
-    assert meta["dagster/row_count"].value == 76
-    assert "data:image/png;base64," in meta["curves_plot"].value
-    assert meta["fidelity_table"].value.records[0].data["n_published"] == 40
-    src_meta = res.asset_materializations_for_node("study_sources")[0]
-    assert src_meta.tags["dagster/data_version"] == load_study(studies_root / "alpha_2020").fingerprint
-
-    cohort = store.query("SELECT * FROM cohort")
-    assert cohort.height == 76 and cohort["study_id"].unique().to_list() == ["alpha_2020"]
-    files = store.query("SELECT file, sha256 FROM source_files WHERE study_id = 'alpha_2020'")
-    for name, sha in files.rows():
-        assert sha == hashlib.sha256((studies_root / "alpha_2020" / name).read_bytes()).hexdigest()
-    # every cohort row traces to a stored source file of its study
-    orphan = store.query(
-        "SELECT count(*) n FROM cohort c ANTI JOIN source_files f "
-        "ON c.study_id = f.study_id AND c.source_sha256 = f.sha256"
-    )
-    assert orphan["n"][0] == 0
-
-    res = dg.materialize([cohort_summary], resources=resources, instance=instance)
-    assert res.success and all(e.passed for e in res.get_asset_check_evaluations())
-    assert res.asset_materializations_for_node("cohort_summary")[0].metadata["dagster/row_count"].value == 76
+def _latest(instance, asset: str, partition: str):
+    rec = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+    ).records
+    return rec[0].asset_materialization if rec else None
 
 
-def test_range_run_with_a_broken_study(resources, store, instance, studies_root):
+def _evaluations(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    return {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
+
+
+def _add_broken(instance, studies_root):
     bad = studies_root / "broken_2022"
     bad.mkdir()
     (bad / "study.yaml").write_text(
@@ -64,67 +50,97 @@ def test_range_run_with_a_broken_study(resources, store, instance, studies_root)
         "curves: [{curve_id: c, arm: a, endpoint: os, time_unit: months, clicks: ../x.csv}]\n"
     )
     instance.add_dynamic_partitions(STUDY_PARTITIONS_NAME, ["broken_2022"])
+    return bad
+
+
+def test_every_partition_shows_its_own_study_after_a_range_run(resources, store, instance, studies_root):
+    bad = _add_broken(instance, studies_root)
+    defs = build_defs(resources)
     keys = instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME)
-    job = dg.define_asset_job("all_studies", selection=STUDY_ASSETS).resolve(
-        asset_graph=dg.Definitions(assets=ALL_ASSETS, resources=resources).get_repository_def().asset_graph
-    )
-    res = job.execute_in_process(
-        instance=instance, tags=range_tags(keys[0], keys[-1]), resources=resources, raise_on_error=False
-    )
+    res = _run(defs, instance, "refresh", tags=range_tags(keys[0], keys[-1]))
     assert res.success  # the broken study does not fail the run of the others
-    manifest = _checks(res)["manifest_valid"][0]
-    assert not manifest.passed
-    text = manifest.metadata["rejected"].value
-    assert "arms[0].modality" in text and "curves[0].clicks" in text and str(bad / "study.yaml") in text
+
+    for sid in keys:
+        for asset in STUDY_ASSETS:
+            meta = _latest(instance, asset, sid).metadata
+            stored = store.query(COUNT_SQL[asset].replace("$s", f"'{sid}'")).row(0)[0]
+            assert meta["dagster/row_count"].value == stored, (sid, asset)
     counts = dict(store.query("SELECT study_id, count(*) FROM cohort GROUP BY 1").rows())
     assert counts == {"alpha_2020": 76, "beta_2021": 50, "inst_2025": 90}
-    status = dict(store.query("SELECT study_id, status FROM study_status").rows())
-    assert status == {"alpha_2020": "ok", "beta_2021": "ok", "inst_2025": "ok", "broken_2022": "error"}
-    res = dg.materialize([cohort_summary], resources=resources, instance=instance)
-    assert res.success
-    assert res.asset_materializations_for_node("cohort_summary")[0].metadata["studies"].value == 3
+
+    alpha = _latest(instance, "reconstructed_ipd", "alpha_2020").metadata
+    assert alpha["curves"].value == 2 and "data:image/png;base64," in alpha["figure"].value
+    fid = {r.data["curve_id"]: r.data for r in alpha["fidelity"].value.records}
+    assert fid["os_rr"]["N rec / pub"] == "40 / 40"
+    # an asset that does not apply says so instead of showing another study's numbers
+    inst_rec = _latest(instance, "reconstructed_ipd", "inst_2025").metadata
+    assert inst_rec["applies"].value is False and inst_rec["dagster/row_count"].value == 0
+    assert _latest(instance, "institutional_ipd", "alpha_2020").metadata["applies"].value is False
+    assert _latest(instance, "institutional_ipd", "inst_2025").metadata["dagster/row_count"].value == 90
+    broken = _latest(instance, "study_sources", "broken_2022").metadata
+    assert broken["status"].value == "rejected" and "arms[0].modality" in broken["problems"].value
+
+    ev = _evaluations(res)
+    assert not ev[("manifest_valid", "broken_2022")].passed
+    text = ev[("manifest_valid", "broken_2022")].metadata["problems"].value
+    assert "arms[0].modality" in text and "curves[0].clicks" in text and str(bad / "study.yaml") in text
+    assert ev[("manifest_valid", "alpha_2020")].passed and ev[("fidelity", "alpha_2020")].passed
+    assert ("fidelity", "inst_2025") not in ev  # nothing to reconstruct: not checked, not "passed"
+    assert ev[("cohort_rows_valid", "inst_2025")].passed
+    # every cohort row traces to a stored source file of its study
+    orphan = store.query(
+        "SELECT count(*) n FROM cohort c ANTI JOIN source_files f "
+        "ON c.study_id = f.study_id AND c.source_sha256 = f.sha256"
+    )
+    assert orphan["n"][0] == 0
+    files = store.query("SELECT file, sha256 FROM source_files WHERE study_id = 'alpha_2020'")
+    for name, sha in files.rows():
+        assert sha == hashlib.sha256((studies_root / "alpha_2020" / name).read_bytes()).hexdigest()
+    assert store.query("SELECT count(*) FROM studies WHERE loaded_at IS NULL").row(0)[0] == 0
+
+    # the pooled step ran in the same run; the report lists the rejected study with its reason
+    report = (resources["output"].report() / "report.html").read_text()
+    assert "Rejected studies (1)" in report and "arms[0].modality" in report
 
 
-def test_broken_update_keeps_the_last_good_rows(resources, store, instance, studies_root):
-    assert dg.materialize(STUDY_ASSETS, partition_key="beta_2021", resources=resources, instance=instance).success
-    before = store.query("SELECT * FROM cohort ORDER BY patient_id")
-    (studies_root / "beta_2021" / "os_srs_clicks.csv").write_text("0,1\n1,x\n")
-    res = dg.materialize(STUDY_ASSETS, partition_key="beta_2021", resources=resources, instance=instance)
-    assert res.success
-    assert not _checks(res)["manifest_valid"][0].passed
-    assert store.query("SELECT * FROM cohort ORDER BY patient_id").equals(before)
-
-
-def test_curves_beyond_tolerance_stay_out_of_the_cohort(resources, store, instance):
-    strict = {
-        **resources,
-        "tolerance": FidelityTolerance(warn_rmse=0, warn_max_abs_error=0, block_rmse=0, block_max_abs_error=0),
-    }
-    res = dg.materialize(STUDY_ASSETS, partition_key="alpha_2020", resources=strict, instance=instance)
-    fidelity = _checks(res)["fidelity"][0]
-    assert not fidelity.passed and fidelity.severity == dg.AssetCheckSeverity.ERROR
-    assert store.query("SELECT count(*) n FROM cohort")["n"][0] == 0
-    assert store.query("SELECT count(*) n FROM ipd")["n"][0] == 76
-
-
-def test_published_figures_check_flags_a_wrong_total(resources, instance, studies_root):
+def test_published_hr_outside_its_ci_fails_the_check(resources, instance, studies_root):
     path = studies_root / "alpha_2020" / "study.yaml"
-    m = yaml.safe_load(path.read_text())
-    m["curves"][0]["total_n"] = 41  # risk table says 40 at time 0
-    m["curves"][0]["published"] = {"median": {"value": 500.0}}
-    path.write_text(yaml.safe_dump(m))
-    res = dg.materialize(STUDY_ASSETS, partition_key="alpha_2020", resources=resources, instance=instance)
-    pub = _checks(res)["published_figures"][0]
-    assert not pub.passed and pub.severity == dg.AssetCheckSeverity.ERROR
-    figures = {r.data["figure"] for r in pub.metadata["mismatches"].value.records}
-    assert figures == {"N", "median"}
+    manifest = yaml.safe_load(path.read_text())
+    rr = next(c for c in manifest["curves"] if c["arm"] == "rr")
+    rr["published"] = {"hr": {"value": 3.0, "lower": 2.5, "upper": 3.6, "reference_arm": "ns"}}
+    path.write_text(yaml.safe_dump(manifest))
+    res = _run(build_defs(resources), instance, "study_refresh", partition_key="alpha_2020")
+    assert res.success
+    ev = _evaluations(res)[("published_figures", "alpha_2020")]
+    assert not ev.passed and "outside" in ev.description
+    table = {(r.data["curve_id"], r.data["figure"]): r.data for r in ev.metadata["comparisons"].value.records}
+    assert table[(rr["curve_id"], "hr")]["verdict"] == "outside_ci"
+    assert table[(rr["curve_id"], "hr")]["reconstructed"] < 1.5
 
 
-def test_removed_studies_are_purged_by_the_cohort_asset(resources, store, instance):
-    for key in ("alpha_2020", "inst_2025"):
-        assert dg.materialize(STUDY_ASSETS, partition_key=key, resources=resources, instance=instance).success
-    instance.delete_dynamic_partition(STUDY_PARTITIONS_NAME, "inst_2025")
-    res = dg.materialize([cohort_summary], resources=resources, instance=instance)
-    assert res.asset_materializations_for_node("cohort_summary")[0].metadata["removed_studies"].value == ["inst_2025"]
-    assert store.stored_study_ids() == ["alpha_2020"]
-    assert all(e.passed for e in res.get_asset_check_evaluations())
+def test_a_missing_folder_partition_fails_its_check_naming_the_folder(resources, instance, store, studies_root):
+    instance.add_dynamic_partitions(STUDY_PARTITIONS_NAME, ["ghost_2030"])
+    res = _run(build_defs(resources), instance, "study_refresh", partition_key="ghost_2030")
+    ev = _evaluations(res)[("manifest_valid", "ghost_2030")]
+    assert not ev.passed and "ghost_2030: the study folder does not exist" in ev.metadata["problems"].value
+    meta = _latest(instance, "harmonized_cohort", "ghost_2030").metadata
+    assert meta["status"].value == "rejected" and meta["dagster/row_count"].value == 0
+    assert store.query("SELECT status FROM study_status WHERE study_id = 'ghost_2030'").row(0)[0] == "rejected"
+
+
+def test_a_rejected_edit_keeps_the_stored_version_and_rebuilds_no_analysis(resources, instance, store, studies_root):
+    defs = build_defs(resources)
+    keys = instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME)
+    assert _run(defs, instance, "refresh", tags=range_tags(keys[0], keys[-1])).success
+    before = store.query("SELECT * FROM cohort WHERE study_id = 'beta_2021' ORDER BY patient_id")
+    (studies_root / "beta_2021" / "study.yaml").write_text("study_id: beta_2021\nyear: [\n")
+    res = _run(defs, instance, "refresh", partition_key="beta_2021")
+    assert res.success
+    assert store.query("SELECT * FROM cohort WHERE study_id = 'beta_2021' ORDER BY patient_id").equals(before)
+    materialized = {
+        e.event_specific_data.materialization.asset_key.to_user_string() for e in res.get_asset_materialization_events()
+    }
+    assert "cohort_summary" in materialized and "pooled_report" in materialized  # the report lists the rejection
+    assert not any(k.startswith("analysis_") for k in materialized)  # no cohort row changed: nothing recomputed
+    sources = _latest(instance, "study_sources", "beta_2021").metadata
+    assert sources["status"].value == "rejected" and sources["stored"].value.startswith("stored rows are those")

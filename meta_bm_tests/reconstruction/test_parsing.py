@@ -6,6 +6,7 @@ never by calling back into the parser.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -673,3 +674,131 @@ def test_one_percent_typo_in_probability_file_is_reported():
     with pytest.raises(InputError) as info:
         parse_clicks("0,1\n1,0.9\n2,90\n3,0.7\n4,0.6\n", source="typo.csv")
     assert info.value.row == 3
+
+
+# --------------------------------------------------------------------------------------------------
+# encodings, special files and plausibility limits (issue 15)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_clicks_are_read_with_or_without_a_bom(tmp_path, encoding):
+    path = write(tmp_path, "time\tsurvival\n0\t100\n2,5\t80\n5\t61,5\n", encoding=encoding)
+    c = read_clicks(path)
+    assert c.time.tolist() == [0.0, 2.5, 5.0]
+    assert c.survival.tolist() == [1.0, 0.8, 0.615]
+    assert c.rows.tolist() == [2, 3, 4]
+
+
+def test_utf16_risk_table_is_read(tmp_path):
+    path = write(tmp_path, "time,n_risk\n0,40\n12,21\n", name="risk.csv", encoding="utf-16")
+    table = read_risk_table(path)
+    assert table.n_risk.tolist() == [40, 21]
+
+
+def test_broken_utf16_is_named_as_utf16(tmp_path):
+    path = tmp_path / "arm.csv"
+    path.write_bytes("0,1\n1,0.5\n2,0.2\n".encode("utf-16") + b"\x00")  # odd length: truncated
+    exc = read_error(path)
+    assert_located(exc, path, None)
+    assert "UTF-16" in str(exc) and "save it as UTF-8" in str(exc)
+
+
+def test_utf32_is_named_and_refused(tmp_path):
+    path = write(tmp_path, "0,1\n1,0.5\n2,0.2\n", encoding="utf-32")
+    assert "UTF-32" in str(read_error(path))
+
+
+def test_nul_byte_in_a_text_file_is_refused_naming_the_row(tmp_path):
+    path = tmp_path / "arm.csv"
+    path.write_bytes(b"0,1\n1,0.5\n2,\x000.2\n3,0.1\n")
+    exc = read_error(path)
+    assert_located(exc, path, 3)
+    assert "NUL" in str(exc)
+
+
+def test_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "arm.csv"
+    os.mkfifo(fifo)
+    exc = read_error(fifo)
+    assert_located(exc, fifo, None)
+    assert "not a regular file: it is a FIFO" in str(exc)
+
+
+def test_symlink_loop_is_reported_not_raised(tmp_path):
+    loop = tmp_path / "arm.csv"
+    loop.symlink_to(loop)
+    exc = read_error(loop)
+    assert_located(exc, loop, None)
+    assert "cannot read" in str(exc) and "symbolic links" in str(exc)
+
+
+def test_nul_in_a_path_is_an_input_error():
+    with pytest.raises(InputError, match="cannot read"):
+        read_clicks("arm\x00.csv")
+
+
+def test_file_above_the_size_limit_is_refused(tmp_path):
+    from meta_bm.reconstruction.parsing import read_input_bytes
+
+    path = write(tmp_path, "".join(f"{i},{1 - i / 100:.2f}\n" for i in range(40)))
+    with pytest.raises(InputError, match="above the limit of 64"):
+        read_input_bytes(path, limit=64)
+    assert read_input_bytes(path, limit=path.stat().st_size) == path.read_bytes()
+
+
+def test_clicks_above_the_limit_are_rejected_naming_the_first_row_over(tmp_path):
+    from meta_bm.errors import MAX_CLICKS
+
+    n = MAX_CLICKS + 3
+    path = write(tmp_path, "".join(f"{i / n:.6f},{1 - i / n:.6f}\n" for i in range(n)))
+    exc = read_error(path)
+    assert_located(exc, path, MAX_CLICKS + 3)
+    assert f"above the limit of {MAX_CLICKS:,}" in str(exc)
+    with pytest.raises(InputError, match="above the limit"):
+        clicks_from_arrays(np.linspace(0, 1, MAX_CLICKS + 1), np.linspace(1, 0, MAX_CLICKS + 1))
+
+
+def test_click_time_above_the_limit_is_rejected_naming_the_row(tmp_path):
+    path = write(tmp_path, "0,1\n1,0.5\n1e9,0.2\n")
+    exc = read_error(path)
+    assert_located(exc, path, 3)
+    assert "beyond the limit of 100000" in str(exc)
+
+
+def test_n_risk_above_the_limit_is_rejected_naming_the_row(tmp_path):
+    path = write(tmp_path, "time,n_risk\n0,5000000\n10,20\n", name="risk.csv")
+    exc = read_error(path, reader=read_risk_table)
+    assert_located(exc, path, 2)
+    assert "above the limit of 1,000,000" in str(exc)
+
+
+def test_risk_time_above_the_limit_and_too_many_rows_are_rejected(tmp_path):
+    path = write(tmp_path, "time,n_risk\n0,50\n1e7,20\n", name="risk.csv")
+    assert_located(read_error(path, reader=read_risk_table), path, 3)
+    with pytest.raises(InputError, match="risk table rows, above the limit"):
+        risk_table_from_arrays(np.arange(2000.0), np.full(2000, 5))
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (True, "whole number, not bool"),
+        ("40", "whole number, not str"),
+        (40.5, "not a whole number"),
+        (float("inf"), "not a whole number"),
+        (-1, "below 1"),
+        (10**12, "above the limit"),
+    ],
+)
+def test_check_count_is_strict(value, match):
+    from meta_bm.reconstruction.parsing import check_count
+
+    with pytest.raises(InputError, match=match):
+        check_count(value, "total N", "x.csv", minimum=1)
+
+
+def test_check_count_accepts_integers_and_whole_floats():
+    from meta_bm.reconstruction.parsing import check_count
+
+    assert check_count(np.int64(40), "n", None) == 40
+    assert check_count(40.0, "n", None) == 40

@@ -131,3 +131,174 @@ def test_yaml_errors_name_the_row_and_unsafe_tags_are_refused():
         parse_manifest("!!python/object/apply:os.system ['echo hacked']\n", source="study.yaml")
     with pytest.raises(StudyError, match="expected a mapping"):
         parse_manifest("- a\n- b\n", source="study.yaml")
+
+
+# --------------------------------------------------------------------------------------------------
+# strict types, plausibility limits and odd YAML (issue 15)
+
+
+def test_total_n_above_limit_is_rejected_naming_the_key():
+    problems = _problems(_edit("curves.1.total_n", 1_000_000_000))
+    assert any(
+        p.startswith("smith_2019/study.yaml: curves[1].total_n: Input should be less than or equal to 1000000")
+        for p in problems
+    ), problems
+    problems = _problems(_edit("curves.1.total_n", 100000000000000000000))
+    assert any("curves[1].total_n: Input should be less than or equal to 1000000" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("curves.1.total_n", "22", "curves[1].total_n: Input should be a valid integer, not str '22'"),
+        ("curves.1.total_n", True, "curves[1].total_n: Input should be a valid integer, not bool True"),
+        ("curves.1.total_n", 30.0, "curves[1].total_n: Input should be a valid integer"),
+        ("curves.1.total_events", "25", "curves[1].total_events: Input should be a valid integer"),
+        ("curves.0.published.median.value", "14.2", "curves[0].published.median.value: Input should be a valid number"),
+        ("year", "2019", "year: Input should be a valid integer, not str '2019'"),
+        ("synthetic", "false", "synthetic: Input should be a valid boolean, not str 'false'"),
+        ("synthetic", 0, "synthetic: Input should be a valid boolean"),
+        ("citation", 2019, "citation: Input should be a valid string"),
+    ],
+)
+def test_counts_and_flags_of_the_wrong_type_are_rejected_naming_the_key(path, value, expected):
+    problems = _problems(_edit(path, value))
+    assert any(expected in p for p in problems), problems
+
+
+def test_published_events_above_limit_is_rejected():
+    data = _edit("curves.1.published", {"events": 10**7})
+    assert any("curves[1].published.events: Input should be less than or equal to" in p for p in _problems(data))
+
+
+@pytest.mark.parametrize("text", [".inf", "-.inf", ".nan"])
+def test_infinite_or_nan_published_median_is_rejected(text):
+    doc = yaml.safe_dump(BASE).replace("value: 14.2", f"value: {text}")
+    with pytest.raises(StudyError) as info:
+        parse_manifest(doc, source="s.yaml", folder_name="smith_2019")
+    assert any("curves[0].published.median.value: Input should be" in p for p in info.value.problems)
+
+
+def test_published_median_beyond_the_time_limit_is_rejected():
+    problems = _problems(_edit("curves.0.published.median.value", 1e9))
+    assert any("curves[0].published.median.value: Input should be less than or equal to 100000" in p for p in problems)
+
+
+def test_duplicate_yaml_keys_are_rejected_naming_both_rows():
+    doc = yaml.safe_dump(BASE, sort_keys=False) + "year: 2020\n"
+    with pytest.raises(StudyError) as info:
+        parse_manifest(doc, source="s.yaml", folder_name="smith_2019")
+    [problem] = info.value.problems
+    last_row = doc.count("\n")
+    assert problem == f"s.yaml, row {last_row}: duplicate key 'year' (first at row 3); a key may be given once"
+
+
+def test_duplicate_keys_in_a_nested_flow_mapping_are_rejected():
+    doc = yaml.safe_dump(_edit("arms", [{"arm_id": "rr"}])).replace(
+        "- arm_id: rr", "- {arm_id: rr, label: a, modality: other, label: b}"
+    )
+    row = doc.splitlines().index("- {arm_id: rr, label: a, modality: other, label: b}") + 1
+    with pytest.raises(StudyError) as info:
+        parse_manifest(doc, source="s.yaml", folder_name="smith_2019")
+    assert info.value.problems == [
+        f"s.yaml, row {row}: duplicate key 'label' (first at row {row}); a key may be given once"
+    ]
+
+
+def test_yaml_merge_keys_may_be_overridden_without_a_duplicate_error():
+    doc = yaml.safe_dump(_edit("arms", [])).replace(
+        "arms: []\n",
+        "base: &b {label: Re-resection, modality: re_resection}\n".replace("base", "x_base") + "arms:\n"
+        "- <<: *b\n  arm_id: rr\n  modality: other\n- {arm_id: ns, label: N, modality: non_surgical}\n",
+    )
+    with pytest.raises(StudyError) as info:  # (x_base is an unknown key, nothing else is wrong)
+        parse_manifest(doc, source="s.yaml", folder_name="smith_2019")
+    assert info.value.problems == ["s.yaml: x_base: unknown key"]
+
+
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [("!!int x", "!!int"), ("!!float y", "!!float"), ("!!bool maybe", "!!bool"), ("!!timestamp z", "!!timestamp")],
+)
+def test_values_yaml_cannot_construct_are_reported_with_their_row(value, tag):
+    doc = yaml.safe_dump(BASE, sort_keys=False).replace("year: 2019", f"year: {value}")
+    with pytest.raises(StudyError) as info:
+        parse_manifest(doc, source="s.yaml", folder_name="smith_2019")
+    [problem] = info.value.problems
+    assert problem.startswith("s.yaml, row 3: not valid YAML (cannot read") and tag in problem
+
+
+def test_deeply_nested_yaml_is_a_study_error():
+    for depth in (30, 900, 5000):
+        with pytest.raises(StudyError) as info:
+            parse_manifest("[" * depth + "]" * depth, source="s.yaml")
+        [problem] = info.value.problems
+        assert problem.startswith("s.yaml") and ("nested" in problem), problem
+
+
+def test_recursive_alias_and_alias_bomb_are_rejected():
+    with pytest.raises(StudyError, match="recursive structure"):
+        parse_manifest("a: &a [*a]\n", source="s.yaml")
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8)
+    )
+    with pytest.raises(StudyError, match="once YAML aliases are expanded"):
+        parse_manifest(bomb, source="s.yaml")
+
+
+def test_manifest_above_the_size_limit_is_rejected():
+    from meta_bm.errors import MAX_MANIFEST_BYTES
+
+    with pytest.raises(StudyError, match="above the limit"):
+        parse_manifest("notes: " + "x" * MAX_MANIFEST_BYTES, source="s.yaml")
+
+
+def test_study_id_with_a_trailing_newline_is_rejected():
+    from meta_bm.studies.manifest import STUDY_ID_PATTERN
+
+    assert STUDY_ID_PATTERN.match("evil\n") is None
+    doc = yaml.safe_dump(_edit("study_id", "evil\n"))
+    with pytest.raises(StudyError) as info:
+        parse_manifest(doc, source="s.yaml", folder_name="evil\n")
+    assert any("study_id" in p and "must be lowercase letters" in p for p in info.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("arms.0.arm_id", "r\x00r", "arms[0].arm_id: String should match pattern"),
+        ("arms.0.arm_id", "r" * 65, "arms[0].arm_id: String should have at most 64 characters"),
+        ("curves.0.curve_id", "os\x1b[31m", "curves[0].curve_id: String should match pattern"),
+        ("arms.0.label", "Re-\x1b[2Jresection", "arms[0].label: 'Re-\\x1b[2Jresection' contains a control character"),
+        ("citation", "x\x00y", "citation: 'x\\x00y' contains a control character"),
+        ("study_id", "s" * 65, "study_id: 65 characters, above the limit of 64"),
+    ],
+)
+def test_ids_and_text_with_control_characters_or_too_long_are_rejected(path, value, expected):
+    problems = _problems(_edit(path, value), folder=value if path == "study_id" else "smith_2019")
+    assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("os\x00rr.csv", "contains a control character"),
+        ("os\nrr.csv", "contains a control character"),
+        ("a" * 256 + ".csv", "a name of 260 bytes, above the limit of 255"),
+        ("/".join(["d" * 200] * 6), "above the limit of 1024"),
+        ("\ud800.csv", "Input should be a valid string"),
+    ],
+)
+def test_file_names_the_os_cannot_take_are_rejected_in_the_manifest(name, expected):
+    problems = _problems(_edit("curves.0.clicks", name))
+    assert any(p.startswith("smith_2019/study.yaml: curves[0].clicks: ") and expected in p for p in problems), problems
+
+
+def test_notes_may_hold_line_breaks_and_tabs():
+    data = _edit("notes", "line one\n\tline two")
+    assert parse_manifest(yaml.safe_dump(data), folder_name="smith_2019").notes == "line one\n\tline two"
+
+
+def test_non_text_manifest_input_is_a_study_error():
+    with pytest.raises(StudyError, match="expected the manifest's text"):
+        parse_manifest(b"study_id: x", source="s.yaml")  # type: ignore[arg-type]

@@ -1,19 +1,6 @@
-"""Software-defined assets, one module per stage: ingest → reconstruction → cohort → analysis."""
+"""Software-defined assets, one module per stage: the per-study unit, then the pooled assets."""
 
-from meta_bm.orchestration.assets.analysis import cohort_summary
-from meta_bm.orchestration.assets.cohort import harmonized_cohort
-from meta_bm.orchestration.assets.ingest import study_sources
-from meta_bm.orchestration.assets.reconstruction import institutional_ipd, reconstructed_ipd
+from meta_bm.orchestration.assets.pooled import build_pooled_asset
+from meta_bm.orchestration.assets.studies import STUDY_SPECS, study_unit
 
-STUDY_ASSETS = [study_sources, reconstructed_ipd, institutional_ipd, harmonized_cohort]
-ALL_ASSETS = [*STUDY_ASSETS, cohort_summary]
-
-__all__ = [
-    "ALL_ASSETS",
-    "STUDY_ASSETS",
-    "cohort_summary",
-    "harmonized_cohort",
-    "institutional_ipd",
-    "reconstructed_ipd",
-    "study_sources",
-]
+__all__ = ["STUDY_SPECS", "build_pooled_asset", "study_unit"]

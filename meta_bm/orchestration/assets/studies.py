@@ -1,0 +1,366 @@
+"""The per-study assets: one study folder → raw digitizations, reconstructed IPD, harmonized rows.
+
+The four assets (``study_sources`` → ``reconstructed_ipd`` / ``institutional_ipd`` →
+``harmonized_cohort``) are computed by one step per run (``meta_bm.pipeline.process_study`` per
+study) and committed per study as one unit, so a study's stored files, curves, IPD and cohort always
+agree, and a study that fails at any stage keeps its previous consistent rows.
+
+Why one step for many studies, and how each study still tells its own story: a single-run backfill
+over 1,000 studies costs seconds where one run per study would cost an hour, but Dagster gives the
+whole range one materialization *output*. We attach each study's own metadata to its partition with
+``context.add_asset_metadata(..., partition_key=study)`` (Dagster merges it into that partition's
+materialization event) and log each study's check evaluations for its partition; the numbers come
+from what DuckDB holds for the study after the commit, so the UI shows what is stored.
+"""
+
+import os
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from meta_bm.orchestration.checks import (
+    STUDY_CHECK_SPECS,
+    fidelity_evaluation,
+    manifest_evaluation,
+    published_evaluation,
+    rows_evaluation,
+)
+from meta_bm.orchestration.constants import (
+    DUCKDB_POOL,
+    GROUP_COHORT,
+    GROUP_INGEST,
+    GROUP_RECONSTRUCTION,
+    OWNERS,
+    PIPELINE_VERSION,
+    STUDY_CODE_VERSIONS,
+    SYNTHETIC_BANNER,
+)
+from meta_bm.orchestration.metadata import md_list, png_metadata, progress, table_metadata
+from meta_bm.orchestration.partitions import study_partitions
+from meta_bm.orchestration.resources import DuckDBStore, FidelityTolerance, OutputDir, StudyFolders
+from meta_bm.pipeline.study import STUDY_UNIT_TABLES, StudyOutcome, process_studies
+from meta_bm.reports.figures import OverlayCurve, study_figure_png
+from meta_bm.store import CohortStore
+
+RAW_TABLES = ("raw_clicks", "raw_risk_tables", "raw_patients")
+COUNTED = (*RAW_TABLES, "ipd", "institutional_patients", "cohort", "curves")
+# Processes drawing and reconstructing in large runs (a study figure takes ~0.2 s: 1,000 of them would
+# be most of a full refresh in one process).
+WORKERS = max(1, min(2, os.cpu_count() or 1))
+
+
+def _spec(key: str, group: str, deps: list[str], description: str, kinds: set[str]) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key,
+        group_name=group,
+        deps=deps,
+        partitions_def=study_partitions,
+        code_version=STUDY_CODE_VERSIONS[key],
+        kinds=kinds,
+        owners=OWNERS,
+        description=description + " " + SYNTHETIC_BANNER,
+    )
+
+
+STUDY_SPECS = [
+    _spec(
+        "study_sources",
+        GROUP_INGEST,
+        [],
+        "The study folder as loaded: manifest, clicks, risk tables, patient table, SHA-256 of every file.",
+        {"duckdb", "polars"},
+    ),
+    _spec(
+        "reconstructed_ipd",
+        GROUP_RECONSTRUCTION,
+        ["study_sources"],
+        "IPD reconstructed from each digitized curve, with fidelity and published vs reconstructed figures.",
+        {"duckdb", "numpy"},
+    ),
+    _spec(
+        "institutional_ipd",
+        GROUP_RECONSTRUCTION,
+        ["study_sources"],
+        "Institutional patient-level data, validated, in months (institutional studies only).",
+        {"duckdb", "polars"},
+    ),
+    _spec(
+        "harmonized_cohort",
+        GROUP_COHORT,
+        ["reconstructed_ipd", "institutional_ipd"],
+        "The study's rows of the cohort: one per patient per endpoint, months, vocabulary, provenance.",
+        {"duckdb", "polars"},
+    ),
+]
+
+
+@dg.multi_asset(
+    name="study_unit",
+    specs=STUDY_SPECS,
+    check_specs=STUDY_CHECK_SPECS,
+    partitions_def=study_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=DUCKDB_POOL,
+    can_subset=False,
+    description="Load, reconstruct and harmonize each study of the run; commit each study as one unit.",
+)
+def study_unit(
+    context: dg.AssetExecutionContext,
+    folders: StudyFolders,
+    duckdb: DuckDBStore,
+    tolerance: FidelityTolerance,
+    output: OutputDir,
+):
+    keys = list(context.partition_keys)
+    gate = tolerance.gate()
+    outcomes: dict[str, StudyOutcome] = {}
+    paths = [folders.path(sid) for sid in keys]
+    for i, outcome in enumerate(process_studies(paths, gate, figure=True, workers=WORKERS)):
+        sid = keys[i]
+        outcomes[sid] = outcome
+        progress(context, "study", i, len(keys), sid)
+        if not outcome.ok:
+            context.log.warning(f"{sid} {outcome.status}: {outcome.message}")
+    store = duckdb.store()
+    store.commit_studies(
+        {sid: o.tables for sid, o in outcomes.items() if o.ok}, _status_frame(outcomes), STUDY_UNIT_TABLES
+    )
+    ok = [s for s, o in outcomes.items() if o.ok]
+    context.log.info(f"stored {len(ok)} of {len(keys)} studies; {len(keys) - len(ok)} rejected or failed")
+
+    stored = _read_back(store, keys)
+    figures = output.figures()
+    figures.mkdir(parents=True, exist_ok=True)
+    evaluations = []
+    for sid in keys:
+        png = outcomes[sid].figure_png or _figure(sid, stored)  # not ok: the stored version's figure
+        target = figures / f"study_{sid}.png"
+        if png:
+            target.write_bytes(png)
+        elif target.exists():
+            target.unlink()
+        meta, evals = _study_story(sid, outcomes[sid], stored, gate, str(folders.path(sid)), png)
+        for asset, m in meta.items():
+            context.add_asset_metadata(m, asset_key=asset, partition_key=sid)
+        evaluations += evals
+    single = len(keys) == 1 and outcomes[keys[0]].fingerprint is not None
+    for spec in STUDY_SPECS:
+        version = (
+            dg.DataVersion(outcomes[keys[0]].fingerprint) if single and spec.key.path[-1] == "study_sources" else None
+        )
+        yield dg.MaterializeResult(asset_key=spec.key, data_version=version)
+    # Logged after the materializations, so each evaluation is the latest word on its partition.
+    for ev in evaluations:
+        context.log_event(ev)
+    for check in STUDY_CHECK_SPECS:  # the per-study evaluations above are the results; close the outputs
+        yield dg.Output(None, output_name=check.get_python_identifier())
+
+
+def _status_frame(outcomes: dict[str, StudyOutcome]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "study_id": list(outcomes),
+            "stage": [o.stage for o in outcomes.values()],
+            "status": [o.status for o in outcomes.values()],
+            "fingerprint": [o.fingerprint for o in outcomes.values()],
+            "pipeline_version": PIPELINE_VERSION,
+            "message": [o.message for o in outcomes.values()],
+        },
+        schema_overrides={"fingerprint": pl.String, "message": pl.String},
+    )
+
+
+def _by_study(df: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    return {k[0]: v for k, v in df.partition_by("study_id", as_dict=True).items()} if df.height else {}
+
+
+def _read_back(store: CohortStore, keys: list[str]) -> dict:
+    """What DuckDB holds for the run's studies after the commit (the UI shows what is stored)."""
+    p = {"ids": keys}
+    where = "WHERE study_id IN (SELECT unnest($ids))"
+    out: dict = {"counts": store.rows_per_study(keys, COUNTED)}
+    with store.connect() as con:
+        for name, sql in {
+            "studies": f"SELECT study_id, citation, source, fingerprint, loaded_at FROM studies {where}",
+            "files": f"SELECT study_id, role, file, sha256, bytes FROM source_files {where} ORDER BY role, file",
+            "fidelity": f"SELECT * FROM fidelity {where} ORDER BY curve_id",
+            "published": f"SELECT * FROM published_comparison {where} ORDER BY curve_id, figure",
+            "curves": f"""SELECT c.study_id, c.curve_id, c.endpoint, c.time_unit, a.label
+                         FROM curves c LEFT JOIN arms a USING (study_id, arm_id)
+                         WHERE c.study_id IN (SELECT unnest($ids))
+                         ORDER BY c.curve_id""",
+            "clicks": f"SELECT study_id, curve_id, time, survival FROM raw_clicks {where} ORDER BY curve_id, row",
+            "ipd": f"SELECT study_id, curve_id, time, event FROM ipd {where} ORDER BY curve_id, patient_index",
+            "risk_fit": f"SELECT * FROM risk_table_fit {where} ORDER BY curve_id, time",
+            "cohort": f"SELECT * FROM cohort {where}",
+        }.items():
+            out[name] = _by_study(con.sql(sql, params=p).pl())
+    return out
+
+
+def _study_story(
+    sid: str, outcome: StudyOutcome, stored: dict, gate, folder: str, png: bytes | None
+) -> tuple[dict[str, dict], list[dg.AssetCheckEvaluation]]:
+    """Per-asset metadata and check evaluations of one study, from what the store holds for it."""
+    counts = {t: stored["counts"][t][sid] for t in COUNTED}
+    empty = pl.DataFrame()
+    info = stored["studies"].get(sid, empty)
+    source = outcome.source or (info["source"][0] if info.height else None)
+    status = outcome.status
+    note = (
+        "stored rows are those of the study's last valid version"
+        if status != "ok" and info.height
+        else ("nothing stored yet" if status != "ok" else "stored from this run")
+    )
+    common = {"status": status, "stored": note}
+    if outcome.problems:
+        common["problems"] = md_list(outcome.problems)
+    files = stored["files"].get(sid, empty)
+    meta: dict[str, dict] = {
+        "study_sources": {
+            **common,
+            "dagster/row_count": sum(counts[t] for t in RAW_TABLES),
+            "rows_by_table": dg.MetadataValue.json({t: counts[t] for t in RAW_TABLES}),
+            "source": source or "unknown",
+            "curves": counts["curves"],
+            "folder_fingerprint": outcome.fingerprint or "unreadable",
+            "stored_fingerprint": info["fingerprint"][0] if info.height else "none",
+            "pipeline_version": PIPELINE_VERSION,
+            "files": table_metadata(files.drop("study_id").with_columns(pl.col("sha256").str.slice(0, 16)))
+            if files.height
+            else "none",
+        }
+    }
+    if info.height:
+        meta["study_sources"]["citation"] = info["citation"][0] or ""
+        meta["study_sources"]["loaded_at"] = str(info["loaded_at"][0])
+    fid = stored["fidelity"].get(sid, empty)
+    published = stored["published"].get(sid, empty)
+    if source == "institutional":
+        meta["reconstructed_ipd"] = {
+            **common,
+            "dagster/row_count": 0,
+            "applies": False,
+            "note": "institutional study: patient-level data, nothing to reconstruct (see institutional_ipd)",
+        }
+        meta["institutional_ipd"] = {
+            **common,
+            "dagster/row_count": counts["institutional_patients"],
+            "applies": True,
+        }
+    else:
+        rec_meta: dict = {
+            **common,
+            "dagster/row_count": counts["ipd"],
+            "applies": True,
+            "curves": fid.height,
+            "curves_held_out": int((fid["status"] == "blocked").sum()) if fid.height else 0,
+        }
+        if fid.height:
+            rec_meta["fidelity"] = table_metadata(_fidelity_view(fid, stored["published"].get(sid, empty)))
+            rec_meta["worst_rmse"] = float(fid["rmse"].max())
+        if published.height:
+            rec_meta["published_vs_reconstructed"] = table_metadata(
+                published.select(
+                    "curve_id",
+                    "figure",
+                    "published",
+                    "published_lower",
+                    "published_upper",
+                    "reconstructed",
+                    "reconstructed_lower",
+                    "reconstructed_upper",
+                    "reference",
+                    "verdict",
+                )
+            )
+        if png:
+            rec_meta["figure"] = png_metadata(png, f"{sid}: digitized clicks vs reconstructed KM")
+        meta["reconstructed_ipd"] = rec_meta
+        meta["institutional_ipd"] = {
+            **common,
+            "dagster/row_count": 0,
+            "applies": False,
+            "note": "literature study: IPD reconstructed from its curves (see reconstructed_ipd)",
+        }
+    cohort = stored["cohort"].get(sid, empty)
+    cmeta: dict = {**common, "dagster/row_count": counts["cohort"]}
+    if cohort.height:
+        arms = (
+            cohort.group_by("endpoint", "arm_id", "arm_label", "modality")
+            .agg(
+                pl.len().alias("patients"),
+                pl.col("event").sum().cast(pl.Int64).alias("events"),
+                pl.col("time_months").max().round(1).alias("max_months"),
+            )
+            .sort("endpoint", "arm_id")
+        )
+        cmeta["arms"] = table_metadata(arms)
+        cmeta["patients_by_endpoint"] = dg.MetadataValue.json(dict(cohort.group_by("endpoint").len().rows()))
+    meta["harmonized_cohort"] = cmeta
+
+    evals = [manifest_evaluation(sid, status, outcome.problems, folder)]
+    if status == "failed" and source == "literature":
+        evals.append(fidelity_evaluation(sid, fid, gate, outcome.problems))
+    if status == "ok":
+        if source == "literature":
+            evals.append(fidelity_evaluation(sid, fid, gate, None))
+            evals.append(published_evaluation(sid, published))
+        evals.append(rows_evaluation(sid, cohort))
+    return meta, evals
+
+
+def _fidelity_view(fid: pl.DataFrame, published: pl.DataFrame) -> pl.DataFrame:
+    """The fidelity table a reader wants: per curve, error at the clicks, N, events, median vs published [CI]."""
+    med = (
+        published.filter(pl.col("figure") == "median").select("curve_id", "published_lower", "published_upper")
+        if published.height
+        else pl.DataFrame(schema={"curve_id": pl.String, "published_lower": pl.Float64, "published_upper": pl.Float64})
+    )
+    return fid.join(med, on="curve_id", how="left").select(
+        "curve_id",
+        "status",
+        pl.col("rmse").round(4),
+        pl.col("max_abs_error").round(4).alias("max_abs_err"),
+        pl.format("{} / {}", pl.col("n_patients"), pl.col("n_published").cast(pl.String).fill_null("–")).alias(
+            "N rec / pub"
+        ),
+        pl.format("{} / {}", pl.col("events"), pl.col("events_published").cast(pl.String).fill_null("–")).alias(
+            "events rec / pub"
+        ),
+        pl.col("median").round(2).alias("median rec"),
+        pl.col("median_published").round(2).alias("median pub"),
+        pl.format(
+            "{}–{}",
+            pl.col("published_lower").round(2).cast(pl.String),
+            pl.col("published_upper").round(2).cast(pl.String),
+        )
+        .fill_null("–")
+        .alias("pub 95% CI"),
+        "time_unit",
+    )
+
+
+def _figure(sid: str, stored: dict) -> bytes | None:
+    curves = stored["curves"].get(sid)
+    clicks, ipd, fit = stored["clicks"].get(sid), stored["ipd"].get(sid), stored["risk_fit"].get(sid)
+    if curves is None or clicks is None or ipd is None:
+        return None
+    c_by = {k[0]: v for k, v in clicks.partition_by("curve_id", as_dict=True).items()}
+    i_by = {k[0]: v for k, v in ipd.partition_by("curve_id", as_dict=True).items()}
+    f_by = {k[0]: v for k, v in fit.partition_by("curve_id", as_dict=True).items()} if fit is not None else {}
+    overlay = [
+        OverlayCurve(
+            label=f"{r['label']} ({r['curve_id']}, {r['endpoint']})",
+            time_unit=r["time_unit"],
+            click_time=c_by[r["curve_id"]]["time"].to_numpy(),
+            click_survival=c_by[r["curve_id"]]["survival"].to_numpy(),
+            ipd_time=i_by[r["curve_id"]]["time"].to_numpy(),
+            ipd_event=i_by[r["curve_id"]]["event"].to_numpy().astype(np.int64),
+            risk_fit=f_by.get(r["curve_id"]),
+        )
+        for r in curves.iter_rows(named=True)
+        if r["curve_id"] in c_by and r["curve_id"] in i_by
+    ]
+    return study_figure_png(overlay, title=sid) if overlay else None
