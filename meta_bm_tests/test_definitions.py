@@ -41,7 +41,7 @@ def test_asset_graph_shape():
     for key, spec in specs.items():
         assert spec.owners == ["team:meta-bm"] and spec.description and spec.code_version and spec.kinds, key
         assert (spec.partitions_def is not None) == (key in STUDY_LEVEL), key
-        if key not in STUDY_LEVEL:
+        if key not in STUDY_LEVEL:  # the pooled assets are one step: any of them requested runs them all
             assert spec.automation_condition is not None, key
     assert {k.to_user_string() for k in graph.get(dg.AssetKey("harmonized_cohort")).parent_keys} == {
         "reconstructed_ipd",
@@ -68,7 +68,7 @@ def test_bad_analyses_config_fails_loading_with_a_clear_message(tmp_path):
 
 
 def test_jobs_sensors_schedules():
-    assert {j.name for j in defs.jobs} == {"study_refresh", "cohort_refresh"}
+    assert {j.name for j in defs.jobs} == {"refresh", "study_refresh", "cohort_refresh"}
     assert {s.name for s in defs.sensors} == {"study_folder_sensor", "cohort_automation"}
     assert [s.name for s in defs.schedules] == ["weekly_refresh"]
 
@@ -77,7 +77,7 @@ def test_science_core_imports_no_dagster():
     code = (
         "import sys, meta_bm.reconstruction, meta_bm.survival.km, meta_bm.survival.cox, meta_bm.simulation, "
         "meta_bm.studies, meta_bm.store, meta_bm.store.study_tables, meta_bm.simulation.study_folders, "
-        "meta_bm.reconstruction.plotting, meta_bm.analysis, meta_bm.analysis.adhoc, meta_bm.metaanalysis, "
+        "meta_bm.pipeline, meta_bm.analysis, meta_bm.analysis.adhoc, meta_bm.metaanalysis, "
         "meta_bm.reports.figures, meta_bm.reports.html, meta_bm.survival.coxph, meta_bm.survival.logrank, "
         "meta_bm.survival.km_inference, meta_bm.cli; print('dagster' in sys.modules)"
     )

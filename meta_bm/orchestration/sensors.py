@@ -23,6 +23,8 @@ from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
 from meta_bm.orchestration.resources import StudyFolders
 from meta_bm.orchestration.study_sync import SyncPlan, partition_requests, processed_versions, run_ranges
 
+_clock = time.time  # tests replace it: settling is judged on this clock, never by sleeping
+
 SETTLE_SECONDS = 8.0
 COPY_GRACE_SECONDS = 120.0
 INTERVAL_SECONDS = 5
@@ -52,7 +54,7 @@ def _settled(seen: dict, sid: str, fp: str, now: float, folders: StudyFolders, n
     description="New, changed and removed study folders (picked up once they stop changing).",
 )
 def study_folder_sensor(context: dg.SensorEvaluationContext, folders: StudyFolders) -> dg.SensorResult:
-    now = time.time()
+    now = _clock()
     cursor = json.loads(context.cursor) if context.cursor else {}
     known = context.instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME)
     if "launched" in cursor:

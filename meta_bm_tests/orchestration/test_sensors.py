@@ -1,21 +1,31 @@
-"""The study-folder sensor adds, reruns and deletes correctly; run keys carry content hashes."""
+"""The study-folder sensor: settles before launching, adds, reruns and deletes; run keys carry content hashes.
+
+Time is the sensor's injectable clock, advanced by the test (no sleeping)."""
 
 from __future__ import annotations
 
 import shutil
 
 import dagster as dg
+import pytest
 
+from meta_bm.orchestration import sensors
 from meta_bm.orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
-from meta_bm.orchestration.sensors import study_folder_sensor
+from meta_bm.orchestration.sensors import COPY_GRACE_SECONDS, SETTLE_SECONDS, study_folder_sensor
+
+
+@pytest.fixture()
+def clock(monkeypatch):
+    now = [1_000_000.0]
+    monkeypatch.setattr(sensors, "_clock", lambda: now[0])
+    return now
 
 
 def _tick(instance, resources, cursor):
     ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"folders": resources["folders"]})
     result = study_folder_sensor(ctx)
-    # apply the partition requests as the daemon would
-    for req in result.dynamic_partitions_requests or []:
+    for req in result.dynamic_partitions_requests or []:  # applied as the daemon would
         if isinstance(req, dg.AddDynamicPartitionsRequest):
             instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
         else:
@@ -24,40 +34,83 @@ def _tick(instance, resources, cursor):
     return result
 
 
-def test_add_update_delete(resources, studies_root):
+def test_folders_run_once_settled_then_edits_rerun_and_removals_purge(resources, studies_root, clock):
     with dg.instance_for_test() as instance:
-        r1 = _tick(instance, resources, None)
+        r0 = _tick(instance, resources, None)
+        assert r0.run_requests == [] and "stop changing" in r0.skip_reason.skip_message  # just seen: not settled yet
+        clock[0] += SETTLE_SECONDS
+        r1 = _tick(instance, resources, r0.cursor)
         assert instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME) == ["alpha_2020", "beta_2021", "inst_2025"]
         [run] = r1.run_requests
-        assert run.job_name == "study_refresh"
+        assert run.job_name == "refresh"
         assert (run.tags[RANGE_START_TAG], run.tags[RANGE_END_TAG]) == ("alpha_2020", "inst_2025")
 
         r2 = _tick(instance, resources, r1.cursor)
-        assert r2.run_requests == [] and r2.skip_reason
+        assert r2.run_requests == [] and r2.skip_reason.skip_message == "no study folder changed"
 
         clicks = studies_root / "beta_2021" / "os_srs_clicks.csv"
-        clicks.write_text(clicks.read_text().replace("\n", "\n", 1) + "\n")
-        r3 = _tick(instance, resources, r2.cursor)
-        [rerun] = r3.run_requests
-        assert rerun.partition_key == "beta_2021" and rerun.run_key.startswith("beta_2021:")
-        # the same content under a new edit gets a different run key (never silently skipped)
         clicks.write_text(clicks.read_text() + "\n")
+        r3 = _tick(instance, resources, r2.cursor)
+        assert r3.run_requests == []  # still being edited
+        clicks.write_text(clicks.read_text() + "\n")
+        clock[0] += SETTLE_SECONDS / 2
         r4 = _tick(instance, resources, r3.cursor)
-        assert r4.run_requests[0].run_key != rerun.run_key
+        assert r4.run_requests == []  # changed again: the settling starts over
+        clock[0] += SETTLE_SECONDS
+        r5 = _tick(instance, resources, r4.cursor)
+        [rerun] = r5.run_requests
+        assert rerun.partition_key == "beta_2021" and rerun.job_name == "refresh"
+        # the same study with other content gets another run key (a used run key is never launched again)
+        clicks.write_text(clicks.read_text() + "\n")
+        clock[0] += 1
+        r6 = _tick(instance, resources, r5.cursor)
+        clock[0] += SETTLE_SECONDS
+        r7 = _tick(instance, resources, r6.cursor)
+        assert r7.run_requests[0].run_key != rerun.run_key
 
         shutil.rmtree(studies_root / "inst_2025")
-        r5 = _tick(instance, resources, r4.cursor)
+        r8 = _tick(instance, resources, r7.cursor)
         assert instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME) == ["alpha_2020", "beta_2021"]
-        [purge] = r5.run_requests
-        assert purge.job_name == "cohort_refresh" and "inst_2025" in purge.run_key
-
-        (studies_root / "gamma_2022").mkdir()
-        r6 = _tick(instance, resources, r5.cursor)
-        assert [r.partition_key for r in r6.run_requests] == ["gamma_2022"]
+        [purge] = r8.run_requests
+        assert purge.job_name == "cohort_refresh"
 
 
-def test_existing_partitions_are_adopted_without_runs(resources):
+def test_a_copied_folder_waits_for_its_manifest_to_be_edited(resources, studies_root, clock):
+    with dg.instance_for_test() as instance:
+        cursor = _tick(instance, resources, None).cursor
+        clock[0] += SETTLE_SECONDS
+        cursor = _tick(instance, resources, cursor).cursor
+        shutil.copytree(studies_root / "beta_2021", studies_root / "gamma_2022")  # still says beta_2021
+        cursor = _tick(instance, resources, cursor).cursor
+        clock[0] += SETTLE_SECONDS
+        r = _tick(instance, resources, cursor)
+        assert r.run_requests == []  # not launched into a certain rejection while being edited
+        manifest = studies_root / "gamma_2022" / "study.yaml"
+        manifest.write_text(manifest.read_text().replace("study_id: beta_2021", "study_id: gamma_2022"))
+        cursor = _tick(instance, resources, r.cursor).cursor
+        clock[0] += SETTLE_SECONDS
+        [run] = _tick(instance, resources, cursor).run_requests
+        assert run.partition_key == "gamma_2022"
+        # left as copied, it still runs after the grace period (and is rejected with the reason)
+        shutil.copytree(studies_root / "beta_2021", studies_root / "delta_2023")
+        cursor = _tick(instance, resources, cursor).cursor
+        clock[0] += COPY_GRACE_SECONDS
+        [late] = _tick(instance, resources, cursor).run_requests
+        assert late.partition_key == "delta_2023"
+
+
+def test_studies_dagster_recorded_as_processed_are_not_rerun(resources, studies_root, clock):
+    from meta_bm.definitions import build_defs
+    from meta_bm.orchestration.jobs import range_tags
+
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(STUDY_PARTITIONS_NAME, ["alpha_2020", "beta_2021", "inst_2025"])
-        r = _tick(instance, resources, None)
-        assert r.run_requests == [] and r.cursor
+        build_defs(resources).resolve_job_def("study_refresh").execute_in_process(
+            instance=instance, tags=range_tags("alpha_2020", "inst_2025")
+        )
+        clicks = studies_root / "beta_2021" / "os_srs_clicks.csv"
+        clicks.write_text(clicks.read_text() + "\n")  # edited while no sensor ran
+        cursor = _tick(instance, resources, None).cursor
+        clock[0] += SETTLE_SECONDS
+        [run] = _tick(instance, resources, cursor).run_requests
+        assert run.partition_key == "beta_2021"

@@ -45,6 +45,9 @@ COHORT_AUTOMATION = (
     .with_label("eager, not blocked by missing studies")
 )
 
+# An edited analysis (its config is part of its code version) is recomputed once the location reloads.
+ON_CODE_CHANGE = dg.AutomationCondition.code_version_changed().with_label("code or config changed")
+
 
 class PooledConfig(dg.Config):
     """Run config of the pooled step (Launchpad): ``force`` recomputes every analysis and the report."""
@@ -89,6 +92,7 @@ def pooled_specs(config: AnalysesConfig) -> list[dg.AssetSpec]:
                 kinds={"duckdb", "matplotlib"},
                 tags={"layer": "pooled", "endpoint": a.endpoint},
                 description=_short(a.title) + ". KM, median CIs, log-rank, Cox, two-stage meta-analysis.",
+                automation_condition=ON_CODE_CHANGE,
                 skippable=True,
                 **common,
             )
@@ -102,6 +106,7 @@ def pooled_specs(config: AnalysesConfig) -> list[dg.AssetSpec]:
             tags={"layer": "report"},
             description="HTML report (figures embedded) and every table as CSV, under output/report. "
             + SYNTHETIC_BANNER,
+            automation_condition=ON_CODE_CHANGE,
             skippable=True,
             **common,
         )

@@ -186,7 +186,7 @@ def _read_back(store: CohortStore, keys: list[str]) -> dict:
             "files": f"SELECT study_id, role, file, sha256, bytes FROM source_files {where} ORDER BY role, file",
             "fidelity": f"SELECT * FROM fidelity {where} ORDER BY curve_id",
             "published": f"SELECT * FROM published_comparison {where} ORDER BY curve_id, figure",
-            "curves": f"""SELECT c.study_id, c.curve_id, c.endpoint, c.time_unit, a.label
+            "curves": """SELECT c.study_id, c.curve_id, c.endpoint, c.time_unit, a.label
                          FROM curves c LEFT JOIN arms a USING (study_id, arm_id)
                          WHERE c.study_id IN (SELECT unnest($ids))
                          ORDER BY c.curve_id""",
