@@ -249,6 +249,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if report.success else 1
 
 
+def _cmd_query(args: argparse.Namespace) -> int:
+    """Read the cohort store safely while runs write: the query waits for the store's lock (and a
+    writer waits for it), so neither side ever meets DuckDB's "Could not set lock" error."""
+    import duckdb
+    import polars as pl
+
+    from meta_bm.orchestration.resources import make_resources
+
+    database = make_resources(database=args.database)["duckdb"].database
+    if not Path(database).exists():
+        print(f"meta-bm: {database}: no cohort store yet (run `meta-bm run` first)", file=sys.stderr)
+        return 2
+    from meta_bm.store import CohortStore
+
+    try:
+        df = CohortStore(database, lock_timeout=args.timeout).read(args.sql)
+    except duckdb.Error as exc:
+        print(f"meta-bm: query failed: {exc}", file=sys.stderr)
+        return 2
+    if args.csv:
+        sys.stdout.write(df.write_csv())
+    else:
+        with pl.Config(tbl_rows=args.limit, tbl_cols=50, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
+            print(df)
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     import os
 
@@ -377,6 +404,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="recompute every study even if unchanged")
     run.add_argument("-q", "--quiet", action="store_true", help="hide the per-study progress lines of the runs")
     run.set_defaults(func=_cmd_run)
+    q = sub.add_parser("query", help="read-only SQL on the cohort store, safe while runs write")
+    q.add_argument("sql", help="one read-only statement, e.g. \"select * from cohort limit 5\"")
+    q.add_argument("--database", help="DuckDB file (default: data/warehouse/meta_bm.duckdb)")
+    q.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    q.add_argument("--limit", type=int, default=50, help="rows shown in the table view (default 50)")
+    q.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for a writing run (default 600)")
+    q.set_defaults(func=_cmd_query)
     ns = sub.add_parser("new-study", help="scaffold a study folder with a commented study.yaml")
     ns.add_argument("study_id", help="lowercase letters, digits, underscores (e.g. smith_2024)")
     ns.add_argument("--root", default="data/studies", help="folder of study folders (default: data/studies)")

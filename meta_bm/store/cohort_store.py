@@ -79,6 +79,7 @@ _POOLED_VERSIONS_DDL = f"""CREATE TABLE IF NOT EXISTS {POOLED_VERSIONS} (asset V
 # Writers and readers of other processes that open the file without our lock (a notebook, the DuckDB
 # CLI) make duckdb.connect fail at once; we retry within the lock timeout instead of failing the run.
 _FOREIGN_LOCK_RETRY_SECONDS = 0.2
+_sleep, _monotonic = time.sleep, time.monotonic  # module names, so tests can drive the retry clock
 
 
 # Pooled results, keyed by analysis_id; their columns follow the result frames (fully recomputable).
@@ -126,16 +127,16 @@ class CohortStore:
             finally:
                 con.close()
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
+    def _open(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """Open the file, waiting (up to the lock timeout) while a process outside our lock holds it."""
-        deadline = time.monotonic() + self.lock_timeout
+        deadline = _monotonic() + self.lock_timeout
         while True:
             try:
-                return duckdb.connect(str(self.path))
+                return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                if "lock" not in str(exc).lower() or _monotonic() > deadline:
                     raise
-                time.sleep(_FOREIGN_LOCK_RETRY_SECONDS)
+                _sleep(_FOREIGN_LOCK_RETRY_SECONDS)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -253,6 +254,17 @@ class CohortStore:
                 con.execute(f"DELETE FROM {name} WHERE study_id IN (SELECT unnest($ids))", {"ids": ids})
                 out[name] = int(n[0]) if n else 0
         return out
+
+    def read(self, sql: str) -> pl.DataFrame:
+        """Run one user-supplied statement read-only (under the lock; a write is refused by DuckDB)."""
+        with self._lock:
+            if not self.path.exists():
+                raise FileNotFoundError(self.path)
+            con = self._open(read_only=True)
+            try:
+                return con.sql(sql).pl()
+            finally:
+                con.close()
 
     def query(self, sql: str, params: dict | None = None) -> pl.DataFrame:
         """Run a read query and return a polars frame."""
