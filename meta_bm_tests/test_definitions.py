@@ -15,14 +15,14 @@ def test_definitions_load():
 
 
 ANALYSES = {
-    f"analysis_{a}"
+    a
     for a in (
-        "os_reresection_vs_nonsurgical",
-        "os_reresection_vs_resrs",
+        "os_rr_vs_nonsurg",
+        "os_rr_vs_resrs",
         "os_gtr_vs_str",
-        "os_adjuvant_rert_vs_none",
-        "lpfs_reresection_alone_vs_adjuvant_resrs",
-        "lpfs_resrs_alone_vs_reresection_alone",
+        "os_adj_rert",
+        "lpfs_rr_vs_rr_srs",
+        "lpfs_srs_vs_rr",
     )
 }
 STUDY_LEVEL = {

@@ -56,10 +56,26 @@ class GroupDef(_Strict):
     where: Where
 
 
-class Analysis(_Strict):
-    """One pooled comparison."""
+# Names of the platform's other assets: an analysis id is its asset's name, so it may not be one of them.
+RESERVED_IDS = frozenset(
+    {
+        "study_sources",
+        "reconstructed_ipd",
+        "institutional_ipd",
+        "harmonized_cohort",
+        "cohort_summary",
+        "pooled_report",
+        "pooled",
+        "study_unit",
+    }
+)
 
-    id: str = Field(pattern=ID)
+
+class Analysis(_Strict):
+    """One pooled comparison. Its ``id`` names its Dagster asset: at most 20 characters, so the lineage
+    graph (which shows about 18 per node) stays legible."""
+
+    id: str = Field(pattern=ID, max_length=20)
     title: str
     endpoint: Literal["os", "pfs", "local_pfs"]
     population: Where = Field(default_factory=dict)
@@ -113,6 +129,9 @@ class AnalysesConfig(_Strict):
     @model_validator(mode="after")
     def _unique(self) -> AnalysesConfig:
         ids = [a.id for a in self.analyses]
+        reserved = sorted(set(ids) & RESERVED_IDS)
+        if reserved:
+            raise ValueError(f"analysis ids name other assets of the platform: {', '.join(reserved)}")
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"duplicate analysis ids: {', '.join(dup)}")

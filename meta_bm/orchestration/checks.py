@@ -177,17 +177,7 @@ def published_evaluation(sid: str, comparison: pl.DataFrame) -> dg.AssetCheckEva
         desc,
         {
             "comparisons": table_metadata(
-                comparison.select(
-                    "curve_id",
-                    "figure",
-                    "published",
-                    "published_lower",
-                    "published_upper",
-                    "reconstructed",
-                    "reconstructed_lower",
-                    "reconstructed_upper",
-                    "verdict",
-                )
+                comparison.select("curve_id", "figure", "published", "reconstructed", "verdict", "detail")
             )
             if comparison.height
             else "none"

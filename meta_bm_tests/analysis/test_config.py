@@ -15,16 +15,16 @@ def test_shipped_config_has_the_six_comparisons():
     cfg = load_analyses(SHIPPED)
     got = {a.id: (a.endpoint, [g.id for g in a.group_defs()], a.reference) for a in cfg.analyses}
     assert got == {
-        "os_reresection_vs_nonsurgical": ("os", ["re_resection", "non_surgical"], "non_surgical"),
-        "os_reresection_vs_resrs": ("os", ["re_resection", "re_srs"], "re_srs"),
+        "os_rr_vs_nonsurg": ("os", ["re_resection", "non_surgical"], "non_surgical"),
+        "os_rr_vs_resrs": ("os", ["re_resection", "re_srs"], "re_srs"),
         "os_gtr_vs_str": ("os", ["gtr", "str"], "str"),
-        "os_adjuvant_rert_vs_none": ("os", ["re_rt", "none"], "none"),
-        "lpfs_reresection_alone_vs_adjuvant_resrs": (
+        "os_adj_rert": ("os", ["re_rt", "none"], "none"),
+        "lpfs_rr_vs_rr_srs": (
             "local_pfs",
             ["reresection_alone", "reresection_resrs"],
             "reresection_resrs",
         ),
-        "lpfs_resrs_alone_vs_reresection_alone": (
+        "lpfs_srs_vs_rr": (
             "local_pfs",
             ["resrs_alone", "reresection_alone"],
             "reresection_alone",
@@ -78,3 +78,19 @@ def test_groups_form_and_duplicates():
         load_analyses("/nonexistent/analyses.yaml")
     with pytest.raises(AnalysisConfigError, match=r"analyses.yaml, row 3: not valid YAML"):
         parse_analyses("analyses:\n  - id: [\n")
+
+
+def test_analysis_ids_name_assets_so_they_stay_short_and_unreserved(tmp_path):
+    import pytest
+
+    from meta_bm.analysis.config import AnalysisConfigError, load_analyses
+
+    base = (
+        "analyses:\n  - {{id: {}, title: A, endpoint: os, group_by: modality, levels: [re_srs, re_resection], "
+        "reference: re_srs}}\n"
+    )
+    for bad, match in (("a_very_long_analysis_identifier", "at most 20"), ("cohort_summary", "name other assets")):
+        path = tmp_path / "a.yaml"
+        path.write_text(base.format(bad))
+        with pytest.raises(AnalysisConfigError, match=match):
+            load_analyses(path)

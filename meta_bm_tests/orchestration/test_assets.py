@@ -11,9 +11,11 @@ import hashlib
 import dagster as dg
 import yaml
 
+from meta_bm.analysis.config import load_analyses
 from meta_bm.definitions import build_defs
 from meta_bm.orchestration.jobs import range_tags
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
+from meta_bm.orchestration.resources import analyses_path
 
 STUDY_ASSETS = ("study_sources", "reconstructed_ipd", "institutional_ipd", "harmonized_cohort")
 COUNT_SQL = {
@@ -70,8 +72,8 @@ def test_every_partition_shows_its_own_study_after_a_range_run(resources, store,
 
     alpha = _latest(instance, "reconstructed_ipd", "alpha_2020").metadata
     assert alpha["curves"].value == 2 and "data:image/png;base64," in alpha["figure"].value
-    fid = {r.data["curve_id"]: r.data for r in alpha["fidelity"].value.records}
-    assert fid["os_rr"]["N rec / pub"] == "40 / 40"
+    fid = {r.data["curve"]: r.data for r in alpha["fidelity"].value.records}
+    assert fid["os_rr"]["N rec/pub"] == "40 / 40"
     # an asset that does not apply says so instead of showing another study's numbers
     inst_rec = _latest(instance, "reconstructed_ipd", "inst_2025").metadata
     assert inst_rec["applies"].value is False and inst_rec["dagster/row_count"].value == 0
@@ -141,6 +143,7 @@ def test_a_rejected_edit_keeps_the_stored_version_and_rebuilds_no_analysis(resou
         e.event_specific_data.materialization.asset_key.to_user_string() for e in res.get_asset_materialization_events()
     }
     assert "cohort_summary" in materialized and "pooled_report" in materialized  # the report lists the rejection
-    assert not any(k.startswith("analysis_") for k in materialized)  # no cohort row changed: nothing recomputed
+    analyses = {a.id for a in load_analyses(analyses_path()).analyses}
+    assert not materialized & analyses  # no cohort row changed: no analysis recomputed
     sources = _latest(instance, "study_sources", "beta_2021").metadata
     assert sources["status"].value == "rejected" and sources["stored"].value.startswith("stored rows are those")

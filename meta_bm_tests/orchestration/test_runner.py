@@ -33,10 +33,10 @@ def test_refresh_cycle_through_the_code_location(studies_root, tmp_path):
         }
         # pooled analyses and the report follow the cohort, in the same run
         groups = store.query('SELECT analysis_id, "group", n FROM analysis_groups ORDER BY 1, 2')
-        assert ("os_reresection_vs_nonsurgical", "non_surgical", 56) in groups.rows()
+        assert ("os_rr_vs_nonsurg", "non_surgical", 56) in groups.rows()
         html = (out / "report" / "report.html").read_text()
         assert "SYNTHETIC DATA" in html and "OS: re-resection vs non-surgical management" in html
-        assert (out / "figures" / "km_os_reresection_vs_nonsurgical.svg").exists()
+        assert (out / "figures" / "km_os_rr_vs_nonsurg.svg").exists()
         assert (out / "figures" / "study_alpha_2020.png").exists()
         assert (out / "report" / "tables" / "analysis_cox.csv").exists()
         r2 = _quiet(instance, studies_root, db, out)
@@ -70,15 +70,12 @@ def test_pooled_results_left_behind_by_a_crash_are_recomputed(studies_root, tmp_
         store.delete_studies(["beta_2021"])
         stale = store.query("SELECT sum(n) FROM analysis_groups").row(0)[0]
         r = _quiet(instance, studies_root, db, out)
-        assert r.refreshed == [] and len(r.runs) == 1 and "analysis_os_reresection_vs_nonsurgical" in r.pooled
+        assert r.refreshed == [] and len(r.runs) == 1 and "os_rr_vs_nonsurg" in r.pooled
         assert instance.get_run_by_id(r.runs[0]).job_name == "cohort_refresh"
         assert store.query("SELECT sum(n) FROM analysis_groups").row(0)[0] < stale
         n_os = store.query("SELECT count(*) FROM cohort WHERE endpoint = 'os'").row(0)[0]
         assert (
-            store.query("SELECT sum(n) FROM analysis_groups WHERE analysis_id = 'os_reresection_vs_nonsurgical'").row(
-                0
-            )[0]
-            == n_os
+            store.query("SELECT sum(n) FROM analysis_groups WHERE analysis_id = 'os_rr_vs_nonsurg'").row(0)[0] == n_os
         )
         assert _quiet(instance, studies_root, db, out).runs == []
 

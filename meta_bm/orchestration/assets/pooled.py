@@ -86,7 +86,7 @@ def pooled_specs(config: AnalysesConfig) -> list[dg.AssetSpec]:
     for a in config.analyses:
         specs.append(
             dg.AssetSpec(
-                f"analysis_{a.id}",
+                a.id,
                 deps=[COHORT_SUMMARY],
                 code_version=analysis_code_version(a),
                 kinds={"duckdb", "matplotlib"},
@@ -100,7 +100,7 @@ def pooled_specs(config: AnalysesConfig) -> list[dg.AssetSpec]:
     specs.append(
         dg.AssetSpec(
             POOLED_REPORT,
-            deps=[COHORT_SUMMARY, *(f"analysis_{a.id}" for a in config.analyses)],
+            deps=[COHORT_SUMMARY, *(a.id for a in config.analyses)],
             code_version=REPORT_CODE_VERSION,
             kinds={"html", "csv"},
             tags={"layer": "report"},
@@ -116,7 +116,7 @@ def pooled_specs(config: AnalysesConfig) -> list[dg.AssetSpec]:
 
 def analyses_versions(config: AnalysesConfig) -> dict[str, tuple[str, str]]:
     """``{asset: (endpoint, code_version)}`` of every analysis asset (what ``pooled_state`` needs)."""
-    return {f"analysis_{a.id}": (a.endpoint, analysis_code_version(a)) for a in config.analyses}
+    return {a.id: (a.endpoint, analysis_code_version(a)) for a in config.analyses}
 
 
 POOLED_CODE_VERSIONS = {COHORT_SUMMARY: COHORT_SUMMARY_CODE_VERSION, POOLED_REPORT: REPORT_CODE_VERSION}
@@ -151,7 +151,7 @@ def build_pooled_asset(analyses: AnalysesConfig) -> dg.AssetsDefinition:
         yield check
         changed = []
         for a in analyses.analyses:
-            name = f"analysis_{a.id}"
+            name = a.id
             if not config.force and state.is_current(name):
                 context.log.info(f"{name}: its cohort rows and config are unchanged; not recomputed")
                 continue

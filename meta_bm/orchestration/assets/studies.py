@@ -41,6 +41,7 @@ from meta_bm.orchestration.partitions import study_partitions
 from meta_bm.orchestration.resources import DuckDBStore, FidelityTolerance, OutputDir, StudyFolders
 from meta_bm.pipeline.study import STUDY_UNIT_TABLES, StudyOutcome, process_studies
 from meta_bm.reports.figures import OverlayCurve, study_figure_png
+from meta_bm.reports.html import published_layout
 from meta_bm.store import CohortStore
 
 RAW_TABLES = ("raw_clicks", "raw_risk_tables", "raw_patients")
@@ -259,21 +260,10 @@ def _study_story(
         }
         if fid.height:
             rec_meta["fidelity"] = table_metadata(_fidelity_view(fid, stored["published"].get(sid, empty)))
-            rec_meta["worst_rmse"] = float(fid["rmse"].max())
+            rec_meta["worst_rmse"] = round(float(fid["rmse"].max()), 4)
         if published.height:
             rec_meta["published_vs_reconstructed"] = table_metadata(
-                published.select(
-                    "curve_id",
-                    "figure",
-                    "published",
-                    "published_lower",
-                    "published_upper",
-                    "reconstructed",
-                    "reconstructed_lower",
-                    "reconstructed_upper",
-                    "reference",
-                    "verdict",
-                )
+                published_layout(published).drop("Study", "Detail", "severity")
             )
         if png:
             rec_meta["figure"] = png_metadata(png, f"{sid}: digitized clicks vs reconstructed KM")
@@ -312,33 +302,29 @@ def _study_story(
 
 
 def _fidelity_view(fid: pl.DataFrame, published: pl.DataFrame) -> pl.DataFrame:
-    """The fidelity table a reader wants: per curve, error at the clicks, N, events, median vs published [CI]."""
+    """What a reader wants per curve, narrow enough for the UI: error at the clicks, N, events, median."""
     med = (
         published.filter(pl.col("figure") == "median").select("curve_id", "published_lower", "published_upper")
         if published.height
         else pl.DataFrame(schema={"curve_id": pl.String, "published_lower": pl.Float64, "published_upper": pl.Float64})
     )
+
+    def num(col: str, digits: int = 2) -> pl.Expr:
+        return pl.col(col).round(digits).cast(pl.String).fill_null("–")
+
     return fid.join(med, on="curve_id", how="left").select(
-        "curve_id",
+        pl.col("curve_id").alias("curve"),
         "status",
-        pl.col("rmse").round(4),
-        pl.col("max_abs_error").round(4).alias("max_abs_err"),
-        pl.format("{} / {}", pl.col("n_patients"), pl.col("n_published").cast(pl.String).fill_null("–")).alias(
-            "N rec / pub"
-        ),
-        pl.format("{} / {}", pl.col("events"), pl.col("events_published").cast(pl.String).fill_null("–")).alias(
-            "events rec / pub"
-        ),
-        pl.col("median").round(2).alias("median rec"),
-        pl.col("median_published").round(2).alias("median pub"),
+        pl.col("rmse").round(4).alias("RMSE"),
+        pl.col("max_abs_error").round(3).alias("max err"),
+        pl.format("{} / {}", "n_patients", num("n_published", 0)).alias("N rec/pub"),
+        pl.format("{} / {}", "events", num("events_published", 0)).alias("events rec/pub"),
         pl.format(
-            "{}–{}",
-            pl.col("published_lower").round(2).cast(pl.String),
-            pl.col("published_upper").round(2).cast(pl.String),
+            "{} / {} [{}–{}]", num("median"), num("median_published"), num("published_lower"), num("published_upper")
         )
-        .fill_null("–")
-        .alias("pub 95% CI"),
-        "time_unit",
+        .str.replace(" [–––]", "", literal=True)
+        .alias("median rec / pub [CI]"),
+        pl.col("time_unit").alias("unit"),
     )
 
 
