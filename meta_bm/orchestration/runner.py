@@ -204,7 +204,9 @@ def launcher(instance: dg.DagsterInstance) -> Iterator[Callable[[str, dict, dict
     from dagster._core.workspace.load_target import WorkspaceFileTarget
 
     target = WorkspaceFileTarget(paths=[str(workspace_file())])
-    with WorkspaceProcessContext(instance, target, version=dg.__version__) as process_context:
+    with WorkspaceProcessContext(
+        instance, target, version=dg.__version__, code_server_log_level="WARNING"
+    ) as process_context:
         workspace = process_context.create_request_context()
         errors = workspace.get_code_location_error(LOCATION)
         if errors is not None:

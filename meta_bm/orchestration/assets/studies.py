@@ -14,6 +14,7 @@ from what DuckDB holds for the study after the commit, so the UI shows what is s
 """
 
 import os
+import time
 
 import dagster as dg
 import numpy as np
@@ -151,11 +152,44 @@ def study_unit(
             dg.DataVersion(outcomes[keys[0]].fingerprint) if single and spec.key.path[-1] == "study_sources" else None
         )
         yield dg.MaterializeResult(asset_key=spec.key, data_version=version)
-    # Logged after the materializations, so each evaluation is the latest word on its partition.
-    for ev in evaluations:
+    # Logged after the materializations, each pointing at its partition's materialization just written:
+    # Dagster shows a check's partition status only for evaluations targeting the latest materialization.
+    for ev in _targeted(context, evaluations):
         context.log_event(ev)
     for check in STUDY_CHECK_SPECS:  # the per-study evaluations above are the results; close the outputs
         yield dg.Output(None, output_name=check.get_python_identifier())
+
+
+def _targeted(context: dg.AssetExecutionContext, evaluations: list) -> list:
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluationTargetMaterializationData,
+    )
+
+    storage = context.instance.event_log_storage
+    latest: dict[dg.AssetKey, dict[str, int]] = {}
+    for key in {ev.asset_key for ev in evaluations}:
+        parts = {ev.partition for ev in evaluations if ev.asset_key == key}
+        latest[key] = dict(
+            storage.get_latest_storage_id_by_partition(key, dg.DagsterEventType.ASSET_MATERIALIZATION, parts)
+        )
+    now = time.time()
+    out = []
+    for ev in evaluations:
+        sid = latest[ev.asset_key].get(ev.partition)
+        target = AssetCheckEvaluationTargetMaterializationData(storage_id=sid, run_id=context.run_id, timestamp=now)
+        out.append(
+            dg.AssetCheckEvaluation(
+                asset_key=ev.asset_key,
+                check_name=ev.check_name,
+                passed=ev.passed,
+                metadata=ev.metadata,
+                severity=ev.severity,
+                description=ev.description,
+                partition=ev.partition,
+                target_materialization_data=target if sid is not None else None,
+            )
+        )
+    return out
 
 
 def _status_frame(outcomes: dict[str, StudyOutcome]) -> pl.DataFrame:
