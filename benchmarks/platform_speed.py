@@ -45,8 +45,13 @@ def _make_studies(root: Path, n: int, start: int = 0) -> None:
 
 def _run(env: dict, args: list[str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "meta_bm.cli", "run", "-q", *args], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "meta_bm.cli", "run", "-q", *args],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - t0
 
 

@@ -42,11 +42,6 @@ def _wait(cond, timeout: float = TIMEOUT, every: float = 0.2):
     raise TimeoutError("condition not met within the timeout")
 
 
-def _latest_run(instance):
-    runs = instance.get_runs(limit=1)
-    return runs[0] if runs else None
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, default=3339)
@@ -83,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
             with dg.DagsterInstance.get() as instance:
                 # the daemon is up once the sensor has ticked (and found nothing to do)
-                _wait(lambda: instance.get_ticks(_sensor_origin_id(instance), _selector_id(instance), limit=1))
+                _wait(lambda: _sensor_ticked(instance))
                 rows.append(_scenario(instance, report, "new study", lambda: _add_study(studies), "gamma_2031"))
                 rows.append(_scenario(instance, report, "edited study", lambda: _edit_clicks(studies), None))
                 rows.append(_scenario(instance, report, "broken study", lambda: _break(studies), "Rejected studies"))
@@ -101,24 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _sensor_origin_id(instance):
-    return _sensor_state(instance).instigator_origin_id
-
-
-def _selector_id(instance):
-    return _sensor_state(instance).selector_id
-
-
-def _sensor_state(instance):
+def _sensor_ticked(instance) -> bool:
+    """The daemon is up and the folder sensor has completed a tick."""
     states = [s for s in instance.all_instigator_state() if s.instigator_name == "study_folder_sensor"]
-    if not states:
-        raise LookupError
-    return states[0]
+    return bool(states) and bool(instance.get_ticks(states[0].instigator_origin_id, states[0].selector_id, limit=1))
 
 
 def _scenario(instance, report: Path, label: str, change, must_contain: str | None) -> dict:
     before_mtime = report.stat().st_mtime
-    before_run = _latest_run(instance)
     change()
     t0 = time.time()
 
@@ -129,15 +114,19 @@ def _scenario(instance, report: Path, label: str, change, must_contain: str | No
 
     _wait(refreshed)
     total = time.time() - t0
-    runs = [r for r in instance.get_runs(limit=10) if before_run is None or r.run_id != before_run.run_id]
-    runs = runs[: next((i for i, r in enumerate(runs) if before_run and r.run_id == before_run.run_id), len(runs))]
-    first = min((instance.get_run_record_by_id(r.run_id).create_timestamp.timestamp() for r in runs), default=t0)
+
+    def runs_since():
+        records = instance.get_run_records(limit=10)
+        return [r for r in records if r.create_timestamp.timestamp() >= t0 - 0.5]
+
+    records = _wait(lambda: (rs := runs_since()) and all(r.dagster_run.is_finished for r in rs) and rs)
+    first = min(r.create_timestamp.timestamp() for r in records)
     return {
         "change": label,
         "total": total,
         "settle": first - t0,
         "run": total - (first - t0),
-        "runs": ", ".join(f"{r.job_name}:{r.status.value}" for r in runs),
+        "runs": ", ".join(f"{r.dagster_run.job_name}: {r.dagster_run.status.value}" for r in records),
     }
 
 
