@@ -10,13 +10,16 @@ the store holds for one study into those evaluations; the assets log them.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import polars as pl
 
 from meta_bm.orchestration.metadata import md_list, table_metadata
 from meta_bm.orchestration.partitions import study_partitions
-from meta_bm.studies import FidelityGate
+
+if TYPE_CHECKING:
+    from meta_bm.studies.harmonize import FidelityGate
 
 MANIFEST_CHECK = "manifest_valid"
 FIDELITY_CHECK = "fidelity"

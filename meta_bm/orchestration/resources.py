@@ -14,7 +14,6 @@ from pathlib import Path
 import dagster as dg
 
 from meta_bm.store import CohortStore
-from meta_bm.studies import FidelityGate, discover_studies, folder_fingerprint
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STUDIES = PROJECT_ROOT / "data" / "studies"
@@ -32,10 +31,14 @@ class StudyFolders(dg.ConfigurableResource):
         return Path(self.root) / study_id
 
     def study_ids(self) -> list[str]:
+        from meta_bm.studies.folder import discover_studies
+
         return discover_studies(self.root).study_ids
 
     def fingerprints(self) -> dict[str, str]:
         """Content hash of every study folder (what the sensor compares between ticks)."""
+        from meta_bm.studies.folder import folder_fingerprint
+
         return {sid: folder_fingerprint(self.path(sid)) for sid in self.study_ids()}
 
 
@@ -57,7 +60,9 @@ class FidelityTolerance(dg.ConfigurableResource):
     block_rmse: float = 0.05
     block_max_abs_error: float = 0.15
 
-    def gate(self) -> FidelityGate:
+    def gate(self):
+        from meta_bm.studies.harmonize import FidelityGate
+
         return FidelityGate(self.warn_rmse, self.warn_max_abs_error, self.block_rmse, self.block_max_abs_error)
 
 

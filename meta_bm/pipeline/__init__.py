@@ -8,9 +8,5 @@
   the pooled refresh is repaired by the next run.
 
 The Dagster assets in :mod:`meta_bm.orchestration` and ``meta-bm run`` both call these functions.
+Import the submodules directly (this package imports nothing, so each stays as light as it is).
 """
-
-from meta_bm.pipeline.pooled import PooledState, pooled_state
-from meta_bm.pipeline.study import StudyOutcome, process_study
-
-__all__ = ["PooledState", "StudyOutcome", "pooled_state", "process_study"]

@@ -27,7 +27,7 @@ import duckdb
 import polars as pl
 from filelock import FileLock
 
-from meta_bm.studies.harmonize import COHORT_SCHEMA
+from meta_bm.store.schema import COHORT_SCHEMA
 
 _DUCK = {pl.String(): "VARCHAR", pl.Float64(): "DOUBLE", pl.Int8(): "TINYINT", pl.Boolean(): "BOOLEAN"}
 

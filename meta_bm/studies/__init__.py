@@ -1,37 +1,41 @@
 """Study folders (``data/studies/<study_id>/study.yaml`` + files): manifest, loading, harmonization.
 
-No Dagster here: the orchestration layer calls these functions per study partition.
+No Dagster here: the orchestration layer calls these functions per study partition. The names
+below load their module on first use (``meta_bm.studies.manifest`` alone is light; loading and
+reconstruction pull in the numerical core).
 """
 
-from meta_bm.studies.folder import (
-    Discovery,
-    LoadedStudy,
-    discover_studies,
-    folder_fingerprint,
-    load_study,
-    validate_studies,
-)
-from meta_bm.studies.harmonize import COHORT_SCHEMA, FidelityGate, StudyReconstruction, reconstruct_study, study_cohort
-from meta_bm.studies.manifest import MONTHS_PER_UNIT, StudyError, StudyManifest, load_manifest, parse_manifest
-from meta_bm.studies.published import PUBLISHED_COMPARISON_SCHEMA, compare_published
+from __future__ import annotations
 
-__all__ = [
-    "COHORT_SCHEMA",
-    "MONTHS_PER_UNIT",
-    "PUBLISHED_COMPARISON_SCHEMA",
-    "Discovery",
-    "FidelityGate",
-    "LoadedStudy",
-    "StudyError",
-    "StudyManifest",
-    "StudyReconstruction",
-    "compare_published",
-    "discover_studies",
-    "folder_fingerprint",
-    "load_manifest",
-    "load_study",
-    "parse_manifest",
-    "reconstruct_study",
-    "study_cohort",
-    "validate_studies",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Discovery": "folder",
+    "LoadedStudy": "folder",
+    "discover_studies": "folder",
+    "folder_fingerprint": "folder",
+    "load_study": "folder",
+    "validate_studies": "folder",
+    "COHORT_SCHEMA": "harmonize",
+    "FidelityGate": "harmonize",
+    "StudyReconstruction": "harmonize",
+    "reconstruct_study": "harmonize",
+    "study_cohort": "harmonize",
+    "MONTHS_PER_UNIT": "manifest",
+    "StudyError": "manifest",
+    "StudyManifest": "manifest",
+    "load_manifest": "manifest",
+    "parse_manifest": "manifest",
+    "PUBLISHED_COMPARISON_SCHEMA": "published",
+    "compare_published": "published",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"meta_bm.studies.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'meta_bm.studies' has no attribute {name!r}")
+
+
+__all__ = sorted(_WHERE)

@@ -20,32 +20,9 @@ import numpy as np
 import polars as pl
 
 from meta_bm.reconstruction import RECONSTRUCTION_VERSION, Reconstruction, reconstruct
+from meta_bm.store.schema import COHORT_SCHEMA
 from meta_bm.studies.folder import COVARIATES, LoadedCurve, LoadedStudy
 from meta_bm.studies.manifest import MONTHS_PER_UNIT, StudyManifest
-
-COHORT_SCHEMA: dict[str, pl.DataType] = {
-    "study_id": pl.String(),
-    "patient_id": pl.String(),
-    "endpoint": pl.String(),
-    "arm_id": pl.String(),
-    "arm_label": pl.String(),
-    "modality": pl.String(),
-    "resection_extent": pl.String(),
-    "adjuvant": pl.String(),
-    "time_months": pl.Float64(),
-    "event": pl.Int8(),
-    "source": pl.String(),
-    "synthetic": pl.Boolean(),
-    "curve_id": pl.String(),
-    "source_file": pl.String(),
-    "source_sha256": pl.String(),
-    "risk_table_sha256": pl.String(),
-    "reconstruction_version": pl.String(),
-    "age": pl.Float64(),
-    "sex": pl.String(),
-    "kps": pl.Float64(),
-    "primary_histology": pl.String(),
-}
 
 
 @dataclass(frozen=True)

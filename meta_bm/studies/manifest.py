@@ -324,6 +324,34 @@ class _ShapeError(Exception):
     pass
 
 
+class _TooDeep(Exception):
+    def __init__(self, row: int) -> None:
+        self.row = row
+
+
+_OPEN_TOKENS = (
+    yaml.FlowSequenceStartToken,
+    yaml.FlowMappingStartToken,
+    yaml.BlockSequenceStartToken,
+    yaml.BlockMappingStartToken,
+)
+_CLOSE_TOKENS = (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)
+
+
+def _check_token_depth(text: str) -> None:
+    """Raise :class:`_TooDeep` when collections nest deeper than MAX_MANIFEST_DEPTH, from the
+    tokens (the scanner is iterative; the composer would recurse, slowly, into a RecursionError).
+    Every opening token is one collection, so this never counts more levels than the document has."""
+    depth = 0
+    for token in yaml.scan(text, Loader=_ManifestLoader):
+        if isinstance(token, _OPEN_TOKENS):
+            depth += 1
+            if depth > MAX_MANIFEST_DEPTH:
+                raise _TooDeep(token.start_mark.line + 1)
+        elif isinstance(token, _CLOSE_TOKENS):
+            depth -= 1
+
+
 def _shape_problem(raw: object) -> str | None:
     """What makes the loaded YAML too big or odd to validate: nesting, size with aliases expanded,
     an alias that contains itself. Each shared node is measured once."""
@@ -388,6 +416,7 @@ def _parse_manifest(text: str, source: str, folder_name: str | None, study: str)
     if len(text) > MAX_MANIFEST_BYTES:
         raise StudyError(study, [f"{source}: {len(text):,} characters, above the limit of {MAX_MANIFEST_BYTES:,}"])
     try:
+        _check_token_depth(text)  # (before the recursive composer meets a deep nesting)
         raw = yaml.load(text, Loader=_ManifestLoader)  # (a SafeLoader subclass)
     except _DuplicateKey as exc:
         mark = exc.problem_mark
@@ -397,6 +426,10 @@ def _parse_manifest(text: str, source: str, folder_name: str | None, study: str)
         mark = getattr(exc, "problem_mark", None)
         row = f", row {mark.line + 1}" if mark is not None else ""
         raise StudyError(study, [f"{source}{row}: not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    except _TooDeep as exc:
+        raise StudyError(
+            study, [f"{source}, row {exc.row}: nested more than {MAX_MANIFEST_DEPTH} levels deep"]
+        ) from None
     except RecursionError:
         raise StudyError(study, [f"{source}: not valid YAML (nested too deeply to read)"]) from None
     shape = _shape_problem(raw)

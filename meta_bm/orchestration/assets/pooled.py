@@ -18,7 +18,6 @@ import numpy as np
 import polars as pl
 
 from meta_bm.analysis.config import AnalysesConfig, Analysis
-from meta_bm.analysis.pooled import TIME_RESOLUTION, run_analysis
 from meta_bm.orchestration.checks import INVARIANTS_CHECK, cohort_row_problems
 from meta_bm.orchestration.constants import (
     ANALYSIS_CODE_VERSION,
@@ -33,9 +32,6 @@ from meta_bm.orchestration.metadata import png_metadata, table_metadata
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
 from meta_bm.orchestration.resources import DuckDBStore, OutputDir
 from meta_bm.pipeline.pooled import COHORT_SUMMARY, POOLED_REPORT, pooled_state
-from meta_bm.reconstruction import RECONSTRUCTION_VERSION
-from meta_bm.reports.figures import forest_figure, km_figure, png_bytes, save_figure
-from meta_bm.reports.html import results_layout, write_report
 
 # Refresh after study partitions change, without waiting for missing or failed studies (plain eager()
 # would hold the whole cohort back while one study is broken).
@@ -207,6 +203,10 @@ def _cohort_summary(context, store, current: set[str]) -> tuple[dict, dg.AssetCh
 
 
 def _analysis(context, a: Analysis, store, output: OutputDir, versions: dict[str, str]) -> dict:
+    from meta_bm.analysis.pooled import run_analysis
+    from meta_bm.reports.figures import forest_figure, km_figure, png_bytes, save_figure
+    from meta_bm.reports.html import results_layout
+
     cohort = store.query("SELECT * FROM cohort WHERE endpoint = $e", {"e": a.endpoint})
     context.log.info(f"analysis {a.id}: {cohort.height} rows of endpoint {a.endpoint}")
     result = run_analysis(cohort, a)
@@ -246,6 +246,10 @@ def _analysis(context, a: Analysis, store, output: OutputDir, versions: dict[str
 
 def build_report(store, config: AnalysesConfig, output: OutputDir) -> tuple[Path, bool]:
     """Gather results, study characteristics, fidelity and overlays from the store; write the report."""
+    from meta_bm.analysis.pooled import TIME_RESOLUTION
+    from meta_bm.reconstruction import RECONSTRUCTION_VERSION
+    from meta_bm.reports.html import write_report
+
     tables = store.analysis_results([a.id for a in config.analyses])
     studies = store.query(
         """WITH ep AS (SELECT study_id, string_agg(DISTINCT endpoint, ', ') AS curve_endpoints

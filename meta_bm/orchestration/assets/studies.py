@@ -15,6 +15,7 @@ from what DuckDB holds for the study after the commit, so the UI shows what is s
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import numpy as np
@@ -40,10 +41,10 @@ from meta_bm.orchestration.constants import (
 from meta_bm.orchestration.metadata import md_list, png_metadata, progress, table_metadata
 from meta_bm.orchestration.partitions import study_partitions
 from meta_bm.orchestration.resources import DuckDBStore, FidelityTolerance, OutputDir, StudyFolders
-from meta_bm.pipeline.study import STUDY_UNIT_TABLES, StudyOutcome, process_studies
-from meta_bm.reports.figures import OverlayCurve, study_figure_png
-from meta_bm.reports.html import published_layout
 from meta_bm.store import CohortStore
+
+if TYPE_CHECKING:
+    from meta_bm.pipeline.study import StudyOutcome
 
 RAW_TABLES = ("raw_clicks", "raw_risk_tables", "raw_patients")
 COUNTED = (*RAW_TABLES, "ipd", "institutional_patients", "cohort", "curves")
@@ -114,6 +115,8 @@ def study_unit(
     tolerance: FidelityTolerance,
     output: OutputDir,
 ):
+    from meta_bm.pipeline.study import STUDY_UNIT_TABLES, process_studies  # the science core, loaded to run
+
     keys = list(context.partition_keys)
     gate = tolerance.gate()
     outcomes: dict[str, StudyOutcome] = {}
@@ -192,7 +195,7 @@ def _targeted(context: dg.AssetExecutionContext, evaluations: list) -> list:
     return out
 
 
-def _status_frame(outcomes: dict[str, StudyOutcome]) -> pl.DataFrame:
+def _status_frame(outcomes: dict[str, "StudyOutcome"]) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "study_id": list(outcomes),
@@ -235,7 +238,7 @@ def _read_back(store: CohortStore, keys: list[str]) -> dict:
 
 
 def _study_story(
-    sid: str, outcome: StudyOutcome, stored: dict, gate, folder: str, png: bytes | None
+    sid: str, outcome: "StudyOutcome", stored: dict, gate, folder: str, png: bytes | None
 ) -> tuple[dict[str, dict], list[dg.AssetCheckEvaluation]]:
     """Per-asset metadata and check evaluations of one study, from what the store holds for it."""
     counts = {t: stored["counts"][t][sid] for t in COUNTED}
@@ -296,6 +299,8 @@ def _study_story(
             rec_meta["fidelity"] = table_metadata(_fidelity_view(fid, stored["published"].get(sid, empty)))
             rec_meta["worst_rmse"] = round(float(fid["rmse"].max()), 4)
         if published.height:
+            from meta_bm.reports.html import published_layout
+
             rec_meta["published_vs_reconstructed"] = table_metadata(
                 published_layout(published).drop("Study", "Detail", "severity")
             )
@@ -363,6 +368,8 @@ def _fidelity_view(fid: pl.DataFrame, published: pl.DataFrame) -> pl.DataFrame:
 
 
 def _figure(sid: str, stored: dict) -> bytes | None:
+    from meta_bm.reports.figures import OverlayCurve, study_figure_png
+
     curves = stored["curves"].get(sid)
     clicks, ipd, fit = stored["clicks"].get(sid), stored["ipd"].get(sid), stored["risk_fit"].get(sid)
     if curves is None or clicks is None or ipd is None:
