@@ -10,7 +10,7 @@ import multiprocessing as mp
 import time
 
 
-def _run(home: str, studies: str, db: str, keys: list[str], start_at: float, out) -> None:
+def _run(home: str, studies: str, db: str, keys: list[str], barrier, out) -> None:
     import os
 
     os.environ["DAGSTER_HOME"] = home
@@ -23,7 +23,7 @@ def _run(home: str, studies: str, db: str, keys: list[str], start_at: float, out
     defs = build_defs(make_resources(studies=studies, database=db))
     job = defs.resolve_job_def("study_refresh")
     with dg.DagsterInstance.get() as instance:
-        time.sleep(max(0.0, start_at - time.time()))
+        barrier.wait(timeout=240)  # both processes imported and ready: start together
         t0 = time.time()
         res = job.execute_in_process(
             instance=instance,
@@ -58,9 +58,9 @@ def test_two_simultaneous_runs(studies_root, tmp_path):
             os.environ["DAGSTER_HOME"] = old
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    start_at = time.time() + 8.0  # both processes are imported and waiting by then
+    barrier = ctx.Barrier(2)
     plans = [["alpha_2020", "beta_2021"], ["beta_2021", "inst_2025"]]  # beta_2021 is written by both
-    procs = [ctx.Process(target=_run, args=(str(home), str(studies_root), str(db), k, start_at, out)) for k in plans]
+    procs = [ctx.Process(target=_run, args=(str(home), str(studies_root), str(db), k, barrier, out)) for k in plans]
     for p in procs:
         p.start()
     for p in procs:
