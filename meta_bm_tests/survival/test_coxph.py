@@ -3,7 +3,6 @@ forms from Therneau & Grambsch, lifelines at tight convergence and independent b
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
