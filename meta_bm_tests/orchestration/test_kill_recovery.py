@@ -15,6 +15,9 @@ must already keep every study whole (all of its rows as in the reference, or non
 ``meta-bm run`` (which first fails the dead run and frees its pool slot) must succeed and leave every
 table equal to the reference. The instance limits the ``duckdb`` pool to one slot, as the repository's
 ``.dagster_home/dagster.yaml`` does, so a slot held by a killed run would block the rerun.
+
+A second test kills only the ``meta-bm run`` process mid-run, so the run worker (a child of the code
+server) lives on: the rerun must wait for it (not fail a live run) and end with the same tables.
 """
 
 from __future__ import annotations
@@ -33,15 +36,16 @@ from pathlib import Path
 
 import duckdb
 
-from meta_bm.orchestration.resources import PROJECT_ROOT
+from meta_bm.orchestration.resources import PROJECT_ROOT, analyses_path
 from meta_bm.pipeline.study import STUDY_UNIT_TABLES
 from meta_bm.store import ANALYSIS_TABLES, TABLES
 from meta_bm.store.cohort_store import POOLED_VERSIONS
 
 SEED = 20261205
-KILLS_FIRST_HALF = 4  # import, code server start-up, run launch
-KILLS_SECOND_HALF = 8  # study step, pooled step, printing, shutdown
+KILLS_FIRST_HALF = 3  # import, code server start-up, run launch
+KILLS_SECOND_HALF = 7  # study step, pooled step, printing, shutdown
 SECOND_KILL_SHARE = 0.3  # scenarios whose first rerun is killed too
+LEADER_KILLS = 3  # scenarios killing only the meta-bm process, mid-run
 RUN_TIMEOUT = 300.0
 SNAPSHOT_TABLES = (*TABLES, *ANALYSIS_TABLES, POOLED_VERSIONS)
 DROPPED_COLUMNS = {"loaded_at", "updated_at"}
@@ -65,8 +69,12 @@ def _home(path: Path) -> Path:
 
 
 def _start(studies: Path, work: Path, home: Path) -> subprocess.Popen:
-    """``meta-bm run`` in its own session (so its process group is the CLI and everything it starts)."""
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    """``meta-bm run`` in its own session (so its process group is the CLI and everything it starts).
+
+    The analyses config is the test's own copy (``analyses.yaml`` next to ``studies``): an edit of
+    ``data/analyses.yaml`` during the test must not change the tables between scenarios.
+    """
+    env = {**os.environ, "DAGSTER_HOME": str(home), "META_BM_ANALYSES": str(studies.parent / "analyses.yaml")}
     for name in ("META_BM_STUDIES", "META_BM_DATABASE", "META_BM_OUTPUT", "META_BM_DEPLOYMENT"):
         env.pop(name, None)
     cmd = [sys.executable, "-m", "meta_bm.cli", "run", "--studies", str(studies)]
@@ -107,23 +115,21 @@ def _live_processes(home: Path) -> dict[int, tuple[int, str]]:
     return found
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(30)
-
-
-def _reap(proc: subprocess.Popen, home: Path, escaped: list[str]) -> None:
-    """Kill whatever is left of this scenario's processes: its process group, then any that left it
-    (those are recorded in ``escaped``)."""
-    _kill_group(proc)
+def _reap(procs: list[subprocess.Popen], home: Path, escaped: list[str]) -> None:
+    """Kill whatever is left of this scenario's processes: the process groups of ``procs``, then any
+    process of the scenario outside them (recorded in ``escaped``: the group kill missed it)."""
+    groups = {p.pid for p in procs}
+    for p in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait(30)
     deadline = time.monotonic() + 15
     while True:
         left = _live_processes(home)
         if not left:
             return
         for pid, (pgid, cmd) in left.items():
-            if pgid != proc.pid:
+            if pgid not in groups:
                 escaped.append(f"{pid} (group {pgid}): {cmd[:160]}")
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
@@ -132,8 +138,11 @@ def _reap(proc: subprocess.Popen, home: Path, escaped: list[str]) -> None:
         time.sleep(0.1)
 
 
-def _run_to_end(studies: Path, work: Path, home: Path, escaped: list[str]) -> tuple[int, str, float]:
-    """One normal ``meta-bm run``: its exit code, output and duration (its leftovers are then killed)."""
+def _run_to_end(
+    studies: Path, work: Path, home: Path, escaped: list[str], earlier: tuple[subprocess.Popen, ...] = ()
+) -> tuple[int, str, float]:
+    """One normal ``meta-bm run``: its exit code, output and duration. Then its leftovers (and those
+    of the ``earlier`` runs of the scenario) are killed."""
     t0 = time.monotonic()
     proc = _start(studies, work, home)
     try:
@@ -143,9 +152,9 @@ def _run_to_end(studies: Path, work: Path, home: Path, escaped: list[str]) -> tu
     seconds = time.monotonic() - t0
     # a finished run's code server stops on its own; give it a moment before killing it
     deadline = time.monotonic() + 5
-    while _live_processes(home) and time.monotonic() < deadline:
+    while any(g == proc.pid for g, _ in _live_processes(home).values()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    _reap(proc, home, escaped)
+    _reap([proc, *earlier], home, escaped)
     return code, _output(proc), seconds
 
 
@@ -154,7 +163,7 @@ def _run_killed(studies: Path, work: Path, home: Path, delay: float, escaped: li
     proc = _start(studies, work, home)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(delay)
-    _reap(proc, home, escaped)
+    _reap([proc], home, escaped)
     _output(proc)
 
 
@@ -290,22 +299,49 @@ def _phase(home: Path, scratch: Path, committed: bool) -> str:
 # ---------------------------------------------------------------- the test
 
 
-def test_runs_killed_at_random_points_recover_to_a_clean_runs_tables(studies_root, tmp_path):
-    rng = random.Random(SEED)
+def _clean_reference(studies_root: Path, tmp_path: Path, escaped: list[str]) -> tuple[Path, list[str], Snapshot, float]:
+    """The test's copy of the studies (and analyses config), a clean run's snapshot and its duration."""
     studies = tmp_path / "kill_studies"
     shutil.copytree(studies_root, studies)
-    study_ids = sorted(p.name for p in studies.iterdir())
-    escaped: list[str] = []
-    t_start = time.monotonic()
-
+    shutil.copy2(analyses_path(), tmp_path / "analyses.yaml")
     clean = tmp_path / "clean"
     clean.mkdir()
-    code, text, clean_seconds = _run_to_end(studies, clean, _home(clean / "home"), escaped)
+    code, text, seconds = _run_to_end(studies, clean, _home(clean / "home"), escaped)
     assert code == 0, text
     reference = _snapshot(clean / "c.duckdb", tmp_path / "scratch")
     assert all(reference[t] is not None for t in SNAPSHOT_TABLES), [t for t in SNAPSHOT_TABLES if not reference[t]]
+    study_ids = sorted(p.name for p in studies.iterdir())
     assert {r[0] for r in reference["cohort"][1]} == set(study_ids)
     assert not _provenance_problems(reference, studies)
+    return studies, study_ids, reference, seconds
+
+
+def _after_rerun(code: int, text: str, work: Path, reference: Snapshot, studies: Path, scratch: Path) -> list[str]:
+    if code != 0:
+        return [f"the rerun failed (exit {code}):\n{text[-3000:]}"]
+    after = _snapshot(work / "c.duckdb", scratch)
+    problems = _differences(after, reference)
+    if after["cohort"] is not None:
+        problems += _provenance_problems(after, studies)[:10]
+    return problems
+
+
+def _run_statuses(home: Path, scratch: Path) -> dict[str, str]:
+    """``{run_id: status}`` of the instance's runs (read from a copy)."""
+    if not (home / "history" / "runs.db").exists():
+        return {}
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    shutil.copytree(home / "history", scratch)
+    with contextlib.closing(sqlite3.connect(scratch / "runs.db")) as con:
+        return dict(con.execute("SELECT run_id, status FROM runs ORDER BY create_timestamp").fetchall())
+
+
+def test_runs_killed_at_random_points_recover_to_a_clean_runs_tables(studies_root, tmp_path):
+    rng = random.Random(SEED)
+    escaped: list[str] = []
+    t_start = time.monotonic()
+    studies, study_ids, reference, clean_seconds = _clean_reference(studies_root, tmp_path, escaped)
 
     # stratified over the clean run's duration, more of them where the steps run
     half = clean_seconds / 2
@@ -332,17 +368,58 @@ def test_runs_killed_at_random_points_recover_to_a_clean_runs_tables(studies_roo
         line += f"; rerun {seconds:.1f} s, exit {code}"
         log.append(line)
         problems = [f"half-written after the kill: {p}" for p in torn]
-        if code != 0:
-            problems.append(f"the rerun failed (exit {code}):\n{text[-3000:]}")
-        else:
-            after = _snapshot(work / "c.duckdb", tmp_path / "scratch")
-            problems += _differences(after, reference)
-            if after["cohort"] is not None:
-                problems += _provenance_problems(after, studies)[:10]
+        problems += _after_rerun(code, text, work, reference, studies, tmp_path / "scratch")
         if problems:
             failures.append(f"{line}\n  " + "\n  ".join(problems))
         shutil.rmtree(work, ignore_errors=True)
     total = time.monotonic() - t_start
     print("\n".join([*log, f"total {total:.0f} s"]))
+    assert not failures, "\n".join(failures)
+    assert not escaped, f"processes escaped the run's process group: {escaped}"
+
+
+def test_a_killed_runner_whose_run_worker_lives_on(studies_root, tmp_path):
+    """Only the ``meta-bm run`` process is killed (its run worker, under the code server, goes on):
+    the rerun waits for that worker instead of failing its run, and ends with a clean run's tables."""
+    rng = random.Random(SEED + 1)
+    escaped: list[str] = []
+    t_start = time.monotonic()
+    studies, study_ids, reference, clean_seconds = _clean_reference(studies_root, tmp_path, escaped)
+    log = [f"clean run {clean_seconds:.1f} s"]
+    failures = []
+    for n in range(LEADER_KILLS):
+        work = tmp_path / f"leader{n}"
+        work.mkdir()
+        home = _home(work / "home")
+        delay = clean_seconds * rng.uniform(0.5, 0.85)
+        proc = _start(studies, work, home)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(delay)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        _output(proc)
+        group = [cmd for g, cmd in _live_processes(home).values() if g == proc.pid]
+        worker = any("spawn_main" in cmd for cmd in group)
+        crashed = _snapshot(work / "c.duckdb", tmp_path / "scratch")
+        phase = _phase(home, tmp_path / "scratch_home", bool(crashed["studies"] and crashed["studies"][1]))
+        torn = _torn_studies(crashed, reference, study_ids)
+        killed_runs = list(_run_statuses(home, tmp_path / "scratch_home"))
+        code, text, seconds = _run_to_end(studies, work, home, escaped, earlier=(proc,))
+        statuses = _run_statuses(home, tmp_path / "scratch_home")
+        first = statuses[killed_runs[0]] if killed_runs else "never created"
+        line = (
+            f"runner killed at {delay:.2f} s: {phase}, run worker {'alive' if worker else 'not running'}; "
+            f"rerun {seconds:.1f} s, exit {code}; the killed runner's run: {first}"
+        )
+        log.append(line)
+        problems = [f"half-written after the kill: {p}" for p in torn]
+        problems += _after_rerun(code, text, work, reference, studies, tmp_path / "scratch")
+        if worker and first != "SUCCESS":
+            problems.append(f"the rerun did not wait for the killed run's live worker: that run ended {first}")
+        if problems:
+            failures.append(f"{line}\n  " + "\n  ".join(problems))
+        shutil.rmtree(work, ignore_errors=True)
+    print("\n".join([*log, f"total {time.monotonic() - t_start:.0f} s"]))
     assert not failures, "\n".join(failures)
     assert not escaped, f"processes escaped the run's process group: {escaped}"
