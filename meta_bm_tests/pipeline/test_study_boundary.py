@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import random
 import shutil
-import time
 from pathlib import Path
 
 import polars as pl
@@ -382,7 +381,6 @@ def test_process_study_never_raises_and_a_mixed_batch_commits_only_the_good(base
     rng = random.Random(SEED)
     root = tmp_path / "studies"
     root.mkdir()
-    start = time.perf_counter()
     outcomes: dict[str, StudyOutcome] = {}
     labels: dict[str, str] = {}
     failures: list[str] = []
@@ -404,7 +402,6 @@ def test_process_study_never_raises_and_a_mixed_batch_commits_only_the_good(base
         if set(kinds) <= BENIGN and not outcome.ok:
             problems.append(f"a valid folder came out {outcome.status}: {outcome.message}")
         failures += [f"{label}: {p}" for p in problems]
-    seconds = time.perf_counter() - start
     assert not failures, "\n".join(failures)
     counts = {s: sum(o.status == s for o in outcomes.values()) for s in STATUSES}
     assert counts["ok"] >= 30 and counts["rejected"] >= CASES // 3, counts
