@@ -221,3 +221,223 @@ def test_new_study_scaffold_then_validate(tmp_path, capsys):
     assert main(["new-study", "clinic_2025", "--root", str(tmp_path), "--source", "institutional"]) == 0
     assert main(["validate", str(tmp_path / "clinic_2025")]) == 1
     assert "file 'patients.csv' not found" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------------
+# plausibility limits, safe output and validate edge cases (issue 15)
+
+
+@pytest.fixture()
+def small_curve(tmp_path):
+    clicks = tmp_path / "g.csv"
+    clicks.write_text("0,1\n1,0.8\n2,0.6\n3,0.5\n")
+    return clicks
+
+
+def _run(argv, capsys) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_implied_n_from_a_curve_at_zero_exits_2_naming_the_risk_row(tmp_path, capsys):
+    clicks = tmp_path / "c.csv"
+    clicks.write_text("0,1\n1,0.5\n2,0\n3,0\n5,0\n")
+    risk = tmp_path / "r.csv"
+    risk.write_text("time,n_risk\n4,50\n")
+    code, out, err = _run(["reconstruct", clicks, "--risk-table", risk], capsys)
+    assert code == 2 and out == ""
+    assert f"{risk}, row 2: the risk table starts at 4 with 50 at risk" in err and "give the total N" in err
+    clicks.write_text("0,1\n1,0.5\n2,0.001\n3,0.001\n5,0.001\n")
+    code, out, err = _run(["reconstruct", clicks, "--risk-table", risk], capsys)
+    assert code == 2 and out == "" and "(it would be 50,000)" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--total-n", "1000000000"],
+            "--total-n: the number of patients 1,000,000,000 is above the limit of 1,000,000 (patients per curve)",
+        ),
+        (["--total-n", "-5"], "--total-n: the number of patients -5 is below 1"),
+        (["--total-n", "0"], "--total-n: the number of patients 0 is below 1"),
+        (["--total-n", "10", "--total-events", "-1"], "--total-events: the number of events -1 is below 0"),
+    ],
+)
+def test_total_n_out_of_bounds_exits_2_with_the_option_named(small_curve, capsys, args, expected):
+    code, out, err = _run(["reconstruct", small_curve, *args], capsys)
+    assert code == 2 and out == ""
+    assert err.strip() == f"meta-bm: error: {expected}"
+
+
+def test_risk_table_with_nobody_at_time_zero_exits_2(small_curve, tmp_path, capsys):
+    risk = tmp_path / "r.csv"
+    risk.write_text("0,0\n")
+    code, out, err = _run(["reconstruct", small_curve, "--risk-table", risk], capsys)
+    assert code == 2 and out == "" and f"{risk}, row 1: the risk table gives no patients at time 0" in err
+    code, out, err = _run(["reconstruct", small_curve, "--risk-table", risk, "--total-n", "5"], capsys)
+    assert code == 2 and out == "" and "the reconstruction has no patients" in err
+
+
+def test_output_into_a_missing_folder_exits_2_and_leaves_nothing(small_curve, tmp_path, capsys):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = _run(["reconstruct", small_curve, "--total-n", "10", "-o", tmp_path / "nodir" / "x.csv"], capsys)
+    assert code == 2
+    assert f"{tmp_path / 'nodir' / 'x.csv'}: cannot write: the folder {tmp_path / 'nodir'} does not exist" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_output_onto_a_directory_exits_2_and_leaves_no_temporary_file(small_curve, tmp_path, capsys):
+    target = tmp_path / "somedir"
+    target.mkdir()
+    code, _, err = _run(["reconstruct", small_curve, "--total-n", "10", "-o", target], capsys)
+    assert code == 2 and f"{target}: is a directory; give a file name" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.csv", "somedir"] and not any(target.iterdir())
+
+
+def test_failed_write_removes_the_temporary_file_and_keeps_the_old_output(small_curve, tmp_path, capsys, monkeypatch):
+    import os
+
+    out = tmp_path / "ipd.csv"
+    out.write_text("precious\n")
+
+    def fail(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    code, _, err = _run(["reconstruct", small_curve, "--total-n", "10", "-o", out], capsys)
+    assert code == 2 and f"{out}: cannot write (No space left on device)" in err
+    assert out.read_text() == "precious\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.csv", "ipd.csv"]
+
+
+def test_output_through_a_symlink_writes_the_file_it_points_to(small_curve, tmp_path, capsys):
+    real = tmp_path / "real.csv"
+    real.write_text("old\n")
+    real.chmod(0o640)
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    code, _, _ = _run(["reconstruct", small_curve, "--total-n", "10", "-o", link], capsys)
+    assert code == 0
+    assert link.is_symlink() and link.readlink() == real
+    assert real.read_text().splitlines()[0] == "time,event" and len(real.read_text().splitlines()) == 11
+    assert real.stat().st_mode & 0o777 == 0o640
+    dangling = tmp_path / "dangling.csv"
+    dangling.symlink_to(tmp_path / "nowhere" / "x.csv")
+    code, _, err = _run(["reconstruct", small_curve, "--total-n", "10", "-o", dangling], capsys)
+    assert code == 2 and "a symbolic link to a missing file" in err and dangling.is_symlink()
+
+
+def test_output_to_a_fifo_is_written_through_not_replaced(small_curve, tmp_path, capsys):
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "ipd.fifo"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    code, _, _ = _run(["reconstruct", small_curve, "--total-n", "10", "-o", fifo], capsys)
+    reader.join(timeout=10)
+    assert code == 0 and got and got[0].splitlines()[0] == "time,event" and len(got[0].splitlines()) == 11
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_output_to_dev_full_is_an_error_and_the_device_stays(small_curve, capsys):
+    import os
+    import stat
+
+    before = os.stat("/dev/full")
+    code, _, err = _run(["reconstruct", small_curve, "--total-n", "10", "-o", "/dev/full"], capsys)
+    assert code == 2 and "/dev/full: cannot write to a character device (No space left on device)" in err
+    after = os.stat("/dev/full")
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev and after.st_ino == before.st_ino
+
+
+def test_closed_stdout_exits_2_with_a_message(small_curve):
+    proc = subprocess.run(
+        [sys.executable, "-m", "meta_bm.cli", "reconstruct", str(small_curve), "--total-n", "10"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: __import__("os").close(1),
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "meta-bm: error: <stdout>: standard output is closed; give -o FILE" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_long_cleaning_log_is_summarized_and_written_whole_on_request(tmp_path, capsys):
+    from meta_bm.cli import LOG_LINES_SHOWN
+
+    rng = np.random.default_rng(1)
+    t = np.sort(rng.uniform(0, 36, 3000))
+    s = np.exp(-t / 14) + rng.normal(0, 0.01, t.size)
+    clicks = tmp_path / "noisy.csv"
+    clicks.write_text("".join(f"{a:.4f},{b:.4f}\n" for a, b in zip(t, s, strict=True)))
+    log = tmp_path / "log.txt"
+    args = ["reconstruct", clicks, "--total-n", "300", "-o", tmp_path / "ipd.csv"]
+    code, _, err = _run([*args, "--cleaning-log", log], capsys)
+    assert code == 0
+    changes = int(err.split("cleaning: ")[1].split(" change(s)")[0])
+    assert changes > LOG_LINES_SHOWN
+    shown = [ln for ln in err.splitlines() if ln.startswith("  row ") or ln.startswith("  new point")]
+    assert len(shown) == LOG_LINES_SHOWN
+    assert f"  ... {changes - LOG_LINES_SHOWN} more change(s) not shown (" in err and f"all in {log}" in err
+    assert len(log.read_text().splitlines()) == changes
+    code, _, err = _run(args, capsys)
+    assert code == 0 and "--cleaning-log FILE writes them all" in err and len(err.splitlines()) < LOG_LINES_SHOWN + 20
+
+
+def test_validate_a_folder_without_manifest_or_studies_exits_2(tmp_path, capsys):
+    folder = tmp_path / "smith_2024"
+    folder.mkdir()
+    (folder / "os_clicks.csv").write_text("0,1\n")
+    code, out, err = _run(["validate", folder], capsys)
+    assert code == 2 and out == ""
+    assert f"meta-bm: error: {folder}: no study.yaml here and no study folders in it" in err
+
+
+def test_validate_dot_compares_with_the_real_folder_name(studies_root, capsys, monkeypatch):
+    monkeypatch.chdir(studies_root / "beta_2021")
+    code, out, _ = _run(["validate", "."], capsys)
+    assert code == 0 and out.split() == ["ok", "beta_2021"]
+
+
+def test_validate_lists_odd_entries_of_the_studies_folder(studies_root, capsys):
+    import os
+
+    os.mkfifo(studies_root / "fifo_2020")
+    (studies_root / "gone_2020").symlink_to("nowhere")
+    code, out, _ = _run(["validate", studies_root], capsys)
+    assert code == 1
+    assert "INVALID  fifo_2020" in out and "a FIFO, not a study folder" in out
+    assert "INVALID  gone_2020" in out and "symbolic link that cannot be followed" in out
+
+
+def test_validate_reports_strict_manifest_types(studies_root, capsys):
+    import yaml
+
+    manifest = studies_root / "beta_2021" / "study.yaml"
+    data = yaml.safe_load(manifest.read_text())
+    data["curves"][0]["total_n"] = "50"
+    manifest.write_text(yaml.safe_dump(data))
+    code, out, _ = _run(["validate", studies_root / "beta_2021"], capsys)
+    assert code == 1 and "curves[0].total_n: Input should be a valid integer, not str '50'" in out
+
+
+@pytest.mark.parametrize("study_id", ["evil\n", "smith_2024\n", "a" * 65, "x\x00y"])
+def test_new_study_refuses_ids_with_a_newline_or_too_long(tmp_path, capsys, study_id):
+    code, _, err = _run(["new-study", study_id, "--root", tmp_path], capsys)
+    assert code == 2 and "meta-bm: error: study id" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_new_study_in_an_unwritable_place_exits_2(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = _run(["new-study", "smith_2024", "--root", blocker], capsys)
+    assert code == 2 and err.startswith("meta-bm: error: ")

@@ -1,50 +1,53 @@
 """Digitized Kaplan–Meier curves in, reconstructed individual patient data out (no Dagster here).
 
+The names below load their module on first use, so ``meta_bm.reconstruction.parsing`` (the file
+readers and the input checks, which the study manifest uses) stays light; the engine pulls in
+numba and polars.
+
 >>> from meta_bm.reconstruction import reconstruct_arrays
 >>> r = reconstruct_arrays([0, 3, 3, 6], [1, 1, 0.8, 0.8], total_n=10)
 >>> int(r.event.sum())
 2
 """
 
-from meta_bm.reconstruction.batch import BatchResult, reconstruct_many
-from meta_bm.reconstruction.cleaning import CleanCurve, CleaningChange, clean_clicks
-from meta_bm.reconstruction.engine import (
-    RECONSTRUCTION_VERSION,
-    Fidelity,
-    Reconstruction,
-    fidelity,
-    reconstruct,
-    reconstruct_arrays,
-)
-from meta_bm.reconstruction.parsing import (
-    Clicks,
-    RiskTable,
-    clicks_from_arrays,
-    parse_clicks,
-    parse_risk_table,
-    read_clicks,
-    read_risk_table,
-    risk_table_from_arrays,
-)
+from __future__ import annotations
 
-__all__ = [
-    "RECONSTRUCTION_VERSION",
-    "BatchResult",
-    "CleanCurve",
-    "CleaningChange",
-    "Clicks",
-    "Fidelity",
-    "Reconstruction",
-    "RiskTable",
-    "clean_clicks",
-    "clicks_from_arrays",
-    "fidelity",
-    "parse_clicks",
-    "parse_risk_table",
-    "read_clicks",
-    "read_risk_table",
-    "reconstruct",
-    "reconstruct_arrays",
-    "reconstruct_many",
-    "risk_table_from_arrays",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "BatchResult": "batch",
+    "reconstruct_many": "batch",
+    "CleanCurve": "cleaning",
+    "CleaningChange": "cleaning",
+    "clean_clicks": "cleaning",
+    "RECONSTRUCTION_VERSION": "engine",
+    "Fidelity": "engine",
+    "Reconstruction": "engine",
+    "fidelity": "engine",
+    "reconstruct": "engine",
+    "reconstruct_arrays": "engine",
+    "Clicks": "parsing",
+    "RiskTable": "parsing",
+    "clicks_from_arrays": "parsing",
+    "parse_clicks": "parsing",
+    "parse_risk_table": "parsing",
+    "read_clicks": "parsing",
+    "read_risk_table": "parsing",
+    "risk_table_from_arrays": "parsing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"meta_bm.reconstruction.{_WHERE[name]}"), name)
+        globals()[name] = value  # (looked up once)
+        return value
+    raise AttributeError(f"module 'meta_bm.reconstruction' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
+
+
+__all__ = sorted(_WHERE)

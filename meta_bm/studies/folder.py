@@ -414,7 +414,8 @@ def read_patients(path: Path, manifest: StudyManifest, raw: bytes | None = None)
     try:
         df = pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False)
     except pl.exceptions.PolarsError as exc:
-        raise StudyError(manifest.study_id, [f"{src}: cannot read as CSV ({str(exc)[:300]})"]) from None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise StudyError(manifest.study_id, [f"{src}: cannot read as CSV ({reason})"]) from None
     df = df.rename({c: c.strip().lower() for c in df.columns})
     allowed = {"patient_id", "arm"} | set(COVARIATES) | {f"{e}_{k}" for e in ENDPOINTS for k in ("time", "event")}
     for col in df.columns:

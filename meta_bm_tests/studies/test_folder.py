@@ -179,8 +179,7 @@ def test_file_name_over_255_bytes_is_a_study_error(studies_root):
 def test_yaml_nested_900_deep_is_a_study_error(studies_root):
     folder = studies_root / "beta_2021"
     (folder / "study.yaml").write_text("notes: " + "[" * 900 + "]" * 900 + "\n")
-    [problem] = _problems(folder)
-    assert problem.startswith(f"{folder / 'study.yaml'}: ") and "nested" in problem
+    assert _problems(folder) == [f"{folder / 'study.yaml'}, row 1: nested more than 20 levels deep"]
 
 
 def test_year_tagged_int_with_text_is_a_study_error_naming_the_row(studies_root):
@@ -258,7 +257,7 @@ def test_fingerprint_never_opens_special_files_or_follows_links_out(studies_root
     try:
         start = time.perf_counter()
         first = folder_fingerprint(folder)
-        assert time.perf_counter() - start < 1.0
+        assert time.perf_counter() - start < 30.0  # reading /dev/zero or the FIFO would never end
         assert folder_fingerprint(folder) == first
         outside.write_text("b")  # a link out of the folder counts by its target text, never its content
         assert folder_fingerprint(folder) == first
