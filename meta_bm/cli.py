@@ -241,9 +241,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"\nreport: {report_path}\ntables: {report_path.parent / 'tables'}", file=sys.stderr)
     for sid, message in report.rejected.items():
         print(f"\nREJECTED {sid}:\n  " + message.replace("\n", "\n  "), file=sys.stderr)
+    stored = [s for s in report.refreshed if s not in report.rejected]
     print(
-        f"\n{len(report.refreshed)} studies refreshed, {len(report.unchanged)} unchanged, "
-        f"{len(report.rejected)} rejected, in {report.seconds:.1f} s. Cohort: {database}",
+        f"\n{len(stored)} studies refreshed, {len(report.unchanged)} unchanged, "
+        f"{len(report.rejected)} rejected or failed (rows of their last valid version kept), "
+        f"in {report.seconds:.1f} s. Cohort: {database}",
         file=sys.stderr,
     )
     return 0 if report.success else 1

@@ -130,25 +130,41 @@ def test_validate_reports_every_problem(studies_root, capsys):
     assert main(["validate", str(studies_root / "alpha_2020")]) == 0
 
 
-def test_run_materializes_through_dagster(studies_root, tmp_path):
+def _meta_bm_run(studies_root, tmp_path, *extra: str) -> subprocess.CompletedProcess:
+    """``meta-bm run`` as a user starts it: its own process, a fresh instance under ``tmp_path``."""
     env = {"DAGSTER_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "meta_bm.cli",
-        "run",
-        "--studies",
-        str(studies_root),
-        "--database",
-        str(tmp_path / "c.duckdb"),
-        "--output",
-        str(tmp_path / "out"),
-    ]
-    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    cmd = [sys.executable, "-m", "meta_bm.cli", "run", *extra, "--studies", str(studies_root)]
+    cmd += ["--database", str(tmp_path / "c.duckdb"), "--output", str(tmp_path / "out")]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_run_materializes_through_dagster(studies_root, tmp_path):
+    first = _meta_bm_run(studies_root, tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "| inst_2025" in first.stdout and "3 studies refreshed, 0 unchanged, 0 rejected" in first.stderr
-    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert "| inst_2025" in first.stdout and "3 studies refreshed, 0 unchanged, 0 rejected or failed" in first.stderr
+    second = _meta_bm_run(studies_root, tmp_path)
     assert "0 studies refreshed, 3 unchanged" in second.stderr
+
+
+def test_run_with_a_broken_folder_stores_the_good_studies_and_names_the_broken(studies_root, tmp_path):
+    """Whatever one folder holds, the others are stored and the summary says what happened."""
+    bad = studies_root / "zeta_2030"
+    bad.mkdir()
+    (bad / "study.yaml").write_text("study_id: zeta_2030\nyear: !!int x\n")
+    (bad / "loop.csv").symlink_to("loop.csv")
+    run = _meta_bm_run(studies_root, tmp_path, "-q")
+    assert run.returncode == 0, run.stderr
+    assert "3 studies refreshed, 0 unchanged, 1 rejected or failed" in run.stderr
+    assert f"REJECTED zeta_2030:\n  {bad / 'study.yaml'}" in run.stderr
+    from meta_bm.store import CohortStore
+
+    store = CohortStore(tmp_path / "c.duckdb")
+    assert store.query("SELECT DISTINCT study_id FROM cohort ORDER BY 1")["study_id"].to_list() == [
+        "alpha_2020",
+        "beta_2021",
+        "inst_2025",
+    ]
+    assert store.query("SELECT status FROM study_status WHERE study_id = 'zeta_2030'").item() == "rejected"
 
 
 def test_analyze_table_and_json(tmp_path, capsys):

@@ -266,14 +266,24 @@ def _provenance_problems(snap: Snapshot, studies: Path) -> list[str]:
     return problems
 
 
+def _copy_if_present(src: str, dst: str) -> None:
+    """Copy one file of a live instance (a run worker may still be writing: SQLite's -shm/-wal come and go)."""
+    with contextlib.suppress(FileNotFoundError):
+        shutil.copy2(src, dst)
+
+
+def _copy_live_tree(src: Path, dst: Path) -> None:
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst, copy_function=_copy_if_present)
+
+
 def _phase(home: Path, scratch: Path, committed: bool) -> str:
     """Where the kill landed, from the killed instance's event log (read from a copy)."""
     storage = home / "history"
     if not (storage / "runs.db").exists():
         return "before any run was created"
-    if scratch.exists():
-        shutil.rmtree(scratch)
-    shutil.copytree(storage, scratch)
+    _copy_live_tree(storage, scratch)
     try:
         with contextlib.closing(sqlite3.connect(scratch / "runs.db")) as con:
             runs = con.execute("SELECT run_id FROM runs").fetchall()
@@ -330,9 +340,7 @@ def _run_statuses(home: Path, scratch: Path) -> dict[str, str]:
     """``{run_id: status}`` of the instance's runs (read from a copy)."""
     if not (home / "history" / "runs.db").exists():
         return {}
-    if scratch.exists():
-        shutil.rmtree(scratch)
-    shutil.copytree(home / "history", scratch)
+    _copy_live_tree(home / "history", scratch)
     with contextlib.closing(sqlite3.connect(scratch / "runs.db")) as con:
         return dict(con.execute("SELECT run_id, status FROM runs ORDER BY create_timestamp").fetchall())
 
