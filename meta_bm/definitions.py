@@ -15,7 +15,7 @@ from meta_bm.orchestration.constants import GROUP_ANALYSIS
 from meta_bm.orchestration.jobs import cohort_refresh_job, refresh_job, study_refresh_job
 from meta_bm.orchestration.resources import analyses_path, make_resources
 from meta_bm.orchestration.schedules import weekly_refresh
-from meta_bm.orchestration.sensors import study_folder_sensor
+from meta_bm.orchestration.sensors import pooled_after_failed_study_run, study_folder_sensor
 
 cohort_automation_sensor = dg.AutomationConditionSensorDefinition(
     "cohort_automation",
@@ -37,7 +37,7 @@ def build_defs(resources: dict | None = None, analyses: str | Path | None = None
     return dg.Definitions(
         assets=[study_unit, build_pooled_asset(config)],
         jobs=[refresh_job, study_refresh_job, cohort_refresh_job],
-        sensors=[study_folder_sensor, cohort_automation_sensor],
+        sensors=[study_folder_sensor, pooled_after_failed_study_run, cohort_automation_sensor],
         schedules=[weekly_refresh],
         resources=resources or make_resources(),
         executor=dg.in_process_executor,

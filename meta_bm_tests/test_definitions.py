@@ -69,7 +69,11 @@ def test_bad_analyses_config_fails_loading_with_a_clear_message(tmp_path):
 
 def test_jobs_sensors_schedules():
     assert {j.name for j in defs.jobs} == {"refresh", "study_refresh", "cohort_refresh"}
-    assert {s.name for s in defs.sensors} == {"study_folder_sensor", "cohort_automation"}
+    assert {s.name for s in defs.sensors} == {
+        "study_folder_sensor",
+        "pooled_after_failed_study_run",
+        "cohort_automation",
+    }
     assert [s.name for s in defs.schedules] == ["weekly_refresh"]
 
 

@@ -39,7 +39,7 @@ _UNFINISHED = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
-_POLL_SECONDS = 0.2
+_POLL_SECONDS = 0.5  # (the run worker shares the two cores; the runner only prints its progress)
 
 
 @dataclass
@@ -140,7 +140,12 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
     report = RefreshReport()
 
     known = instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME)
-    plan = plan_sync(known, folders.fingerprints(), processed_versions(instance, known), force=force)
+    failed_attempts = store.query(
+        "SELECT study_id, fingerprint, pipeline_version FROM study_status "
+        "WHERE status <> 'ok' AND fingerprint IS NOT NULL"
+    )
+    rejected = {r[0]: (r[1], r[2]) for r in failed_attempts.rows()}
+    plan = plan_sync(known, folders.fingerprints(), processed_versions(instance, known), force, rejected)
     order = apply_partitions(instance, plan)
     report.added, report.removed, report.unchanged = plan.added, plan.removed, plan.unchanged
     if plan.removed:
@@ -159,6 +164,7 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
         # runner prints the run's progress lines itself (and nothing with -q).
         log_level = "WARNING"
         with launcher(instance) as launch:
+            ok = True
             for i, keys in enumerate(ranges):
                 job = refresh_job if i == len(ranges) - 1 else study_refresh_job
                 label = keys[0] if len(keys) == 1 else f"{keys[0]} … {keys[-1]} ({len(keys)} studies)"
@@ -169,9 +175,16 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
                     tags["dagster/partition"] = kw["partition_key"]
                 run = launch(job.name, tags, _run_config(job.name, force, log_level))
                 report.runs.append(run.run_id)
-                report.success &= _wait(instance, run.run_id, log, quiet_dagster)
+                ok = _wait(instance, run.run_id, log, quiet_dagster)
+                # a run fails on purpose when none of its studies could be stored (they are rejected)
+                report.success &= ok or _all_rejected(store, keys)
                 report.refreshed += [k for k in keys if k in plan.to_refresh or force]
-            if not ranges and pooled_needed:
+            if ranges:  # the last run did the pooled step, unless it failed (then do it from what is stored)
+                versions = analyses_versions(load_analyses(analyses_path()))
+                pooled_again = not ok and bool(pooled_state(store, versions, POOLED_CODE_VERSIONS).outdated)
+            else:
+                pooled_again = pooled_needed
+            if pooled_again:
                 log("refreshing the pooled assets")
                 run = launch(
                     cohort_refresh_job.name, {RUNNER_TAG: "cli"}, _run_config(cohort_refresh_job.name, force, log_level)
@@ -186,6 +199,14 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
     report.rejected = dict(errors.rows())
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _all_rejected(store, keys: list[str]) -> bool:
+    """Every study of a run is recorded as rejected or failed: the run's failure is theirs, not the platform's."""
+    rows = store.query(
+        "SELECT count(*) FROM study_status WHERE status <> 'ok' AND study_id IN (SELECT unnest($ids))", {"ids": keys}
+    )
+    return rows.item() == len(keys)
 
 
 def _run_config(job_name: str, force: bool, log_level: str) -> dict:

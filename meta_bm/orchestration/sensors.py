@@ -18,7 +18,7 @@ import time
 import dagster as dg
 import yaml
 
-from meta_bm.orchestration.jobs import cohort_refresh_job, partition_kwargs, refresh_job
+from meta_bm.orchestration.jobs import cohort_refresh_job, partition_kwargs, refresh_job, study_refresh_job
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
 from meta_bm.orchestration.resources import StudyFolders
 from meta_bm.orchestration.study_sync import SyncPlan, partition_requests, processed_versions, run_ranges
@@ -96,3 +96,16 @@ def study_folder_sensor(context: dg.SensorEvaluationContext, folders: StudyFolde
     return dg.SensorResult(
         run_requests=requests, dynamic_partitions_requests=partition_requests(plan), cursor=new_cursor
     )
+
+
+@dg.run_failure_sensor(
+    name="pooled_after_failed_study_run",
+    monitored_jobs=[refresh_job, study_refresh_job],
+    request_job=cohort_refresh_job,
+    minimum_interval_seconds=INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a study run fails (e.g. its study was rejected), refresh the pooled assets from what is "
+    "stored: the report then lists the failure; analyses whose inputs did not change are not recomputed.",
+)
+def pooled_after_failed_study_run(context: dg.RunFailureSensorContext) -> dg.RunRequest:
+    return dg.RunRequest(run_key=f"after-failure:{context.dagster_run.run_id}")

@@ -60,9 +60,20 @@ def processed_versions(instance: dg.DagsterInstance, keys: list[str]) -> dict[st
 
 
 def plan_sync(
-    known: list[str], fingerprints: dict[str, str], processed: dict[str, tuple[str, str]], force: bool = False
+    known: list[str],
+    fingerprints: dict[str, str],
+    processed: dict[str, tuple[str, str]],
+    force: bool = False,
+    rejected: dict[str, tuple[str, str]] | None = None,
 ) -> SyncPlan:
-    """Compare folders (``fingerprints``) with partitions (``known``) and what each last processed."""
+    """Compare folders (``fingerprints``) with partitions (``known``) and what each last processed.
+
+    ``processed`` comes from Dagster (the latest materialization of each ``study_sources`` partition);
+    a run whose only studies are rejected materializes nothing, so ``rejected`` (``{study:
+    (fingerprint, pipeline_version)}`` of the last rejected or failed attempt, from the store's
+    ``study_status``) keeps an unchanged broken study from being retried on every run.
+    """
+    rejected = rejected or {}
     known_set = set(known)
     plan = SyncPlan(
         added=[s for s in fingerprints if s not in known_set], removed=[k for k in known if k not in fingerprints]
@@ -70,7 +81,8 @@ def plan_sync(
     for k in known:
         if k not in fingerprints:
             continue
-        if force or processed.get(k) != (fingerprints[k], PIPELINE_VERSION):
+        current = (fingerprints[k], PIPELINE_VERSION)
+        if force or (processed.get(k) != current and rejected.get(k) != current):
             plan.changed.append(k)
         else:
             plan.unchanged.append(k)

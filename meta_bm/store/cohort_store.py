@@ -209,6 +209,30 @@ class CohortStore:
                 out[t] = {sid: 0 for sid in study_ids} | {r[0]: int(r[1]) for r in rows}
         return out
 
+    def study_views(self, study_ids: Sequence[str]) -> dict[str, pl.DataFrame]:
+        """What a study looks like once stored, for the studies given (all rows of all of them).
+
+        ``studies`` (citation, source, fingerprint, loaded_at), ``files``, ``fidelity``, ``published``
+        (the published comparison), ``curves`` (with the arm label), ``clicks``, ``ipd``, ``risk_fit``
+        and ``cohort``; each has ``study_id``.
+        """
+        where = "WHERE study_id IN (SELECT unnest($ids))"
+        queries = {
+            "studies": f"SELECT study_id, citation, source, fingerprint, loaded_at FROM studies {where}",
+            "files": f"SELECT study_id, role, file, sha256, bytes FROM source_files {where} ORDER BY role, file",
+            "fidelity": f"SELECT * FROM fidelity {where} ORDER BY curve_id",
+            "published": f"SELECT * FROM published_comparison {where} ORDER BY curve_id, figure",
+            "curves": """SELECT c.study_id, c.curve_id, c.endpoint, c.time_unit, a.label
+                         FROM curves c LEFT JOIN arms a USING (study_id, arm_id)
+                         WHERE c.study_id IN (SELECT unnest($ids)) ORDER BY c.curve_id""",
+            "clicks": f"SELECT study_id, curve_id, time, survival FROM raw_clicks {where} ORDER BY curve_id, row",
+            "ipd": f"SELECT study_id, curve_id, time, event FROM ipd {where} ORDER BY curve_id, patient_index",
+            "risk_fit": f"SELECT * FROM risk_table_fit {where} ORDER BY curve_id, time",
+            "cohort": f"SELECT * FROM cohort {where}",
+        }
+        with self.connect() as con:
+            return {name: con.sql(sql, params={"ids": list(study_ids)}).pl() for name, sql in queries.items()}
+
     def table_versions(self, queries: dict[str, str]) -> dict[str, str]:
         """Content hashes of query results (order-independent): ``{name: hex}`` for ``{name: SELECT ...}``.
 

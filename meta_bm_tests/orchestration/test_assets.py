@@ -120,13 +120,20 @@ def test_published_hr_outside_its_ci_fails_the_check(resources, instance, studie
     assert table[(rr["curve_id"], "hr")]["reconstructed"] < 1.5
 
 
-def test_a_missing_folder_partition_fails_its_check_naming_the_folder(resources, instance, store, studies_root):
+def _partition_status(instance, defs, asset: str, key: str):
+    partitions_def = defs.resolve_assets_def(asset).partitions_def
+    return instance.get_status_by_partition(dg.AssetKey(asset), [key], partitions_def)[key]
+
+
+def test_a_missing_folder_partition_fails_its_run_and_check_naming_the_folder(resources, instance, store):
     instance.add_dynamic_partitions(STUDY_PARTITIONS_NAME, ["ghost_2030"])
-    res = _run(build_defs(resources), instance, "study_refresh", partition_key="ghost_2030")
+    defs = build_defs(resources)
+    res = _run(defs, instance, "study_refresh", partition_key="ghost_2030")
+    assert not res.success  # never an empty green materialization
     ev = _evaluations(res)[("manifest_valid", "ghost_2030")]
     assert not ev.passed and "ghost_2030: the study folder does not exist" in ev.metadata["problems"].value
-    meta = _latest(instance, "harmonized_cohort", "ghost_2030").metadata
-    assert meta["status"].value == "rejected" and meta["dagster/row_count"].value == 0
+    assert _latest(instance, "harmonized_cohort", "ghost_2030") is None
+    assert _partition_status(instance, defs, "study_sources", "ghost_2030") == dg.AssetPartitionStatus.FAILED
     assert store.query("SELECT status FROM study_status WHERE study_id = 'ghost_2030'").row(0)[0] == "rejected"
 
 
@@ -137,13 +144,30 @@ def test_a_rejected_edit_keeps_the_stored_version_and_rebuilds_no_analysis(resou
     before = store.query("SELECT * FROM cohort WHERE study_id = 'beta_2021' ORDER BY patient_id")
     (studies_root / "beta_2021" / "study.yaml").write_text("study_id: beta_2021\nyear: [\n")
     res = _run(defs, instance, "refresh", partition_key="beta_2021")
-    assert res.success
+    assert not res.success  # its only study was rejected: the partition shows Failed ...
+    assert _partition_status(instance, defs, "study_sources", "beta_2021") == dg.AssetPartitionStatus.FAILED
     assert store.query("SELECT * FROM cohort WHERE study_id = 'beta_2021' ORDER BY patient_id").equals(before)
+    # ... and its check fails against the stored (previous) version, so the check's partition reads Failed
+    ev = _evaluations(res)[("manifest_valid", "beta_2021")]
+    assert not ev.passed and ev.target_materialization_data is not None
+    # the failure sensor asks for the pooled step, which lists the rejection and recomputes no analysis
+    from meta_bm.orchestration.sensors import pooled_after_failed_study_run
+
+    failure = next(e for e in res.all_events if e.event_type_value == "PIPELINE_FAILURE")
+    ctx = dg.build_run_status_sensor_context(
+        sensor_name=pooled_after_failed_study_run.name,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(res.run_id),
+        dagster_event=failure,
+    ).for_run_failure()
+    request = pooled_after_failed_study_run(ctx)
+    assert request.run_key.endswith(res.run_id)
+    pooled = _run(defs, instance, "cohort_refresh")
     materialized = {
-        e.event_specific_data.materialization.asset_key.to_user_string() for e in res.get_asset_materialization_events()
+        e.event_specific_data.materialization.asset_key.to_user_string()
+        for e in pooled.get_asset_materialization_events()
     }
-    assert "cohort_summary" in materialized and "pooled_report" in materialized  # the report lists the rejection
     analyses = {a.id for a in load_analyses(analyses_path()).analyses}
-    assert not materialized & analyses  # no cohort row changed: no analysis recomputed
-    sources = _latest(instance, "study_sources", "beta_2021").metadata
-    assert sources["status"].value == "rejected" and sources["stored"].value.startswith("stored rows are those")
+    assert "pooled_report" in materialized and not materialized & analyses
+    report = (resources["output"].report() / "report.html").read_text()
+    assert "Rejected studies (1)" in report and "beta_2021" in report

@@ -149,6 +149,20 @@ def study_unit(
         for asset, m in meta.items():
             context.add_asset_metadata(m, asset_key=asset, partition_key=sid)
         evaluations += evals
+    if not any(o.ok for o in outcomes.values()):
+        # Nothing of this run could be stored (typically the one study a sensor or UI run is for): the
+        # run fails, so its partitions show as Failed, not as a fresh materialization; the checks say
+        # why (against the stored version's materialization) and the failure sensor refreshes the report.
+        for ev in _targeted(context, evaluations):
+            context.log_event(ev)
+        for check in STUDY_CHECK_SPECS:  # (yielding flushes the logged evaluations before the failure)
+            yield dg.Output(None, output_name=check.get_python_identifier())
+        raise dg.Failure(
+            description=f"{len(keys)} study(ies) not stored: "
+            + "; ".join(f"{sid} {o.status}: {o.problems[0] if o.problems else ''}" for sid, o in outcomes.items()),
+            metadata={"rejected_studies": dg.MetadataValue.json({s: o.problems for s, o in outcomes.items()})},
+            allow_retries=False,
+        )
     single = len(keys) == 1 and outcomes[keys[0]].fingerprint is not None
     for spec in STUDY_SPECS:
         version = (
@@ -179,7 +193,11 @@ def _targeted(context: dg.AssetExecutionContext, evaluations: list) -> list:
     out = []
     for ev in evaluations:
         sid = latest[ev.asset_key].get(ev.partition)
-        target = AssetCheckEvaluationTargetMaterializationData(storage_id=sid, run_id=context.run_id, timestamp=now)
+        target = (
+            None
+            if sid is None
+            else AssetCheckEvaluationTargetMaterializationData(storage_id=sid, run_id=context.run.run_id, timestamp=now)
+        )
         out.append(
             dg.AssetCheckEvaluation(
                 asset_key=ev.asset_key,
@@ -189,7 +207,7 @@ def _targeted(context: dg.AssetExecutionContext, evaluations: list) -> list:
                 severity=ev.severity,
                 description=ev.description,
                 partition=ev.partition,
-                target_materialization_data=target if sid is not None else None,
+                target_materialization_data=target,
             )
         )
     return out
@@ -215,25 +233,8 @@ def _by_study(df: pl.DataFrame) -> dict[str, pl.DataFrame]:
 
 def _read_back(store: CohortStore, keys: list[str]) -> dict:
     """What DuckDB holds for the run's studies after the commit (the UI shows what is stored)."""
-    p = {"ids": keys}
-    where = "WHERE study_id IN (SELECT unnest($ids))"
     out: dict = {"counts": store.rows_per_study(keys, COUNTED)}
-    with store.connect() as con:
-        for name, sql in {
-            "studies": f"SELECT study_id, citation, source, fingerprint, loaded_at FROM studies {where}",
-            "files": f"SELECT study_id, role, file, sha256, bytes FROM source_files {where} ORDER BY role, file",
-            "fidelity": f"SELECT * FROM fidelity {where} ORDER BY curve_id",
-            "published": f"SELECT * FROM published_comparison {where} ORDER BY curve_id, figure",
-            "curves": """SELECT c.study_id, c.curve_id, c.endpoint, c.time_unit, a.label
-                         FROM curves c LEFT JOIN arms a USING (study_id, arm_id)
-                         WHERE c.study_id IN (SELECT unnest($ids))
-                         ORDER BY c.curve_id""",
-            "clicks": f"SELECT study_id, curve_id, time, survival FROM raw_clicks {where} ORDER BY curve_id, row",
-            "ipd": f"SELECT study_id, curve_id, time, event FROM ipd {where} ORDER BY curve_id, patient_index",
-            "risk_fit": f"SELECT * FROM risk_table_fit {where} ORDER BY curve_id, time",
-            "cohort": f"SELECT * FROM cohort {where}",
-        }.items():
-            out[name] = _by_study(con.sql(sql, params=p).pl())
+    out.update({name: _by_study(frame) for name, frame in store.study_views(keys).items()})
     return out
 
 
