@@ -1,6 +1,7 @@
 """Watch the studies root: new folders add a partition, edits rerun the study, removed folders are purged.
 
-A folder is picked up once it has stopped changing (the same content hash for ``SETTLE_SECONDS``), so
+A folder is picked up once it has stopped changing (nothing in it modified for ``SETTLE_SECONDS``, or
+the same content hash for that long), so
 a copy still in progress or an editor saving file by file is not run half-way; a new folder whose
 ``study.yaml`` still names another study (copied, not yet edited) gets ``COPY_GRACE_SECONDS``. The
 sensor only lists folders and hashes their files; it never opens DuckDB. Its cursor remembers what
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
+from pathlib import Path
 
 import dagster as dg
 import yaml
@@ -39,12 +42,35 @@ def _copied_not_edited(folders: StudyFolders, sid: str) -> bool:
         return False
 
 
+def _last_change(folder: Path) -> float:
+    """The newest modification time in a study folder, its folders included (they change while files
+    are created or renamed in them); links and special files are read with ``lstat``, never followed."""
+    newest = 0.0
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            newest = max(newest, current.lstat().st_mtime)
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                    else:
+                        newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
+        except OSError:  # vanished while listed: it is still changing
+            return float("inf")
+    return newest
+
+
 def _settled(seen: dict, sid: str, fp: str, now: float, folders: StudyFolders, new: bool) -> bool:
+    """Unchanged for the settle time: by the files' own times, or by the content hash staying the same
+    across ticks for that long (clock skew, times preserved by a copy)."""
     first = seen.get(sid)
     if not first or first[0] != fp:
         return False
-    wait = COPY_GRACE_SECONDS if new and _copied_not_edited(folders, sid) else SETTLE_SECONDS
-    return now - first[1] >= wait
+    if new and _copied_not_edited(folders, sid):
+        return now - first[1] >= COPY_GRACE_SECONDS
+    return now - first[1] >= SETTLE_SECONDS or now - _last_change(folders.path(sid)) >= SETTLE_SECONDS
 
 
 @dg.sensor(

@@ -114,3 +114,24 @@ def test_studies_dagster_recorded_as_processed_are_not_rerun(resources, studies_
         clock[0] += SETTLE_SECONDS
         [run] = _tick(instance, resources, cursor).run_requests
         assert run.partition_key == "beta_2021"
+
+
+def test_a_folder_whose_files_are_older_than_the_settle_time_runs_at_once(resources, studies_root, monkeypatch):
+    import os
+    import time
+
+    now = [time.time()]
+    monkeypatch.setattr(sensors, "_clock", lambda: now[0])
+    for path in [studies_root, *studies_root.rglob("*")]:
+        os.utime(path, (now[0] - 60, now[0] - 60), follow_symlinks=False)
+    with dg.instance_for_test() as instance:
+        first = _tick(instance, resources, None)
+        [run] = first.run_requests  # first sight, but nothing in the folders changed for a minute
+        assert (run.tags[RANGE_START_TAG], run.tags[RANGE_END_TAG]) == ("alpha_2020", "inst_2025")
+        clicks = studies_root / "beta_2021" / "os_srs_clicks.csv"
+        clicks.write_text(clicks.read_text() + "\n")  # modified just now: wait for it to settle
+        second = _tick(instance, resources, first.cursor)
+        assert second.run_requests == []
+        now[0] += SETTLE_SECONDS
+        [rerun] = _tick(instance, resources, second.cursor).run_requests
+        assert rerun.partition_key == "beta_2021"
