@@ -28,6 +28,7 @@ import meta_bm.pipeline.study as study_module
 from meta_bm.pipeline.study import STUDY_UNIT_TABLES, StudyOutcome, process_studies, process_study
 from meta_bm.simulation.study_folders import ArmSpec, write_institutional_study, write_literature_study
 from meta_bm.store import CohortStore
+from meta_bm_tests.byte_mutations import flip_bytes, truncate
 
 SEED = 20261205
 CASES = 300
@@ -112,16 +113,9 @@ def _mutate(rng: random.Random, folder: Path, kind: str) -> str:
     if kind == "none":
         return "unchanged"
     if kind == "flip":
-        data = bytearray(target.read_bytes())
-        for _ in range(rng.randint(1, 8)):
-            if data:
-                data[rng.randrange(len(data))] = rng.randrange(256)
-        target.write_bytes(bytes(data))
-        return f"flip bytes of {target.name}"
+        return flip_bytes(rng, target)
     if kind == "truncate":
-        data = target.read_bytes()
-        target.write_bytes(data[: rng.randrange(len(data) + 1)])
-        return f"truncate {target.name}"
+        return truncate(rng, target)
     if kind == "nul":
         data = target.read_bytes()
         at = rng.randrange(len(data) + 1)

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from meta_bm.studies import StudyError, discover_studies, folder_fingerprint, load_study, validate_studies
+from meta_bm_tests.byte_mutations import flip_bytes, truncate
 
 SEED = 20261204
 CASES = 300
@@ -177,16 +178,9 @@ def _mutate(rng: random.Random, folder: Path, outside: Path) -> str:
     if kind in ("yaml_key", "yaml_text", "deep", "bomb") and manifest not in files:
         return "manifest is no longer a regular file"  # (never read a FIFO or a link to /dev/zero here)
     if kind == "flip":
-        data = bytearray(target.read_bytes())
-        for _ in range(rng.randint(1, 8)):
-            if data:
-                data[rng.randrange(len(data))] = rng.randrange(256)
-        target.write_bytes(bytes(data))
-        return f"flip bytes in {target.name}"
+        return flip_bytes(rng, target)
     if kind == "truncate":
-        data = target.read_bytes()
-        target.write_bytes(data[: rng.randrange(len(data) + 1)])
-        return f"truncate {target.name}"
+        return truncate(rng, target)
     if kind == "insert":
         data = target.read_bytes()
         at = rng.randrange(len(data) + 1)
