@@ -233,6 +233,30 @@ class CohortStore:
         with self.connect() as con:
             return {name: con.sql(sql, params={"ids": list(study_ids)}).pl() for name, sql in queries.items()}
 
+    def report_inputs(self) -> dict[str, pl.DataFrame]:
+        """What the report shows besides the analyses: ``studies`` (characteristics: citation, year,
+        source, endpoints, cohort rows, modalities), ``fidelity`` per curve, ``published`` (the published
+        comparison) and ``rejected`` (studies whose last folder version could not be used, with why)."""
+        queries = {
+            "studies": """WITH ep AS (SELECT study_id, string_agg(DISTINCT endpoint, ', ') AS curve_endpoints
+                                      FROM curves GROUP BY study_id),
+                               n AS (SELECT study_id, count(*) AS cohort_rows FROM cohort GROUP BY study_id),
+                               md AS (SELECT study_id, string_agg(DISTINCT modality, ', ') AS modalities
+                                      FROM arms GROUP BY study_id)
+                          SELECT s.study_id, s.citation, s.year, s.source, s.synthetic, ep.curve_endpoints,
+                                 coalesce(n.cohort_rows, 0) AS cohort_rows, md.modalities
+                          FROM studies s LEFT JOIN ep USING (study_id) LEFT JOIN n USING (study_id)
+                               LEFT JOIN md USING (study_id)
+                          ORDER BY s.year, s.study_id""",
+            "fidelity": """SELECT study_id, curve_id, status, n_clicks, rmse, max_abs_error, n_patients, n_published,
+                                  events, events_published, median, median_published, median_digitized, time_unit
+                           FROM fidelity ORDER BY study_id, curve_id""",
+            "published": "SELECT * FROM published_comparison ORDER BY study_id, curve_id, figure",
+            "rejected": "SELECT study_id, status, stage, message FROM study_status WHERE status <> 'ok' ORDER BY 1",
+        }
+        with self.connect() as con:
+            return {name: con.sql(sql).pl() for name, sql in queries.items()}
+
     def table_versions(self, queries: dict[str, str]) -> dict[str, str]:
         """Content hashes of query results (order-independent): ``{name: hex}`` for ``{name: SELECT ...}``.
 

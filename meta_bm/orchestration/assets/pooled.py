@@ -251,21 +251,8 @@ def build_report(store, config: AnalysesConfig, output: OutputDir) -> tuple[Path
     from meta_bm.reports.html import write_report
 
     tables = store.analysis_results([a.id for a in config.analyses])
-    studies = store.query(
-        """WITH ep AS (SELECT study_id, string_agg(DISTINCT endpoint, ', ') AS curve_endpoints
-                       FROM curves GROUP BY study_id),
-                rows AS (SELECT study_id, count(*) AS cohort_rows FROM cohort GROUP BY study_id),
-                md AS (SELECT study_id, string_agg(DISTINCT modality, ', ') AS modalities FROM arms GROUP BY study_id)
-           SELECT s.study_id, s.citation, s.year, s.source, s.synthetic, ep.curve_endpoints,
-                  coalesce(rows.cohort_rows, 0) AS cohort_rows, md.modalities
-           FROM studies s LEFT JOIN ep USING (study_id) LEFT JOIN rows USING (study_id) LEFT JOIN md USING (study_id)
-           ORDER BY s.year, s.study_id"""
-    )
-    fidelity = store.query(
-        """SELECT study_id, curve_id, status, n_clicks, rmse, max_abs_error, n_patients, n_published, events,
-                  events_published, median, median_published, median_digitized, time_unit
-           FROM fidelity ORDER BY study_id, curve_id"""
-    )
+    inputs = store.report_inputs()
+    studies, fidelity = inputs["studies"], inputs["fidelity"]
     figs = output.figures()
     figs.mkdir(parents=True, exist_ok=True)
     # The study step draws each study's figure (study_<id>.png); drop those of studies gone since.
@@ -275,7 +262,6 @@ def build_report(store, config: AnalysesConfig, output: OutputDir) -> tuple[Path
             stale.unlink()
     for old in [*figs.glob("overlay_*.png"), *figs.glob("overlay_*.svg")]:  # per-curve figures of earlier versions
         old.unlink()
-    published = store.query("SELECT * FROM published_comparison ORDER BY study_id, curve_id, figure")
     synthetic = bool(studies["synthetic"].any()) if studies.height else False
     path = write_report(
         output.report(),
@@ -287,9 +273,7 @@ def build_report(store, config: AnalysesConfig, output: OutputDir) -> tuple[Path
         RECONSTRUCTION_VERSION,
         TIME_RESOLUTION,
         synthetic,
-        published=published,
-        rejected=store.query(
-            "SELECT study_id, status, stage, message FROM study_status WHERE status <> 'ok' ORDER BY study_id"
-        ),
+        published=inputs["published"],
+        rejected=inputs["rejected"],
     )
     return path, synthetic
