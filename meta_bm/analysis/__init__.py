@@ -6,18 +6,14 @@ load on first use, so a Dagster code server that only reads the config starts fa
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from meta_bm._lazy import lazy_attributes
 from meta_bm.analysis.config import AnalysesConfig, Analysis, AnalysisConfigError, load_analyses, parse_analyses
 
-_POOLED = ("AnalysisData", "PooledResult", "analyze", "run_analysis", "select_patients")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _POOLED:
-        return getattr(importlib.import_module("meta_bm.analysis.pooled"), name)
-    raise AttributeError(f"module 'meta_bm.analysis' has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__,
+    dict.fromkeys(("AnalysisData", "PooledResult", "analyze", "run_analysis", "select_patients"), "pooled"),
+    globals(),
+)
 
 
 __all__ = [

@@ -136,14 +136,10 @@ def fidelity_evaluation(
     )
     if blocked.height:
         desc = f"{blocked.height} of {fidelity.height} curve(s) beyond the block tolerance, held out of the cohort: "
-        desc += ", ".join(
-            f"{r['curve_id']} (RMSE {r['rmse']:.3f}, max {r['max_abs_error']:.3f})" for r in blocked.rows(named=True)
-        )
+        desc += _measured(blocked)
     elif warned.height:
         desc = f"{warned.height} of {fidelity.height} curve(s) beyond the warn tolerance or missing a number at risk: "
-        desc += ", ".join(
-            f"{r['curve_id']} (RMSE {r['rmse']:.3f}, max {r['max_abs_error']:.3f})" for r in warned.rows(named=True)
-        )
+        desc += _measured(warned)
     else:
         desc = f"all {fidelity.height} curve(s) within tolerance (worst RMSE {fidelity['rmse'].max():.4f})"
     return _evaluation(
@@ -154,6 +150,12 @@ def fidelity_evaluation(
         dg.AssetCheckSeverity.ERROR if blocked.height else dg.AssetCheckSeverity.WARN,
         desc,
         {"curves": table_metadata(curves), **tolerances},
+    )
+
+
+def _measured(curves: pl.DataFrame) -> str:
+    return ", ".join(
+        f"{r['curve_id']} (RMSE {r['rmse']:.3f}, max {r['max_abs_error']:.3f})" for r in curves.rows(named=True)
     )
 
 

@@ -151,7 +151,8 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
     if plan.removed:
         log(f"removed studies {', '.join(plan.removed)} (their rows are deleted by the pooled step)")
     ranges = run_ranges(plan.to_refresh, order)
-    pooled = pooled_state(store, analyses_versions(load_analyses(analyses_path())), POOLED_CODE_VERSIONS)
+    versions = analyses_versions(load_analyses(analyses_path()))
+    pooled = pooled_state(store, versions, POOLED_CODE_VERSIONS)
     report.pooled = pooled.outdated
     log(
         f"{len(order)} studies: {len(plan.to_refresh)} to refresh, {len(plan.unchanged)} unchanged"
@@ -180,7 +181,6 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
                 report.success &= ok or _all_rejected(store, keys)
                 report.refreshed += [k for k in keys if k in plan.to_refresh or force]
             if ranges:  # the last run did the pooled step, unless it failed (then do it from what is stored)
-                versions = analyses_versions(load_analyses(analyses_path()))
                 pooled_again = not ok and bool(pooled_state(store, versions, POOLED_CODE_VERSIONS).outdated)
             else:
                 pooled_again = pooled_needed

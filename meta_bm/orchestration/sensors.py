@@ -88,8 +88,9 @@ def study_folder_sensor(context: dg.SensorEvaluationContext, folders: StudyFolde
     else:  # first tick: what Dagster recorded as processed counts as launched
         launched = {k: v[0] for k, v in processed_versions(context.instance, known).items()}
     fingerprints = folders.fingerprints()
-    seen = {sid: (cursor.get("seen", {}).get(sid) or [fp, now]) for sid, fp in fingerprints.items()}
-    seen = {sid: (v if v[0] == fingerprints[sid] else [fingerprints[sid], now]) for sid, v in seen.items()}
+    before = cursor.get("seen", {})
+    # per folder: its hash and since when it has had it
+    seen = {sid: before[sid] if before.get(sid, [None])[0] == fp else [fp, now] for sid, fp in fingerprints.items()}
     known_set = set(known)
     plan = SyncPlan(removed=[k for k in known if k not in fingerprints])
     waiting = []

@@ -130,7 +130,7 @@ def process_study(folder: str | Path, gate: FidelityGate | None = None, figure: 
         return StudyOutcome(sid, "rejected", "ingest", fingerprint, [_unexpected(folder, exc)])
     stage = "reconstruction"
     try:
-        tables = {name: frame for name, frame in ingest_tables(study).items()}
+        tables = dict(ingest_tables(study))
         tables["studies"] = tables["studies"].with_columns(
             pl.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)).alias("loaded_at")
         )

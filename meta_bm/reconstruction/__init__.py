@@ -12,8 +12,7 @@ numba and polars.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from meta_bm._lazy import lazy_attributes
 
 _WHERE = {
     "BatchResult": "batch",
@@ -38,12 +37,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(f"meta_bm.reconstruction.{_WHERE[name]}"), name)
-        globals()[name] = value  # (looked up once)
-        return value
-    raise AttributeError(f"module 'meta_bm.reconstruction' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _WHERE, globals())
 
 
 def __dir__() -> list[str]:

@@ -7,8 +7,7 @@ reconstruction pull in the numerical core).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from meta_bm._lazy import lazy_attributes
 
 _WHERE = {
     "Discovery": "folder",
@@ -32,10 +31,6 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"meta_bm.studies.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'meta_bm.studies' has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(__name__, _WHERE, globals())
 
 __all__ = sorted(_WHERE)

@@ -14,7 +14,6 @@ from what DuckDB holds for the study after the commit, so the UI shows what is s
 """
 
 import os
-import time
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -153,10 +152,7 @@ def study_unit(
         # Nothing of this run could be stored (typically the one study a sensor or UI run is for): the
         # run fails, so its partitions show as Failed, not as a fresh materialization; the checks say
         # why (against the stored version's materialization) and the failure sensor refreshes the report.
-        for ev in _targeted(context, evaluations):
-            context.log_event(ev)
-        for check in STUDY_CHECK_SPECS:  # (yielding flushes the logged evaluations before the failure)
-            yield dg.Output(None, output_name=check.get_python_identifier())
+        yield from _record_checks(context, evaluations)
         raise dg.Failure(
             description=f"{len(keys)} study(ies) not stored: "
             + "; ".join(f"{sid} {o.status}: {o.problems[0] if o.problems else ''}" for sid, o in outcomes.items()),
@@ -169,36 +165,38 @@ def study_unit(
             dg.DataVersion(outcomes[keys[0]].fingerprint) if single and spec.key.path[-1] == "study_sources" else None
         )
         yield dg.MaterializeResult(asset_key=spec.key, data_version=version)
-    # Logged after the materializations, each pointing at its partition's materialization just written:
-    # Dagster shows a check's partition status only for evaluations targeting the latest materialization.
-    for ev in _targeted(context, evaluations):
-        context.log_event(ev)
-    for check in STUDY_CHECK_SPECS:  # the per-study evaluations above are the results; close the outputs
-        yield dg.Output(None, output_name=check.get_python_identifier())
+    yield from _record_checks(context, evaluations)  # after the materializations: they are the targets
 
 
-def _targeted(context: dg.AssetExecutionContext, evaluations: list) -> list:
+def _record_checks(context: dg.AssetExecutionContext, evaluations: list[dg.AssetCheckEvaluation]):
+    """Log each study's check evaluations, then close the step's check outputs (yielding also flushes
+    the logged events, before a failure too).
+
+    Each evaluation points at its partition's latest materialization (the one just written, or the
+    stored version's when nothing was): Dagster shows a check's partition status only for evaluations
+    targeting the latest materialization.
+    """
     from dagster._core.definitions.asset_checks.asset_check_evaluation import (
         AssetCheckEvaluationTargetMaterializationData,
     )
 
-    storage = context.instance.event_log_storage
-    latest: dict[dg.AssetKey, dict[str, int]] = {}
+    targets: dict[tuple[dg.AssetKey, str], AssetCheckEvaluationTargetMaterializationData] = {}
     for key in {ev.asset_key for ev in evaluations}:
         parts = {ev.partition for ev in evaluations if ev.asset_key == key}
-        latest[key] = dict(
-            storage.get_latest_storage_id_by_partition(key, dg.DagsterEventType.ASSET_MATERIALIZATION, parts)
+        latest = context.instance.event_log_storage.get_latest_storage_id_by_partition(
+            key, dg.DagsterEventType.ASSET_MATERIALIZATION, parts
         )
-    now = time.time()
-    out = []
+        if not latest:
+            continue
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, storage_ids=list(latest.values())), limit=len(latest)
+        ).records
+        for rec in records:
+            targets[(key, rec.partition_key)] = AssetCheckEvaluationTargetMaterializationData(
+                storage_id=rec.storage_id, run_id=rec.run_id, timestamp=rec.timestamp
+            )
     for ev in evaluations:
-        sid = latest[ev.asset_key].get(ev.partition)
-        target = (
-            None
-            if sid is None
-            else AssetCheckEvaluationTargetMaterializationData(storage_id=sid, run_id=context.run.run_id, timestamp=now)
-        )
-        out.append(
+        context.log_event(
             dg.AssetCheckEvaluation(
                 asset_key=ev.asset_key,
                 check_name=ev.check_name,
@@ -207,10 +205,11 @@ def _targeted(context: dg.AssetExecutionContext, evaluations: list) -> list:
                 severity=ev.severity,
                 description=ev.description,
                 partition=ev.partition,
-                target_materialization_data=target,
+                target_materialization_data=targets.get((ev.asset_key, ev.partition)),
             )
         )
-    return out
+    for check in STUDY_CHECK_SPECS:  # the per-study evaluations above are the results
+        yield dg.Output(None, output_name=check.get_python_identifier())
 
 
 def _status_frame(outcomes: dict[str, "StudyOutcome"]) -> pl.DataFrame:
