@@ -31,15 +31,15 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from numba import njit
 
-from meta_bm.reconstruction.risk_path import censoring_free_fraction
+from meta_bm.reconstruction.jit import kernel
+
+# the digitizing-noise grid and the corner-click prior are the risk-set path's: one noise model
+from meta_bm.reconstruction.risk_path import P_ZERO, SIGMAS, censoring_free_fraction
 
 ALPHAS = (1.0, 2.0, 3.0)
 # beta as a multiple of the segment length: from heavy early censoring to almost none.
 BETA_MULTIPLES = np.geomspace(0.15, 40.0, 48)
-SIGMAS = (0.0015, 0.003, 0.006)  # digitizing noise of one drop, survival units
-P_ZERO = 0.35  # prior probability that a click carries no events
 Q_GEOM = 0.45  # P(d + 1) / P(d) for d >= 1
 PRIOR_LOG_SD = 1.5
 RESOLVABLE_UNIT = 0.006  # a single-event drop at least this high is told apart from noise
@@ -124,7 +124,7 @@ def _candidates(prior_hazard: float | None) -> tuple[np.ndarray, np.ndarray]:
     return _CANDIDATES[prior_hazard is not None]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@kernel(inline=True)
 def _censoring_free(x: float, alpha: float, beta: float) -> float:
     """``G(x) = exp(-(x / beta) ** alpha)`` for one click and one candidate (beta = inf gives 1)."""
     r = x / beta
@@ -137,7 +137,7 @@ def _censoring_free(x: float, alpha: float, beta: float) -> float:
     return math.exp(-(r**alpha))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _log_prior_penalty(alpha_col: np.ndarray, beta_col: np.ndarray, length: float, prior_hazard: float) -> np.ndarray:
     """Weak log-normal prior on the censoring hazard: the hazard seen in the risk-table intervals
     (minus the log density, up to a constant; compiled with numba). A candidate's hazard is its
@@ -261,7 +261,7 @@ def fit_censoring(
     return CensoringModel(best[0], beta, "step heights, constrained to the total events")
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@kernel(inline=True)
 def _expected_events(x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, beta: float) -> float:
     """Continuous expected events of the candidate ``(alpha, beta)``: sum_k scale * G(x_k) * delta_k."""
     acc = 0.0
@@ -270,7 +270,7 @@ def _expected_events(x: np.ndarray, delta: np.ndarray, scale: float, alpha: floa
     return scale * acc
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _events_bracket(
     x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, beta: np.ndarray, target: float
 ) -> tuple[int, float, float]:
@@ -298,7 +298,7 @@ def _events_bracket(
     return k, events(k - 1), events(k)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _refine_beta(x: np.ndarray, delta: np.ndarray, scale: float, alpha: float, beta: float, target: float) -> float:
     """Bisection on log(beta) so that the expected events ``scale * sum G(x) * delta`` equal
     ``target`` (40 halvings from a bracket of width 1 around ``beta``, widened as needed)."""
@@ -337,7 +337,7 @@ _Q_POW = tuple(Q_GEOM**k for k in range(-3, 4))  # Q^k, k = -3 .. 3
 _NEGLIGIBLE = 45.0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _marginal_loglik(x: np.ndarray, alpha: np.ndarray, beta: np.ndarray, scale: float, delta: np.ndarray) -> np.ndarray:
     """Log marginal likelihood of the drops for each candidate ``(alpha[c], beta[c])`` (compiled with numba).
 

@@ -33,8 +33,8 @@ from functools import cached_property
 from itertools import pairwise
 
 import numpy as np
-from numba import njit
 
+from meta_bm.reconstruction.jit import kernel
 from meta_bm.reconstruction.parsing import Clicks
 
 ORIGIN_TIME_TOLERANCE = 0.005  # fraction of the time range
@@ -155,7 +155,7 @@ def isotonic_decreasing_l1(y: np.ndarray) -> np.ndarray:
     return _pav_median(np.ascontiguousarray(y, float))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _pav_median(y: np.ndarray) -> np.ndarray:
     """:func:`isotonic_decreasing_l1` (compiled with numba): a new point merges backwards with the
     blocks before it while their fits rise; a merged block's fit is the median of its points.
@@ -208,7 +208,7 @@ _DUPLICATE_REASON = "exact duplicate of the previous click"
 _ORIGIN_SNAP_REASON = "first click taken as the origin"
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _merge_swapped_corners(
     t: np.ndarray, s: np.ndarray, rows: np.ndarray, whole_clusters: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -271,7 +271,7 @@ _CLAMP_REASONS = {
 }
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@kernel(inline=True)
 def _record(log: tuple, at: int, kind: int, row: int, tb: float, sb: float, ta: float, sa: float) -> int:
     """Write one log entry at position ``at`` of ``log = (kinds, rows, values)``; returns the next."""
     kinds, rows, values = log
@@ -280,7 +280,7 @@ def _record(log: tuple, at: int, kind: int, row: int, tb: float, sb: float, ta: 
     return at + 1
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _order_by_time_then_survival(t: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Stable order by time, then survival descending (a vertical drop reads top then bottom): two
     stable sorts, the same order as ``np.lexsort((-s, t))``."""
@@ -288,7 +288,7 @@ def _order_by_time_then_survival(t: np.ndarray, s: np.ndarray) -> np.ndarray:
     return by_s[np.argsort(t[by_s], kind="mergesort")]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _drop_duplicates(
     t: np.ndarray, s: np.ndarray, rows: np.ndarray, log: tuple, at: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -303,7 +303,7 @@ def _drop_duplicates(
     return t[keep], s[keep], rows[keep], at
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _clean_sorted(
     t: np.ndarray, s: np.ndarray, rows: np.ndarray, whole_clusters: bool, log: tuple, at: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -357,7 +357,7 @@ def _clean_sorted(
     return t, s, rows, at
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _clean_all(t: np.ndarray, s: np.ndarray, rows: np.ndarray) -> tuple:
     """Every cleaning step (compiled with numba): ``(time, survival, rows, coarse time, coarse
     survival, clicks reordered, log kinds, log rows, log values)``, the log one entry per row in

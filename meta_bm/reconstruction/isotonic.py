@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from meta_bm.reconstruction.jit import kernel
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def pav_increasing(y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted least-squares non-decreasing fit of float64 arrays (the compiled kernel).
 

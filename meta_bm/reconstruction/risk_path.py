@@ -36,7 +36,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from meta_bm.reconstruction.jit import kernel
 
 P_ZERO = 0.35  # prior probability that a drop holds no event (a corner click)
 Q_RATIOS = (0.45, 0.9)  # P(d + 1) / P(d): mostly single events, or tied / merged steps
@@ -55,7 +56,7 @@ _PRUNE = 1e-8  # states below this fraction of the most probable one are dropped
 Q_PROBE_MARGIN = 20.0
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@kernel(inline=True)
 def _censor(b: np.ndarray, a: np.ndarray, lo: int, hi: int, rho: float) -> int:
     """``a[m] = sum_{n >= m} b[n] (1 - rho) rho^(n - m)`` (``b`` is 0 outside ``[lo, hi]``), down to
     the lowest ``m`` whose value is above ``_PRUNE`` times the largest; returns that ``m``. (Below
@@ -75,12 +76,14 @@ def _censor(b: np.ndarray, a: np.ndarray, lo: int, hi: int, rho: float) -> int:
         a[m] = (1.0 - rho) * run
         m -= 1
     m += 1
-    while a[m] <= bar:  # (the tail stopped at once: the band may start higher)
+    # (the tail stopped at once: the band may start higher; never past ``hi``, where an all-zero or
+    # infinite band, which degenerate input can give, would otherwise read beyond the array)
+    while m < hi and a[m] <= bar:
         m += 1
     return m
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@kernel(inline=True)
 def _landing(i: int, d: int, unit: float) -> tuple[int, float]:
     """State index (and the fraction that goes one index up) after ``d`` events from state ``i``."""
     t = i - d / unit
@@ -88,7 +91,7 @@ def _landing(i: int, d: int, unit: float) -> tuple[int, float]:
     return j, t - j
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@kernel(inline=True)
 def _event_weights(
     dk: float, ratio: float, lv: float, n: float, lp1: float, lq: float, hp: float, floor: float, relative: bool
 ) -> tuple[int, float, float]:
@@ -110,7 +113,7 @@ def _event_weights(
     return d0, (math.exp(e1) if e1 > floor else 0.0), (math.exp(e2) if e2 > floor else 0.0)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _weight_cache(delta: np.ndarray, n_states: int, sigma: float) -> tuple:
     """An empty cache of the event weights of every drop and state, for one ``(sigma, q)``.
 
@@ -133,7 +136,7 @@ def _weight_cache(delta: np.ndarray, n_states: int, sigma: float) -> tuple:
     )
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@kernel(inline=True)
 def _fill_weights(chain: tuple, cache: tuple, k: int, lo: int, hi: int, lp1: float, lq: float, hp: float) -> None:
     """Make the cache hold drop ``k``'s event weights for the states ``lo .. hi`` (``lp1``, ``lq``,
     ``hp`` as in :func:`_event_weights`)."""
@@ -158,7 +161,7 @@ def _fill_weights(chain: tuple, cache: tuple, k: int, lo: int, hi: int, lp1: flo
     c_lo[k], c_hi[k] = min(lo, was_lo), max(hi, was_hi)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _forward(chain: tuple, fa: np.ndarray, band: np.ndarray, cache: tuple, give_up: float = -math.inf) -> float:
     """Forward algorithm: the log marginal likelihood of the drops (up to a constant that does not
     depend on the parameters).
@@ -231,7 +234,8 @@ def _forward(chain: tuple, fa: np.ndarray, band: np.ndarray, cache: tuple, give_
             return -math.inf
         # states far above the likely ones are dropped as those below are (n only falls, so
         # mass never moves back up to them)
-        while b[hi] <= top * _PRUNE:
+        # (never below new_lo: an infinite top, which degenerate input can give, bars every state)
+        while hi > new_lo and b[hi] <= top * _PRUNE:
             b[hi] = 0.0
             hi -= 1
         inv_s = 1.0 / s
@@ -244,7 +248,7 @@ def _forward(chain: tuple, fa: np.ndarray, band: np.ndarray, cache: tuple, give_
     return total - k_n * math.log(sigma)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _posterior_mean_n(chain: tuple, fa: np.ndarray, band: np.ndarray) -> np.ndarray:
     """Posterior mean of the number at risk before each drop (the backward pass over the forward
     probabilities ``fa`` of :func:`_forward`, within its bands)."""
@@ -302,7 +306,7 @@ def _posterior_mean_n(chain: tuple, fa: np.ndarray, band: np.ndarray) -> np.ndar
     return mean_n
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _evidence_grid(
     delta: np.ndarray,
     level: np.ndarray,
@@ -334,7 +338,7 @@ def _evidence_grid(
     return out, cache
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _censoring_rho(x: np.ndarray, uncensored: np.ndarray, load: float, shape: float) -> np.ndarray:
     """Per drop, the geometric ratio ``mu / (1 + mu)`` of the censorings just before it, for the
     cumulative hazard ``load * (x / x[-1]) ** shape``."""
@@ -349,7 +353,7 @@ def _censoring_rho(x: np.ndarray, uncensored: np.ndarray, load: float, shape: fl
     return rho
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _choose_parameters(
     x: np.ndarray, delta: np.ndarray, level: np.ndarray, uncensored: np.ndarray, n_states: int, unit: float
 ) -> tuple[float, float, np.ndarray, tuple]:
@@ -443,7 +447,7 @@ def censoring_free_fraction(x: np.ndarray, delta: np.ndarray, n0: int, s0: float
     return _censoring_free_fraction(x, delta, float(n0), float(s0), n_states, unit)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _observations(x: np.ndarray, delta: np.ndarray, n0: float, s0: float) -> tuple:
     """One observation per vertical line of clicks (compiled with numba): ``(seg, xs, ds, level,
     uncensored)``, the observation of each click, then per observation its time, summed drop,
@@ -471,7 +475,7 @@ def _observations(x: np.ndarray, delta: np.ndarray, n0: float, s0: float) -> tup
     return seg, xs, ds, level, uncensored
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@kernel
 def _censoring_free_fraction(
     x: np.ndarray, delta: np.ndarray, n0: float, s0: float, n_states: int, unit: float
 ) -> np.ndarray:

@@ -21,7 +21,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 
 @dataclass(frozen=True)
@@ -58,25 +57,23 @@ def quantile_time(time: np.ndarray, surv: np.ndarray, p: float) -> float:
 
     ``p`` is the survival level (0.5 for the median). When S equals ``p`` (to 1e-12) from one
     event time to the next, returns the midpoint of those two times, as ``survfit`` does.
+
+    >>> quantile_time(np.array([1.0, 2.0, 3.0]), np.array([0.8, 0.5, 0.2]), 0.5)
+    2.5
     """
-    return _quantile_time(np.asarray(time, float), np.asarray(surv, float), float(p))
-
-
-@njit(cache=True, nogil=True)
-def _quantile_time(time: np.ndarray, surv: np.ndarray, p: float) -> float:
-    """:func:`quantile_time` (compiled with numba: it runs once per reconstructed curve)."""
-    n = surv.size
-    i = 0
-    while i < n and not surv[i] <= p + 1e-12:
-        i += 1
-    if i == n:
+    time = np.asarray(time, float)
+    surv = np.asarray(surv, float)
+    reached = np.flatnonzero(surv <= p + 1e-12)
+    if reached.size == 0:
         return math.nan
-    if abs(surv[i] - p) <= 1e-12:
-        for j in range(i + 1, n):
-            if surv[j] < p - 1e-12:
-                return 0.5 * (time[i] + time[j])
-        return time[i] if i == n - 1 else 0.5 * (time[i] + time[n - 1])
-    return time[i]
+    i = int(reached[0])
+    if abs(surv[i] - p) > 1e-12:
+        return float(time[i])
+    # S sits at p from time[i]: the midpoint to the next time it falls below
+    below = np.flatnonzero(surv[i + 1 :] < p - 1e-12)
+    if below.size:
+        return float(0.5 * (time[i] + time[i + 1 + below[0]]))
+    return float(time[i]) if i == surv.size - 1 else float(0.5 * (time[i] + time[-1]))
 
 
 def event_indicator(event, n: int) -> np.ndarray:
@@ -103,5 +100,18 @@ def kaplan_meier(time: np.ndarray, event: np.ndarray) -> KaplanMeier:
     n_censor = n_total - n_event
     n_risk = time.size - np.concatenate(([0], np.cumsum(n_total)[:-1]))
     with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(n_risk > 0, 1.0 - n_event / n_risk, 1.0)
-    return KaplanMeier(uniq, n_risk, n_event, n_censor, np.cumprod(factor))
+        survival = product_limit(n_risk, n_event)
+    return KaplanMeier(uniq, n_risk, n_event, n_censor, survival)
+
+
+def product_limit(n_risk: np.ndarray, n_event: np.ndarray) -> np.ndarray:
+    """The Kaplan–Meier product ``S(t_i) = prod_{k <= i} (1 - d_k / n_k)`` over distinct times.
+
+    A time with nobody at risk contributes a factor of 1. This is the one place the estimator is
+    written: :func:`kaplan_meier` and the reconstruction (which compiles it into its placement
+    search) both call it.
+
+    >>> product_limit(np.array([5, 4, 2]), np.array([1, 1, 1])).tolist()
+    [0.8, 0.6000000000000001, 0.30000000000000004]
+    """
+    return np.cumprod(np.where(n_risk > 0, 1.0 - n_event / n_risk, 1.0))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from meta_bm.errors import InputError
 from meta_bm.reconstruction import clicks_from_arrays, reconstruct, reconstruct_arrays, risk_table_from_arrays
 from meta_bm.simulation import CAREFUL, SLOPPY, digitize, km_area_difference, parametric_pairs, public_pairs
-from meta_bm.survival.cox import cox_log_hr
+from meta_bm.survival.coxph import cox_ph
 from meta_bm.survival.km import kaplan_meier
 
 
@@ -113,9 +113,9 @@ def test_accuracy_against_truth(simulated_results):
             area.setdefault(key, []).append(km_area_difference(rec.time, rec.event, t, e, float(t.max())))
             events.setdefault(key, []).append(abs(int(rec.event.sum()) - int(e.sum())) / t.size)
         x = np.r_[np.zeros(recs[0].time.size), np.ones(recs[1].time.size)]
-        b = cox_log_hr(np.r_[recs[0].time, recs[1].time], np.r_[recs[0].event, recs[1].event], x)
+        b = cox_ph(np.r_[recs[0].time, recs[1].time], np.r_[recs[0].event, recs[1].event], x).coef[0]
         xt = np.r_[np.zeros(pair.arms[0][0].size), np.ones(pair.arms[1][0].size)]
-        bt = cox_log_hr(np.r_[pair.arms[0][0], pair.arms[1][0]], np.r_[pair.arms[0][1], pair.arms[1][1]], xt)
+        bt = cox_ph(np.r_[pair.arms[0][0], pair.arms[1][0]], np.r_[pair.arms[0][1], pair.arms[1][1]], xt).coef[0]
         loghr.setdefault(key, []).append(abs(b - bt))
     mean = {k: float(np.mean(v)) for k, v in area.items()}
     # Bounds sit about 25% above what this engine measures on these sets (seed 11; see
@@ -164,29 +164,6 @@ def test_placement_prior_is_chosen_by_the_clicks(monkeypatch):
     assert sum(chosen[k][0] < default[k][0] - 1e-12 for k in sims) >= 3  # the choice is not idle (5 of 10)
     # area 0.00106 against 0.00154
     assert np.mean([v[1] for v in chosen.values()]) < 0.8 * np.mean([v[1] for v in default.values()])
-
-
-def test_km_of_tracked_events_matches_the_ipd():
-    from meta_bm.reconstruction import clean_clicks
-    from meta_bm.reconstruction.engine import _km_of_tracked, _km_steps, _mean_click_error, fidelity
-
-    rng = np.random.default_rng(5)
-    t = np.sort(np.round(rng.uniform(0, 10, 30), 1))  # clicks, with ties
-    d = rng.integers(0, 3, t.size)
-    cens = np.sort(np.r_[np.round(rng.uniform(0, 10, 12), 1), t[[3, 8]]])  # some at click times
-    n0 = int(d.sum() + cens.size + 7)  # 7 more censored after the last click
-    times = np.r_[t.repeat(d), cens, np.full(7, 11.0)]
-    flags = np.r_[np.ones(d.sum(), int), np.zeros(cens.size + 7, int)]
-    order = np.lexsort((1 - flags, times))
-    ref_t, ref_s = _km_steps(times[order], flags[order])
-    km_t, km_s = _km_of_tracked(t, d, cens, n0)
-    has = np.isin(ref_t, km_t)  # (the IPD's KM also lists censoring-only times, where it is flat)
-    np.testing.assert_array_equal(km_t, ref_t[has])
-    np.testing.assert_allclose(km_s, ref_s[has], rtol=1e-14)
-    # and the mean distance of some clicks to it, as fidelity() measures it on the IPD
-    clicks = clean_clicks(clicks_from_arrays(np.r_[0.0, t[::3], 10.5], np.r_[1.0, np.linspace(0.95, 0.2, 10), 0.2]))
-    mean_err = _mean_click_error(t, d, cens[::2], cens[1::2], n0, clicks.time, clicks.survival)
-    assert mean_err == pytest.approx(fidelity(times, flags, clicks).mean_abs_error, rel=1e-12)
 
 
 def test_medians_match_truth(simulated_results):
@@ -294,6 +271,18 @@ def valid_inputs(draw):
         None,
     )
 )
+# survival down to 1e-306 over subnormal times: the risk-set path's band became infinite and its
+# pruning ran below the array (found by the pure-Python reference, NUMBA_DISABLE_JIT=1)
+@example(
+    (
+        np.array([2.2250738585e-313, 1.674443284712423e-234, 6.103515625e-05, 0.03, 1.5, 21.25, 32.89, 40.98, 42.37]),
+        np.array([0.86, 0.63, 0.437, 0.03, 1.192092896e-07, 2.220446049250313e-16, 3.2e-80, 1.1e-290, 0.0]),
+        np.zeros(0),
+        np.zeros(0, np.int64),
+        1,
+        None,
+    )
+)
 def test_never_crashes_on_valid_input(inp):
     times, surv, rt, counts, n0, ev = inp
     kw = {"risk_time": rt, "n_risk": counts} if rt.size else {}
@@ -310,42 +299,6 @@ def test_never_crashes_on_valid_input(inp):
     assert np.all(np.diff(rec.time) >= 0)
     if ev is not None and not any("events, published" in w for w in rec.warnings):
         assert int(rec.event.sum()) == ev
-
-
-def _shape_args(tk, je, tau, length, nr, counts):
-    """Arguments of the compiled ``_censoring_shape`` (float and int64 arrays)."""
-    f, i = (lambda v: np.array(v, float)), (lambda v: np.array(v, np.int64))
-    return f(tk), i(je), f(tau), f(length), i(nr), i(counts)
-
-
-def test_censoring_shape_follows_the_shrinking_risk_set():
-    from meta_bm.reconstruction.engine import _censoring_shape
-
-    # One risk interval [0, 10): 100 -> 80 at risk, 20 censorings, so the hazard is constant and the
-    # censoring rate is proportional to n(x) = 100 - 20x: W(x) = 100x - 10x^2, W(1) = 90.
-    frac = _censoring_shape(*_shape_args([2.5, 5.0, 10.0], [0, 0, 0], [0.0, 10.0], [10.0, 1.0], [100, 80], [20, 0]))
-    np.testing.assert_allclose(frac, [(25 - 0.625) / 90, (50 - 2.5) / 90, 1.0], rtol=1e-12)
-    # a later interval with more censoring pulls the rate up towards its end (more than uniform)
-    frac = _censoring_shape(*_shape_args([5.0], [0], [0.0, 10.0, 20.0], [10.0, 10.0, 1.0], [100, 90, 50], [2, 30, 0]))
-    assert frac[0] < 0.5
-
-
-def test_total_events_flips_where_the_curve_moves_least():
-    from meta_bm.reconstruction.engine import _meet_total_events
-
-    times = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 10.0])
-    events = np.array([1, 0, 1, 0, 1, 0, 1, 0, 0, 0], np.int8)
-    # one more event: the censoring with the least area after it per patient at risk is at t = 8
-    # (KM 0.492 for 2 time units, over 3 at risk), not an end-of-follow-up one (no drop the figure shows there)
-    out = _meet_total_events(times, events, 5, 10.0)
-    assert out.sum() == 5
-    assert np.flatnonzero(out != events).tolist() == [7]
-    # one fewer: the latest event (t = 7) lifts the curve least
-    out = _meet_total_events(times, events, 3, 10.0)
-    assert np.flatnonzero(out != events).tolist() == [6]
-    # more than the censorings before the end: the end-of-follow-up ones are used last
-    out = _meet_total_events(times, events, 9, 10.0)
-    assert out.sum() == 9 and out[8:].sum() == 1
 
 
 def test_split_drops_do_not_pile_censorings_on_one_click():

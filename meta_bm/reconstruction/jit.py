@@ -1,0 +1,94 @@
+"""How the reconstruction's sequential loops are compiled: one decorator, one error model, one cache.
+
+Every kernel of :mod:`meta_bm.reconstruction` is decorated with :func:`kernel`:
+
+* ``error_model="numpy"`` everywhere: a division by zero gives ``inf``/``nan`` as in numpy (the
+  kernels guard what they divide by), so a kernel returns the same numbers compiled or not;
+* compiled lazily, on first call, for the argument types it meets (a run compiles only what it
+  uses), and cached on disk, **outside the source tree**: in ``$NUMBA_CACHE_DIR`` when set,
+  else in the user's cache (``$XDG_CACHE_HOME/meta_bm/numba``, default ``~/.cache/meta_bm/numba``),
+  so a read-only or non-editable install compiles once per machine, not once per process;
+* with ``NUMBA_DISABLE_JIT=1`` every kernel is its plain Python function: the pure-Python reference
+  that ``make test-reference`` runs the reconstruction and survival tests against.
+
+Kernels take numpy arrays and scalars, and may take a :class:`typing.NamedTuple` of them (numba
+types its fields), which is how the curve's geometry travels between them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar, TypeVar
+
+import numba
+from numba.core import caching, config
+
+F = TypeVar("F", bound=Callable)
+
+KERNELS: list = []  # every compiled kernel, for the warm-up and its progress report
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept: ``$NUMBA_CACHE_DIR``, else the user's cache folder."""
+    if config.CACHE_DIR:
+        return Path(config.CACHE_DIR)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "meta_bm" / "numba"
+
+
+class _UserCacheLocator(caching.UserProvidedCacheLocator):
+    """numba's locator for ``$NUMBA_CACHE_DIR``, pointed at :func:`cache_dir` when that is unset.
+
+    (numba's own fallback is the ``__pycache__`` next to the source, and only when that is not
+    writable the user-wide cache.)
+    """
+
+    def __init__(self, py_func, py_file):
+        super().__init__(py_func, py_file)
+        self._cache_path = os.path.join(cache_dir(), self.get_suitable_cache_subpath(py_file))
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if config.CACHE_DIR:  # numba's own locator honours it
+            return None
+        return super(caching.UserProvidedCacheLocator, cls).from_function(py_func, py_file)
+
+
+class _CacheImpl(caching.CompileResultCacheImpl):
+    _locator_classes: ClassVar[list] = [_UserCacheLocator, *caching.CompileResultCacheImpl._locator_classes]
+
+
+class _FunctionCache(caching.FunctionCache):
+    _impl_class = _CacheImpl
+
+
+def kernel(fn: F | None = None, *, inline: bool = False) -> F:
+    """Compile ``fn`` with numba (see the module docstring); ``inline=True`` inlines it into the
+    kernels that call it (for small helpers in hot loops).
+
+    >>> import numpy as np
+    >>> @kernel
+    ... def total(a):
+    ...     s = 0.0
+    ...     for x in a:
+    ...         s += x
+    ...     return s
+    >>> float(total(np.array([1.0, 2.0])))
+    3.0
+    """
+    if fn is None:
+        return lambda f: kernel(f, inline=inline)  # type: ignore[return-value]
+    options = {"error_model": "numpy"}
+    if inline:
+        options["inline"] = "always"
+    compiled = numba.njit(**options)(fn)
+    if config.DISABLE_JIT:
+        return compiled
+    try:
+        compiled._cache = _FunctionCache(fn)  # what ``cache=True`` does, with the locator above
+    except RuntimeError:  # no source file to key a cache on (a doctest, an interactive session)
+        pass
+    KERNELS.append(compiled)
+    return compiled
