@@ -40,25 +40,28 @@ import numpy as np
 import meta_bm.reconstruction.censoring as censoring
 import meta_bm.reconstruction.cleaning as cleaning
 import meta_bm.reconstruction.engine as engine
+import meta_bm.reconstruction.last_interval as last_interval
+import meta_bm.reconstruction.total_events as total_events
 from meta_bm.reconstruction import clicks_from_arrays, reconstruct, reconstruct_many, risk_table_from_arrays
 from meta_bm.simulation import CAREFUL, SLOPPY, digitize, parametric_pairs, public_pairs
 
 MODES = ("risk table", "no risk table", "risk table + events", "no risk table + events")
-# (module, function) pairs the step table times (those called from Python; engine holds its own
-# references to the helpers it calls, and compiled code calls its helpers directly)
+# (module, function) pairs the step table times: the name as the calling module holds it (each
+# module keeps its own references to the helpers it calls, and compiled code calls its helpers
+# directly, so kernels called only from kernels are not timed on their own)
 STEPS = (
     (engine, "clean_clicks"),
     (cleaning, "_clean_all"),
-    (engine, "_interval_fit"),
-    (engine, "fit_censoring"),
+    (engine, "fit_intervals"),
+    (last_interval, "fit_censoring"),
     (censoring, "_marginal_loglik"),
     (censoring, "censoring_free_fraction"),
     (censoring, "_events_bracket"),
     (censoring, "_refine_beta"),
-    (engine, "_allocate"),
-    (engine, "_last_interval_censoring"),
-    (engine, "_best_placement"),
-    (engine, "_track_events"),
+    (engine, "allocate"),
+    (last_interval, "_censoring_times"),
+    (engine, "best_placement"),
+    (total_events, "track_events"),
     (engine, "fidelity"),
 )
 

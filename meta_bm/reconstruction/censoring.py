@@ -155,6 +155,13 @@ def _log_prior_penalty(alpha_col: np.ndarray, beta_col: np.ndarray, length: floa
     return out
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """``a`` marked read-only, like the cached candidate grid: numba compiles a kernel once per
+    argument type, and writability is part of the type."""
+    a.flags.writeable = False
+    return a
+
+
 def fit_censoring(
     x: np.ndarray,
     delta: np.ndarray,
@@ -249,9 +256,10 @@ def fit_censoring(
         # Even the heaviest censoring leaves too many events: take the heaviest.
         return CensoringModel(1.0, float(beta_col[0]), "heaviest censoring (total events below reach)")
     rows = np.array([r for _, _, r in found])
-    loglik = _marginal_loglik(x_keep, alpha_col[rows], beta_col[rows], scale, delta_keep)
+    alpha_sel, beta_sel = _read_only(alpha_col[rows]), _read_only(beta_col[rows])
+    loglik = _marginal_loglik(x_keep, alpha_sel, beta_sel, scale, delta_keep)
     if with_prior:  # (the engine passes a target only without a risk table)
-        loglik = loglik - _log_prior_penalty(alpha_col[rows], beta_col[rows], length, prior_hazard)
+        loglik = loglik - _log_prior_penalty(alpha_sel, beta_sel, length, prior_hazard)
     best: tuple[float, float, float] | None = None
     for (a, beta, _), ll in zip(found, loglik.tolist(), strict=True):
         if best is None or ll > best[2]:

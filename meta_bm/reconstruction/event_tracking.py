@@ -15,9 +15,8 @@ import numpy as np
 
 from meta_bm.reconstruction.censoring_placement import place_censoring, spread_into
 from meta_bm.reconstruction.jit import kernel
-from meta_bm.reconstruction.result import click_errors
+from meta_bm.reconstruction.result import click_errors, product_limit_kernel
 from meta_bm.reconstruction.risk_intervals import CurveGeometry
-from meta_bm.survival.km import product_limit
 
 # Rounds of censoring placement and event tracking after the first: each reads the step heights
 # with the events the previous round tracked, stopping early once nothing changes (4 rounds: area
@@ -27,9 +26,6 @@ PLACEMENT_PASSES = 4
 # the reconstruction nearest the clicks is kept (careful area 0.00275 -> 0.00254, sloppy 0.00501 ->
 # 0.00477, --pairs 60; five weights gained 0.00004 more, at 0.03 ms a weight).
 PRIOR_WEIGHTS = (1.0, 0.2, 5.0)
-
-_product_limit = kernel(product_limit)  # the one KM formula, compiled into the search
-
 
 @kernel
 def ascending(a: np.ndarray) -> np.ndarray:
@@ -189,7 +185,7 @@ def km_of_tracked(t: np.ndarray, d: np.ndarray, cens: np.ndarray, n0: int) -> tu
             m += 1
             dead += dk
         k = j
-    return km_t[:m], _product_limit(n_at[:m], d_at[:m])
+    return km_t[:m], product_limit_kernel(n_at[:m], d_at[:m])
 
 
 @kernel

@@ -4,7 +4,7 @@ No number at risk closes it, so its censoring is read from the step heights
 (:func:`meta_bm.reconstruction.censoring.fit_censoring`, with the risk intervals' censoring hazard
 as a weak prior), its events follow from that model, and its censoring times are put at the
 model's expected quantiles. Patients still at risk at the last click are censored there (by the
-engine). Vectorized numpy: it runs once per curve.
+engine).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 
 from meta_bm.reconstruction.censoring import CensoringModel, fit_censoring
 from meta_bm.reconstruction.cleaning import CleanCurve
+from meta_bm.reconstruction.jit import kernel
 from meta_bm.reconstruction.risk_intervals import ZERO_SURVIVAL, CurveGeometry, IntervalFit
 
 # G is kept at least this far from 0 before it is inverted (its inverse at 0 is infinite).
@@ -119,15 +120,32 @@ def _censoring_times(
     knots = np.concatenate(([start], t[first:], [start + length]))
     levels = np.concatenate(([g.level_before[first] if first < t.size else s0], s[first:]))
     gk = model.survival(knots - start)
-    scale = n0 / s0
-    cum = np.concatenate(([0.0], np.cumsum(scale * levels * (gk[:-1] - gk[1:]))))
-    total = cum[-1]
-    c = int(min(np.rint(total), max(n0 - events, 0.0)))
-    if c <= 0:
+    k, gx = _quantiles(gk, levels, n0, s0, events)
+    if k.size == 0:
         return np.zeros(0)
-    target = (np.arange(c) + 0.5) / c * total
-    k = np.clip(np.searchsorted(cum, target, side="right") - 1, 0, levels.size - 1)
-    with np.errstate(divide="ignore"):
-        gx = gk[k] - (target - cum[k]) / np.where(levels[k] > 0, scale * levels[k], np.inf)
     x = model.inverse(np.minimum(np.maximum(gx, G_FLOOR), 1.0))
     return start + np.minimum(np.maximum(x, knots[k] - start), knots[k + 1] - start)
+
+
+@kernel
+def _quantiles(g: np.ndarray, levels: np.ndarray, n0: float, s0: float, events: int) -> tuple[np.ndarray, np.ndarray]:
+    """The piece and the value of G at each censoring's expected quantile (:func:`_censoring_times`;
+    a kernel: a sequential sum and a search per censoring)."""
+    n_p = levels.size
+    cum = np.empty(n_p + 1)
+    cum[0] = 0.0
+    scale = n0 / s0
+    for i in range(n_p):
+        cum[i + 1] = cum[i] + scale * levels[i] * (g[i] - g[i + 1])
+    total = cum[n_p]
+    c = int(min(np.rint(total), max(n0 - events, 0.0)))
+    if c <= 0:
+        return np.zeros(0, np.int64), np.zeros(0)
+    k = np.empty(c, np.int64)
+    gx = np.empty(c)
+    for i in range(c):
+        target = (i + 0.5) / c * total
+        j = min(max(np.searchsorted(cum, target, side="right") - 1, 0), n_p - 1)
+        k[i] = j
+        gx[i] = g[j] - (target - cum[j]) / (scale * levels[j] if levels[j] > 0 else np.inf)
+    return k, gx

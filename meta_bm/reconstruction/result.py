@@ -17,7 +17,7 @@ from meta_bm.reconstruction.censoring import CensoringModel
 from meta_bm.reconstruction.cleaning import CleanCurve
 from meta_bm.reconstruction.jit import kernel
 from meta_bm.reconstruction.parsing import RiskTable
-from meta_bm.survival.km import kaplan_meier, quantile_time
+from meta_bm.survival.km import product_limit, quantile_time
 
 # Bumped whenever the same inputs give different IPD: it is the reconstructed assets' code version,
 # so Dagster marks them stale, and the key of the golden output snapshot
@@ -134,6 +134,31 @@ class Reconstruction:
         return "\n".join(out)
 
 
+product_limit_kernel = kernel(product_limit)  # the one KM formula (meta_bm.survival.km), compiled
+
+
+@kernel
+def km_steps(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct times and Kaplan–Meier survival after each, for ``time`` sorted ascending and
+    ``event`` as int64 (0/1): the counts in one pass over the sorted data, then
+    :func:`~meta_bm.survival.km.product_limit` (the same numbers as
+    :func:`~meta_bm.survival.km.kaplan_meier`, without its sort; a kernel)."""
+    n = time.size
+    km_t = np.empty(n)
+    n_at = np.empty(n, np.int64)
+    d_at = np.empty(n, np.int64)
+    m, i = 0, 0
+    while i < n:
+        j, d = i, 0
+        while j < n and time[j] == time[i]:
+            d += event[j]
+            j += 1
+        km_t[m], n_at[m], d_at[m] = time[i], n - i, d
+        m += 1
+        i = j
+    return km_t[:m], product_limit_kernel(n_at[:m], d_at[:m])
+
+
 @kernel
 def click_errors(km_time: np.ndarray, km_surv: np.ndarray, ct: np.ndarray, cs: np.ndarray) -> np.ndarray:
     """Each click's distance to the KM ``(km_time, km_surv)`` as drawn: zero on a vertical drop
@@ -164,8 +189,7 @@ def fidelity(
     if time.size > 1 and not (time[1:] >= time[:-1]).all():
         order = time.argsort(kind="stable")
         time, event = time[order], event[order]  # (searchsorted below needs them sorted)
-    km = kaplan_meier(time, event)
-    km_time, km_surv = km.time, km.survival
+    km_time, km_surv = km_steps(time, event.astype(np.int64))
     ct, cs = curve.time, curve.survival
     err = click_errors(km_time, km_surv, ct, cs)
     n_err = err.size

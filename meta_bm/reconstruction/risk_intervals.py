@@ -6,7 +6,7 @@ rate ``c / L`` over the interval, the number at risk just before ``t`` is
 ``n(t) = S(t-) * (n_j / S(tau_j-) - (c / L) * F(t))`` with ``F(t) = int_{tau_j}^t du / S(u)``, and a
 click that lowers S by ``delta`` holds ``n(t-) * delta / S(t-)`` events. Both are linear in ``c``, so
 the censoring that reproduces ``n_{j+1}`` is solved in closed form (Guyot iterates for it and caps it;
-here it is exact). Everything here is vectorized numpy: it runs once per curve.
+here it is exact). The per-click sums are a kernel (:mod:`meta_bm.reconstruction.jit`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from meta_bm.errors import MAX_N, MIN_SURVIVAL_FOR_IMPLIED_N, InputError
+from meta_bm.reconstruction.jit import kernel
 from meta_bm.reconstruction.parsing import RiskTable
 
 # Survival below this is zero: keeps 1 / S finite (and a curve drawn into the axis is at 0).
@@ -165,68 +166,103 @@ def fit_intervals(t: np.ndarray, s: np.ndarray, tau: np.ndarray, nr: np.ndarray)
     disagree). S reaching 0 inside an interval (no solution) gives no censoring: everyone left
     dies there unless the table says otherwise.
     """
-    n_int, last_j = tau.size, tau.size - 1
-    level_before = np.concatenate(([1.0], s[:-1]))
-    delta = np.maximum(level_before - s, 0.0)
-    with np.errstate(divide="ignore"):
-        inv_s = np.where(s > 0, 1.0 / s, 0.0)
-    # F(t_k) = int_0^{t_k} du / S(u), S the step through the clicks
-    f_click = np.concatenate(([0.0], np.cumsum(np.diff(t) * inv_s[:-1])))
-    j_of = np.searchsorted(tau, t, side="right") - 1  # (tau[0] = 0 <= t)
-    first = np.searchsorted(j_of, np.arange(n_int + 1))  # (t sorted)
-
-    def level_left(x: np.ndarray) -> np.ndarray:  # S(x-): the last click strictly before x
-        i = np.searchsorted(t, x, side="left") - 1
-        return np.where(i >= 0, s[np.maximum(i, 0)], 1.0)
-
-    def big_f(x: np.ndarray) -> np.ndarray:  # F(x)
-        i = np.maximum(np.searchsorted(t, x, side="right") - 1, 0)
-        return f_click[i] + (x - t[i]) * inv_s[i]
-
-    end = np.append(tau[1:], max(t[-1], tau[last_j]))
-    length = end - tau
-    s_b = level_left(tau)
-    f_b = big_f(tau)
-    s_e = level_left(tau[1:])
-    denom = s_e * (big_f(end[:last_j]) - f_b[:last_j])
-    drop = (nr[:-1] - nr[1:]).astype(float)
-    solvable = (denom > 0) & (s_b[:last_j] > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c_star = np.where(solvable, (nr[:-1] * s_e / s_b[:last_j] - nr[1:]) * length[:last_j] / denom, 0.0)
-    censored = np.zeros(n_int, np.int64)
-    censored[:last_j] = np.where(np.isnan(c_star), 0.0, np.rint(np.minimum(np.maximum(c_star, 0.0), drop)))
-    capped = np.zeros(n_int, np.bool_)
-    capped[:last_j] = c_star < -0.5
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(length > 0, censored / length, 0.0)
-        n_over_s = nr * np.where(s_b > 0, 1.0 / s_b, 0.0)
-    n_over_s_click = n_over_s[j_of] - rate[j_of] * (f_click - f_b[j_of])
-    expected = np.where(n_over_s_click > 0.0, n_over_s_click, 0.0) * delta
-    geometry = CurveGeometry(t, s, level_before, delta, j_of, first, tau, length, nr, last_j)
+    level_before, delta, j_of, first, length, s_b, censored, capped, expected = _interval_fit(t, s, tau, nr)
+    geometry = CurveGeometry(t, s, level_before, delta, j_of, first, tau, length, nr, tau.size - 1)
     return geometry, IntervalFit(s_b, censored, capped, expected)
 
 
+@kernel
+def _interval_fit(t: np.ndarray, s: np.ndarray, tau: np.ndarray, nr: np.ndarray) -> tuple:
+    """:func:`fit_intervals`' numbers (a kernel: per click, sequential sums)."""
+    n_k, n_int = t.size, tau.size
+    last_j = n_int - 1
+    level_before = np.empty(n_k)
+    delta = np.empty(n_k)
+    inv_s = np.empty(n_k)
+    f_click = np.empty(n_k)  # F(t_k) = int_0^{t_k} du / S(u), S the step through the clicks
+    for k in range(n_k):
+        level_before[k] = s[k - 1] if k > 0 else 1.0
+        delta[k] = max(level_before[k] - s[k], 0.0)
+        inv_s[k] = 1.0 / s[k] if s[k] > 0 else 0.0
+    acc = 0.0
+    f_click[0] = 0.0
+    for k in range(1, n_k):
+        acc += (t[k] - t[k - 1]) * inv_s[k - 1]
+        f_click[k] = acc
+    j_of = np.searchsorted(tau, t, side="right") - 1  # (tau[0] = 0 <= t)
+    first = np.searchsorted(j_of, np.arange(n_int + 1))  # (t sorted)
+
+    def level_left(x: float) -> float:  # S(x-): the last click strictly before x
+        i = np.searchsorted(t, x, side="left") - 1
+        return s[i] if i >= 0 else 1.0
+
+    def big_f(x: float) -> float:  # F(x)
+        i = max(np.searchsorted(t, x, side="right") - 1, 0)
+        return f_click[i] + (x - t[i]) * inv_s[i]
+
+    end = np.empty(n_int)
+    length = np.empty(n_int)
+    s_b = np.empty(n_int)
+    f_b = np.empty(n_int)
+    for j in range(n_int):
+        end[j] = tau[j + 1] if j < last_j else max(t[n_k - 1], tau[last_j])
+        length[j] = end[j] - tau[j]
+        s_b[j] = level_left(tau[j])
+        f_b[j] = big_f(tau[j])
+    c = np.zeros(n_int, np.int64)
+    capped = np.zeros(n_int, np.bool_)
+    rate = np.zeros(n_int)
+    for j in range(last_j):
+        s_e = level_left(tau[j + 1])
+        denom = s_e * (big_f(end[j]) - f_b[j])
+        c_star = 0.0
+        if denom > 0 and s_b[j] > 0:
+            c_star = (float(nr[j]) * s_e / s_b[j] - nr[j + 1]) * length[j] / denom
+        if c_star == c_star:  # (NaN: none)
+            c[j] = int(np.rint(min(max(c_star, 0.0), float(nr[j] - nr[j + 1]))))
+        capped[j] = c_star < -0.5
+        rate[j] = c[j] / length[j] if length[j] > 0 else 0.0
+    expected = np.empty(n_k)
+    for k in range(n_k):
+        j = j_of[k]
+        n_over_s = float(nr[j]) * (1.0 / s_b[j] if s_b[j] > 0 else 0.0) - rate[j] * (f_click[k] - f_b[j])
+        expected[k] = (n_over_s if n_over_s > 0.0 else 0.0) * delta[k]
+    return level_before, delta, j_of, first, length, s_b, c, capped, expected
+
+
+@kernel
 def allocate(weights: np.ndarray, group: np.ndarray, totals: np.ndarray) -> np.ndarray:
     """Integer allocation of ``totals[g]`` over each group's items, proportional to ``weights``.
 
     Rounds the cumulative (scaled) weights within each group, so the running total never strays
     from the continuous one by more than 1/2 and each group sums to its total exactly. (The
     cumulative weight within a group is the running sum over all items less the totals of the
-    groups before it; sums run in item order, as a sequential loop would.)
+    groups before it.)
 
     >>> allocate(np.array([1.0, 1.0, 1.0, 2.0]), np.array([0, 0, 0, 1]), np.array([2.0, 3.0])).tolist()
     [1, 0, 1, 3]
     """
-    if weights.size == 0:
-        return np.zeros(0, np.int64)
-    n_groups = totals.size
-    w = np.where(np.isfinite(weights) & (weights > 0), weights, 0.0)
-    wsum = np.bincount(group, weights=w, minlength=n_groups)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(wsum > 0, totals / wsum, 0.0)
-    w = w * scale[group]
-    group_end = np.cumsum(np.bincount(group, weights=w, minlength=n_groups))
-    within = np.rint(np.cumsum(w) - np.concatenate(([0.0], group_end))[group] + WHOLE_NUDGE)
-    prev = np.concatenate(([0.0], within[:-1]))
-    prev[1:][group[1:] != group[:-1]] = 0.0  # each group starts from 0
-    return np.maximum(within - prev, 0.0).astype(np.int64)
+    n, n_groups = weights.size, totals.size
+    w = np.empty(n)
+    wsum = np.zeros(n_groups)
+    for i in range(n):
+        v = weights[i]
+        w[i] = v if (np.isfinite(v) and v > 0) else 0.0
+        wsum[group[i]] += w[i]
+    gsum = np.zeros(n_groups)
+    for i in range(n):
+        g = group[i]
+        w[i] *= totals[g] / wsum[g] if wsum[g] > 0 else 0.0
+        gsum[g] += w[i]
+    group_end = np.cumsum(gsum)
+    out = np.empty(n, np.int64)
+    cum, prev = 0.0, 0.0
+    for i in range(n):
+        g = group[i]
+        cum += w[i]
+        within = np.rint(cum - (group_end[g - 1] if g > 0 else 0.0) + WHOLE_NUDGE)
+        if i > 0 and g != group[i - 1]:
+            prev = 0.0  # each group starts from 0
+        out[i] = int(max(within - prev, 0.0))
+        prev = within
+    return out

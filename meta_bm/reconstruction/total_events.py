@@ -17,8 +17,8 @@ import numpy as np
 
 from meta_bm.reconstruction.censoring_placement import spread
 from meta_bm.reconstruction.event_tracking import track_events
+from meta_bm.reconstruction.result import km_steps
 from meta_bm.reconstruction.risk_intervals import CurveGeometry
-from meta_bm.survival.km import kaplan_meier
 
 # Share of the patients kept at risk in the last interval who become events, assumed at least
 # this: it is estimated by the curve's fall over the interval, which can be ~0 on a flat tail and
@@ -130,8 +130,7 @@ def flip_to_total(times: np.ndarray, events: np.ndarray, total: int, end_time: f
     ts, es = times[order], events[order]
     n = ts.size
     at_risk = n - ts.searchsorted(ts, side="left")
-    km = kaplan_meier(ts, es)
-    km_t, km_s = km.time, km.survival
+    km_t, km_s = km_steps(ts, es.astype(np.int64))
     # area under the KM from each patient's time to the end of follow-up
     edges = np.concatenate((km_t, [end_time]))
     pieces = np.concatenate(([1.0], km_s))[1:] * np.maximum(np.diff(edges), 0.0)

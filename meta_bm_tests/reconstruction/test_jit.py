@@ -1,0 +1,62 @@
+"""The kernels' compilation: cached outside the source tree, honouring NUMBA_CACHE_DIR, pure Python on demand."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import meta_bm
+
+PACKAGE = Path(meta_bm.__file__).parent
+# compiles one small kernel only (a second or two), so a cold cache is cheap to test
+SNIPPET = (
+    "import numpy as np; from meta_bm.reconstruction.censoring_placement import spread_into; "
+    "out = np.zeros(2); print(spread_into(out, 0, 0.0, 4.0, 2), out.tolist())"
+)
+
+
+def _run(env: dict[str, str], code: str = SNIPPET) -> str:
+    full = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "NUMBA_DISABLE_JIT")}
+    full.update(env)
+    done = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _index_files(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*.nbi")}
+
+
+def test_cache_goes_to_the_users_cache_not_the_source_tree(tmp_path):
+    before = _index_files(PACKAGE)
+    assert _run({"XDG_CACHE_HOME": str(tmp_path)}) == "2 [1.0, 3.0]"
+    written = _index_files(tmp_path / "meta_bm" / "numba")
+    assert any("censoring_placement.spread_into" in p.name for p in written)
+    assert _index_files(PACKAGE) == before  # nothing new next to the sources
+
+
+def test_numba_cache_dir_is_honoured(tmp_path):
+    assert _run({"NUMBA_CACHE_DIR": str(tmp_path / "nc"), "XDG_CACHE_HOME": str(tmp_path / "xdg")}) == "2 [1.0, 3.0]"
+    assert any("spread_into" in p.name for p in _index_files(tmp_path / "nc"))
+    assert not (tmp_path / "xdg").exists()
+
+
+def test_disable_jit_gives_the_plain_python_functions():
+    code = (
+        "import inspect; from meta_bm.reconstruction import event_tracking as e, risk_intervals as r; "
+        "print(all(inspect.isfunction(f) for f in (e.track_events, e.best_placement, r.allocate)))"
+    )
+    assert _run({"NUMBA_DISABLE_JIT": "1"}, code) == "True"
+    assert _run({}, code) == "False"
+
+
+def test_warm_up_reports_a_first_compile_only(tmp_path):
+    code = (
+        "from meta_bm.reconstruction.jit import warm_up; msgs = []; warm_up(msgs.append); "
+        "print(len(msgs), 'compiling' in msgs[0] if msgs else '-')"
+    )
+    env = {"NUMBA_CACHE_DIR": str(tmp_path)}
+    assert _run(env, code) == "2 True"  # cold: before and after
+    assert _run(env, code) == "0 -"  # warm: silent
