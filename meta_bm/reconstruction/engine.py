@@ -51,7 +51,14 @@ from meta_bm.reconstruction.parsing import (
     clicks_from_arrays,
     risk_table_from_arrays,
 )
-from meta_bm.reconstruction.result import RECONSTRUCTION_VERSION, Fidelity, Reconstruction, fidelity
+from meta_bm.reconstruction.result import (
+    RECONSTRUCTION_VERSION,
+    Fidelity,
+    Reconstruction,
+    count_per_interval,
+    fidelity,
+    ipd_arrays,
+)
 from meta_bm.reconstruction.risk_intervals import (
     ZERO_SURVIVAL,
     CurveGeometry,
@@ -183,10 +190,11 @@ def _reconstruct(p: _Problem, warnings: list[str], calibrate: bool) -> list[Reco
     # the curve more than it helped: the total is used there only without a risk table.
     target = float(p.total_events) if calibrate and last_j == 0 else None
     last = fit_last_interval(p.curve, g, fit, target)
-    drop = np.append(p.nr[:-1] - p.nr[1:], 0).astype(np.int64)
+    drop = np.zeros(p.nr.size, np.int64)
+    drop[:last_j] = p.nr[:-1] - p.nr[1:]
     censored = fit.censored.tolist()
     events = [int(drop[j]) - censored[j] for j in range(last_j)] + [last.events]
-    for j in np.flatnonzero(fit.capped).tolist():
+    for j in np.flatnonzero(fit.capped).tolist() if fit.capped.any() else ():
         warnings.append(
             f"interval {p.tau[j]:g}-{p.tau[j + 1]:g}: the curve falls by about "
             f"{float(fit.expected_events[g.j_of == j].sum()):.1f} events but the risk table drops only from "
@@ -237,9 +245,7 @@ def _finish(
         )
     end_time = max(float(p.t[-1]), float(p.tau[-1]))
     survivors = int(last.n_at_start - d_int[last.first :].sum() - cens_last.size)
-    times = np.concatenate((np.repeat(p.t, d_int), cens, cens_last, np.full(max(survivors, 0), end_time)))
-    event = np.zeros(times.size, np.int8)
-    event[: int(d_int.sum())] = 1
+    times, event = ipd_arrays(p.t, d_int, cens, cens_last, max(survivors, 0), end_time)
     flipped = 0
     if p.total_events is not None:
         before = int(d_int.sum())
@@ -256,10 +262,7 @@ def _finish(
     order = np.lexsort((1 - event, times)) if flipped else np.argsort(times, kind="stable")
     times, event = times[order], event[order]
 
-    n_int = g.tau.size
-    j = np.searchsorted(g.tau, times, side="right") - 1
-    events_per = np.bincount(j[event == 1], minlength=n_int)
-    censored_per = np.bincount(j[event != 1], minlength=n_int)
+    events_per, censored_per = count_per_interval(times, event, g.tau)
     intervals = {
         "start": g.tau,
         "end": np.append(g.tau[1:], end_time),

@@ -59,10 +59,10 @@ def fit_last_interval(
     if last_j > 0:
         # censoring hazard of the risk intervals that hold clicks (person-time approximated)
         pt = g.length[:last_j] * (nr[:-1].astype(float) + nr[1:]) / 2.0
-        use = np.flatnonzero(pt > 0)
+        use = pt > 0
         pt_sum = float(np.add.reduce(pt[use]))
-        if use.size and pt_sum > 0:
-            prior_hazard = int(fit.censored[use].sum()) / pt_sum
+        if pt_sum > 0:
+            prior_hazard = int(fit.censored[:last_j][use].sum()) / pt_sum
     n_last = float(nr[last_j])
     s_b = float(fit.s_b[last_j])
     x_last = t[first:] - start

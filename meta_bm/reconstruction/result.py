@@ -160,6 +160,46 @@ def km_steps(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 @kernel
+def ipd_arrays(
+    t: np.ndarray, d: np.ndarray, cens: np.ndarray, cens_last: np.ndarray, n_end: int, end_time: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The patients, unsorted: ``d[k]`` events at each click time ``t[k]``, then the censorings
+    ``cens`` and ``cens_last``, then ``n_end`` censored at ``end_time`` (a kernel: the engine's
+    last step, per curve)."""
+    n_ev = 0
+    for k in range(t.size):
+        n_ev += d[k]
+    times = np.empty(n_ev + cens.size + cens_last.size + n_end)
+    events = np.zeros(times.size, np.int8)
+    at = 0
+    for k in range(t.size):
+        for _ in range(d[k]):
+            times[at] = t[k]
+            events[at] = 1
+            at += 1
+    times[at : at + cens.size] = cens
+    at += cens.size
+    times[at : at + cens_last.size] = cens_last
+    at += cens_last.size
+    times[at:] = end_time
+    return times, events
+
+
+@kernel
+def count_per_interval(times: np.ndarray, events: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Events and censorings in each interval ``[tau[j], tau[j + 1])``."""
+    ev = np.zeros(tau.size, np.int64)
+    ce = np.zeros(tau.size, np.int64)
+    for i in range(times.size):
+        j = np.searchsorted(tau, times[i], side="right") - 1
+        if events[i] == 1:
+            ev[j] += 1
+        else:
+            ce[j] += 1
+    return ev, ce
+
+
+@kernel
 def click_errors(km_time: np.ndarray, km_surv: np.ndarray, ct: np.ndarray, cs: np.ndarray) -> np.ndarray:
     """Each click's distance to the KM ``(km_time, km_surv)`` as drawn: zero on a vertical drop
     (between S(t) and S(t-)), otherwise the distance to the nearer of the two (a kernel: the

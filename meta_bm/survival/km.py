@@ -63,10 +63,11 @@ def quantile_time(time: np.ndarray, surv: np.ndarray, p: float) -> float:
     """
     time = np.asarray(time, float)
     surv = np.asarray(surv, float)
-    reached = np.flatnonzero(surv <= p + 1e-12)
-    if reached.size == 0:
+    if not surv.size:
         return math.nan
-    i = int(reached[0])
+    i = int(np.argmax(surv <= p + 1e-12))  # the first that reaches p (0 when none does)
+    if not surv[i] <= p + 1e-12:
+        return math.nan
     if abs(surv[i] - p) > 1e-12:
         return float(time[i])
     # S sits at p from time[i]: the midpoint to the next time it falls below
