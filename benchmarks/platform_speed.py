@@ -22,13 +22,13 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from meta_bm.orchestration.runner import dagster_yaml_template
 from meta_bm.simulation.study_folders import ArmSpec, write_literature_study
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,7 +80,7 @@ def run_size(n: int) -> dict:
         tmp_path = Path(tmp)
         studies, db, home, out = tmp_path / "studies", tmp_path / "cohort.duckdb", tmp_path / "home", tmp_path / "out"
         home.mkdir()
-        shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+        (home / "dagster.yaml").write_text(dagster_yaml_template())
         env = {**os.environ, "DAGSTER_HOME": str(home)}
         args = ["--studies", str(studies), "--database", str(db), "--output", str(out)]
         t0 = time.perf_counter()

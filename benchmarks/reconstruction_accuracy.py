@@ -27,7 +27,7 @@ import numpy as np
 
 from meta_bm.reconstruction import clean_clicks, clicks_from_arrays, reconstruct, risk_table_from_arrays
 from meta_bm.simulation import CAREFUL, SLOPPY, digitize, km_area_difference, parametric_pairs, public_pairs
-from meta_bm.survival.cox import cox_log_hr
+from meta_bm.survival.coxph import cox_ph
 from meta_bm.survival.km import kaplan_meier
 
 MODES = ("risk table", "no risk table", "risk table + events", "no risk table + events")
@@ -54,11 +54,11 @@ def run(n_pairs: int, seed: int, repeats: int = 5) -> dict:
             sims = [digitize(t, e, style, seed=seed * 1000 + p_i * 2 + a) for a, (t, e) in enumerate(pair.arms)]
             for (t, e), sim in zip(pair.arms, sims, strict=True):
                 rows[(style.name, "floor")]["area"].append(digitizing_floor(sim, t, e))
-            true_b = cox_log_hr(
+            true_b = cox_ph(
                 np.r_[pair.arms[0][0], pair.arms[1][0]],
                 np.r_[pair.arms[0][1], pair.arms[1][1]],
                 np.r_[np.zeros(pair.arms[0][0].size), np.ones(pair.arms[1][0].size)],
-            )
+            ).coef[0]
             for mode in MODES:
                 recs = []
                 for (t, e), sim in zip(pair.arms, sims, strict=True):
@@ -87,11 +87,11 @@ def run(n_pairs: int, seed: int, repeats: int = 5) -> dict:
                     r["max_err"].append(rec.fidelity.max_abs_error)
                     recs.append(rec)
                 if all(x is not None for x in recs):
-                    b = cox_log_hr(
+                    b = cox_ph(
                         np.r_[recs[0].time, recs[1].time],
                         np.r_[recs[0].event, recs[1].event],
                         np.r_[np.zeros(recs[0].time.size), np.ones(recs[1].time.size)],
-                    )
+                    ).coef[0]
                     rows[(style.name, mode)]["loghr"].append(abs(b - true_b))
     return {"rows": rows, "failures": failures, "timings": timings, "n_curves": 2 * len(pairs)}
 

@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         studies, home, out = tmp_path / "studies", tmp_path / "home", tmp_path / "out"
         shutil.copytree(REPO / "data" / "studies", studies)
         home.mkdir()
-        shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+        from meta_bm.orchestration.runner import dagster_yaml_template
+
+        (home / "dagster.yaml").write_text(dagster_yaml_template())
         env = {
             **os.environ,
             "DAGSTER_HOME": str(home),

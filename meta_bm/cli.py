@@ -4,14 +4,20 @@
 [--y-scale auto|probability|percent] [-o IPD.csv]`` writes the reconstructed IPD as CSV
 (``time,event``; 1 = event, 0 = censored) to the file or stdout and the fidelity summary to stderr.
 
-``meta-bm run [--studies DIR] [--database FILE] [--force]`` materializes every asset through Dagster
-on the instance in ``$DAGSTER_HOME`` (default ``<repo>/.dagster_home``), recomputing only studies
-whose files changed, and prints the cohort overview (the README's main job).
+``meta-bm run [--studies DIR] [--database FILE] [--output DIR] [--force]`` materializes every asset
+through Dagster on the instance in ``$DAGSTER_HOME`` (default ``./.dagster_home``, created with the
+packaged ``dagster.yaml``), recomputing only studies whose files changed, and prints the cohort
+overview (the README's main job).
 
-``meta-bm new-study STUDY_ID`` scaffolds ``data/studies/STUDY_ID/study.yaml`` (commented template).
+Paths not given as options come from :mod:`meta_bm.settings`: ``META_BM_STUDIES``,
+``META_BM_DATABASE``, ``META_BM_OUTPUT``, ``META_BM_ANALYSES``, else ``data/studies``,
+``data/warehouse/meta_bm.duckdb`` and ``output`` under the current directory and the packaged
+analyses config; never the package's own location, so an installed ``meta-bm`` runs from any folder.
 
-``meta-bm validate [PATH]`` checks one study folder, or every study folder under PATH, and prints
-every problem with its file, key or row.
+``meta-bm new-study STUDY_ID`` scaffolds ``<studies>/STUDY_ID/study.yaml`` (commented template).
+
+``meta-bm validate [PATH]`` checks one study folder, or every study folder under PATH (default: the
+studies folder), and prints every problem with its file, key or row.
 
 ``meta-bm analyze IPD.csv --time COL --event COL --group COL [--study COL] [--reference LEVEL] [--json]``
 runs the pooled-analysis statistics on any patient-level CSV.
@@ -29,6 +35,7 @@ import time
 from pathlib import Path
 
 from meta_bm.errors import InputError
+from meta_bm.settings import SettingsError
 
 # Cleaning-log lines `meta-bm reconstruct` prints to stderr; past them a summary (--cleaning-log has all).
 LOG_LINES_SHOWN = 200
@@ -167,31 +174,21 @@ def _cmd_examples(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dagster_home() -> Path:
-    """``$DAGSTER_HOME``, defaulting to the repository's ``.dagster_home`` (absolute, created if needed)."""
-    import os
-
-    from meta_bm.orchestration.resources import PROJECT_ROOT
-
-    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
+    from meta_bm import settings
+
+    paths = settings.resolve(args.studies, args.database, args.output)  # (a missing setting: before any import)
     import dagster as dg
 
-    from meta_bm.orchestration.resources import make_resources
-    from meta_bm.orchestration.runner import refresh
+    from meta_bm.orchestration.runner import prepare_dagster_home, refresh
 
-    home = _dagster_home()
-    resources = make_resources(studies=args.studies, database=args.database, output=args.output)
-    studies, database = resources["folders"].root, resources["duckdb"].database
-    output = resources["output"].path
-    print(f"studies: {studies}\ndatabase: {database}\nDagster instance: {home}", file=sys.stderr)
+    home = prepare_dagster_home(log=lambda m: print(f"meta-bm: {m}", file=sys.stderr))
+    studies, database, output = paths.studies, paths.database, paths.output
+    print(
+        f"studies: {studies}\ndatabase: {database}\noutput: {output}\nanalyses: {paths.analyses}\n"
+        f"Dagster instance: {home}",
+        file=sys.stderr,
+    )
     with dg.DagsterInstance.get() as instance:
         report = refresh(
             instance,
@@ -240,7 +237,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if report_path.exists():
         print(f"\nreport: {report_path}\ntables: {report_path.parent / 'tables'}", file=sys.stderr)
     for sid, message in report.rejected.items():
-        print(f"\nREJECTED {sid}:\n  " + message.replace("\n", "\n  "), file=sys.stderr)
+        print(f"\nREJECTED {sid}:\n  " + (message or "").replace("\n", "\n  "), file=sys.stderr)
     stored = [s for s in report.refreshed if s not in report.rejected]
     print(
         f"\n{len(stored)} studies refreshed, {len(report.unchanged)} unchanged, "
@@ -257,10 +254,10 @@ def _cmd_query(args: argparse.Namespace) -> int:
     import duckdb
     import polars as pl
 
-    from meta_bm.orchestration.resources import make_resources
+    from meta_bm.settings import database_file
 
-    database = make_resources(database=args.database)["duckdb"].database
-    if not Path(database).exists():
+    database = database_file(args.database)
+    if not database.exists():
         print(f"meta-bm: {database}: no cohort store yet (run `meta-bm run` first)", file=sys.stderr)
         return 2
     from meta_bm.store import CohortStore
@@ -281,13 +278,14 @@ def _cmd_query(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     import os
 
+    from meta_bm.settings import studies_dir
     from meta_bm.studies import StudyError, load_study, validate_studies
     from meta_bm.studies.manifest import MANIFEST_NAME, folder_name
 
     def printable(text: str) -> str:  # (names that are not valid UTF-8 never crash the printing)
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
-    path = Path(args.path)
+    path = Path(args.path) if args.path is not None else studies_dir()
     if os.path.lexists(path / MANIFEST_NAME):
         try:
             load_study(path)
@@ -373,10 +371,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_new_study(args: argparse.Namespace) -> int:
+    from meta_bm.settings import studies_dir
     from meta_bm.studies.scaffold import new_study
 
     try:
-        folder = new_study(args.root, args.study_id, args.source)
+        folder = new_study(args.root if args.root is not None else studies_dir(), args.study_id, args.source)
     except (ValueError, OSError) as exc:  # (FileExistsError, a folder that cannot be created)
         print(f"meta-bm: error: {exc}", file=sys.stderr)
         return 2
@@ -400,26 +399,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.set_defaults(func=_cmd_reconstruct)
     run = sub.add_parser("run", help="materialize every asset through Dagster (only what changed)")
-    run.add_argument("--studies", help="folder of study folders (default: data/studies)")
-    run.add_argument("--database", help="DuckDB file (default: data/warehouse/meta_bm.duckdb)")
-    run.add_argument("--output", help="figures and report folder (default: output)")
+    run.add_argument("--studies", help="folder of study folders (default: $META_BM_STUDIES or ./data/studies)")
+    run.add_argument("--database", help="DuckDB file (default: $META_BM_DATABASE or ./data/warehouse/meta_bm.duckdb)")
+    run.add_argument("--output", help="figures and report folder (default: $META_BM_OUTPUT or ./output)")
     run.add_argument("--force", action="store_true", help="recompute every study even if unchanged")
     run.add_argument("-q", "--quiet", action="store_true", help="hide the per-study progress lines of the runs")
     run.set_defaults(func=_cmd_run)
     q = sub.add_parser("query", help="read-only SQL on the cohort store, safe while runs write")
-    q.add_argument("sql", help="one read-only statement, e.g. \"select * from cohort limit 5\"")
-    q.add_argument("--database", help="DuckDB file (default: data/warehouse/meta_bm.duckdb)")
+    q.add_argument("sql", help='one read-only statement, e.g. "select * from cohort limit 5"')
+    q.add_argument("--database", help="DuckDB file (default: $META_BM_DATABASE or ./data/warehouse/meta_bm.duckdb)")
     q.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     q.add_argument("--limit", type=int, default=50, help="rows shown in the table view (default 50)")
     q.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for a writing run (default 600)")
     q.set_defaults(func=_cmd_query)
     ns = sub.add_parser("new-study", help="scaffold a study folder with a commented study.yaml")
     ns.add_argument("study_id", help="lowercase letters, digits, underscores (e.g. smith_2024)")
-    ns.add_argument("--root", default="data/studies", help="folder of study folders (default: data/studies)")
+    ns.add_argument("--root", help="folder of study folders (default: $META_BM_STUDIES or ./data/studies)")
     ns.add_argument("--source", choices=["literature", "institutional"], default="literature")
     ns.set_defaults(func=_cmd_new_study)
     v = sub.add_parser("validate", help="check one study folder or every study folder under PATH")
-    v.add_argument("path", nargs="?", default="data/studies")
+    v.add_argument("path", nargs="?", help="a study folder or a folder of them (default: the studies folder)")
     v.set_defaults(func=_cmd_validate)
     an = sub.add_parser("analyze", help="KM, medians, log-rank, Cox and meta-analysis on a patient-level CSV")
     an.add_argument("ipd", help="CSV with one row per patient")
@@ -442,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except InputError as exc:
+    except (InputError, SettingsError) as exc:
         print(f"meta-bm: error: {exc}", file=sys.stderr)
         return 2
 

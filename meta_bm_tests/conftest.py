@@ -1,18 +1,49 @@
-"""Test configuration: hypothesis runs derandomized under CI so a landing never depends on luck;
-locally it explores new examples on every run."""
+"""Test configuration shared by every test module.
+
+Hypothesis runs the same examples on every machine and every run: the ``meta_bm`` profile below is
+registered and loaded here, for every run (CI or not), so a test passes or fails on the code alone,
+never on the luck of a random draw or on how busy the machine is:
+
+* ``derandomize=True``: examples come from a fixed seed per test (no example database, no new
+  examples from one run to the next);
+* ``deadline=None`` and the ``too_slow`` health check off: no failure because an example or its
+  generation took long on a loaded machine (timings belong in ``benchmarks/``);
+* ``print_blob=True``: a failure prints the blob that reproduces it (``@reproduce_failure``);
+* ``max_examples=100`` unless a test's own ``@settings`` says otherwise (a test's ``@settings``
+  overrides only the fields it names; the rest come from the loaded profile).
+
+To look for new failing examples locally, opt in to the ``explore`` profile (random examples, 5x as
+many where a test does not fix its own count, the local example database replays earlier failures)::
+
+    HYPOTHESIS_PROFILE=explore .venv/bin/pytest meta_bm_tests
+
+An unknown ``HYPOTHESIS_PROFILE`` is an error rather than silently the default.
+"""
 
 from __future__ import annotations
 
 import os
 
-from hypothesis import settings
+import pytest
+from hypothesis import HealthCheck, settings
 
-settings.register_profile("ci", derandomize=True, print_blob=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
-
-
-import pytest  # noqa: E402
+settings.register_profile(
+    "meta_bm",
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    max_examples=100,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "explore",
+    derandomize=False,
+    deadline=None,
+    print_blob=True,
+    max_examples=500,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "meta_bm"))
 
 
 @pytest.fixture()

@@ -1,13 +1,18 @@
-"""The Dagster code location loads, has the expected shape, and the science core stays free of Dagster."""
+"""The Dagster code location loads, has the expected shape, and the package keeps its layers (the science
+core free of Dagster)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 
+from meta_bm.analysis.config import RESERVED_IDS
 from meta_bm.definitions import defs
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_definitions_load():
@@ -77,13 +82,38 @@ def test_jobs_sensors_schedules():
     assert [s.name for s in defs.schedules] == ["weekly_refresh"]
 
 
-def test_science_core_imports_no_dagster():
+def test_import_contracts_hold():
+    """The layers and the Dagster-free science core of ``[tool.importlinter]`` in pyproject.toml."""
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    run = subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0 broken" in run.stdout
+
+
+def test_light_entry_points_do_not_load_dagster_at_runtime():
+    # What import-linter cannot see: the CLI may import the Dagster layer inside its commands (so it is not in
+    # the forbidden contract), but importing it, and the science core with its lazily loaded names, must not
+    # start Dagster; nor may any third-party package the core imports pull it in.
     code = (
-        "import sys, meta_bm.reconstruction, meta_bm.survival.km, meta_bm.survival.cox, meta_bm.simulation, "
-        "meta_bm.studies, meta_bm.store, meta_bm.store.study_tables, meta_bm.simulation.study_folders, "
-        "meta_bm.pipeline, meta_bm.analysis, meta_bm.analysis.adhoc, meta_bm.metaanalysis, "
+        "import sys, meta_bm.cli, meta_bm.settings, meta_bm.reconstruction, meta_bm.survival.km, "
+        "meta_bm.simulation, meta_bm.simulation.study_folders, meta_bm.studies, meta_bm.studies.reconstruct, "
+        "meta_bm.studies.harmonize, meta_bm.studies.published, meta_bm.store, meta_bm.store.study_tables, "
+        "meta_bm.pipeline, meta_bm.analysis, meta_bm.analysis.adhoc, meta_bm.metaanalysis, meta_bm.reports, "
         "meta_bm.reports.figures, meta_bm.reports.html, meta_bm.survival.coxph, meta_bm.survival.logrank, "
-        "meta_bm.survival.km_inference, meta_bm.cli; print('dagster' in sys.modules)"
+        "meta_bm.survival.km_inference, meta_bm.examples; "
+        "meta_bm.studies.load_study, meta_bm.studies.reconstruct_study, meta_bm.analysis.run_analysis; "
+        "print('dagster' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_reserved_analysis_ids_name_every_other_asset_and_step():
+    # An analysis id becomes an asset's name: the config refuses the names the platform uses itself. Those
+    # are defined by the Dagster layer, which the config may not import, so they are checked here.
+    graph = defs.resolve_asset_graph()
+    assets = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    steps = {node.name for job in defs.jobs for node in defs.resolve_job_def(job.name).nodes}
+    assert (assets - ANALYSES) | steps <= RESERVED_IDS

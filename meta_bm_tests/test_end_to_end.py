@@ -16,6 +16,7 @@ import polars as pl
 
 from meta_bm.analysis import load_analyses
 from meta_bm.orchestration.runner import refresh
+from meta_bm.settings import packaged_analyses
 from meta_bm.store import CohortStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ def test_main_job_reproduces_the_calibration_targets(tmp_path):
     assert cohort.select("study_id", "patient_id").n_unique() == 776  # patients (OS and local PFS rows)
     assert cohort["synthetic"].all()
     groups = store.query('SELECT analysis_id, "group", median FROM analysis_groups')
-    config = load_analyses(ROOT / "data" / "analyses.yaml")
+    config = load_analyses(packaged_analyses())
     checked = 0
     for a in config.analyses:
         for key, target in a.published.items():

@@ -1,4 +1,5 @@
-"""Pooled analyses of the harmonized cohort, declared in ``data/analyses.yaml`` (no Dagster here).
+"""Pooled analyses of the harmonized cohort, declared in an analyses config (no Dagster here): the packaged
+``default_analyses.yaml`` unless ``META_BM_ANALYSES`` names another (see ``meta_bm.settings``).
 
 The config (``meta_bm.analysis.config``) is light to import; the statistics (``meta_bm.analysis.pooled``)
 load on first use, so a Dagster code server that only reads the config starts fast.

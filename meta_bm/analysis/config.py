@@ -1,4 +1,5 @@
-"""The analyses config (``data/analyses.yaml``): which pooled comparisons to compute, declared as data.
+"""The analyses config (``$META_BM_ANALYSES``, else the packaged ``default_analyses.yaml`` next to this
+module): which pooled comparisons to compute, declared as data.
 
 Each analysis names an endpoint, a population filter on cohort columns, the groups to compare
 (either ``group_by`` + ``levels`` or explicit ``groups`` with their own filters), the reference
@@ -24,12 +25,13 @@ Example
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-FILTER_COLUMNS = ("modality", "resection_extent", "adjuvant", "source", "arm_id", "study_id")
+from meta_bm.studies.manifest import Endpoint
+
 ID = r"^[a-z0-9_]+$"
 
 
@@ -45,7 +47,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Where = dict[Literal["modality", "resection_extent", "adjuvant", "source", "arm_id", "study_id"], str | list[str]]
+# The cohort columns a population or a group may filter on.
+FilterColumn = Literal["modality", "resection_extent", "adjuvant", "source", "arm_id", "study_id"]
+FILTER_COLUMNS: tuple[str, ...] = get_args(FilterColumn)
+Where = dict[FilterColumn, str | list[str]]
 
 
 class GroupDef(_Strict):
@@ -77,7 +82,7 @@ class Analysis(_Strict):
 
     id: str = Field(pattern=ID, max_length=20)
     title: str
-    endpoint: Literal["os", "pfs", "local_pfs"]
+    endpoint: Endpoint
     population: Where = Field(default_factory=dict)
     group_by: Literal["modality", "resection_extent", "adjuvant", "source"] | None = None
     levels: list[str] | None = None

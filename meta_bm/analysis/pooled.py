@@ -25,16 +25,19 @@ import numpy as np
 import polars as pl
 
 from meta_bm.analysis.config import Analysis
+from meta_bm.metaanalysis import METHODS as META_METHODS
 from meta_bm.metaanalysis import MetaResult, meta_analysis
 from meta_bm.survival.coxph import CoxResult, CoxZphResult, cox_ph, cox_zph
 from meta_bm.survival.km import KaplanMeier, kaplan_meier
-from meta_bm.survival.km_inference import RMST, MedianCI, SurvivalAt, median_ci, rmst, survival_at
+from meta_bm.survival.km_inference import MEDIAN_METHODS, RMST, MedianCI, SurvivalAt, median_ci, rmst, survival_at
 from meta_bm.survival.logrank import LogRankResult, logrank_test
 
 TIME_RESOLUTION = 1e-6  # months
-MEDIAN_METHODS = ("log", "log-log", "spss")
-COX_MODELS = ("unstratified", "stratified_by_study", "cluster_robust_by_study")
-META_METHODS = ("FE", "DL", "REML")
+# The median CIs reported: on purpose a subset of km_inference.MEDIAN_METHODS. R survival's default (log),
+# log-log and SPSS's symmetric interval are how published medians are usually given, so the report can be
+# read against the papers; the untransformed Greenwood interval ("plain") is not reported. The order is the
+# column order of analysis_groups.
+REPORTED_MEDIAN_METHODS = tuple(m for m in MEDIAN_METHODS if m != "plain")
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,13 @@ class GroupSummary:
 
 @dataclass
 class PooledResult:
-    """Everything computed for one analysis; :meth:`tables` flattens it for DuckDB and CSV."""
+    """Everything computed for one analysis; :meth:`tables` flattens it for DuckDB and CSV.
+
+    ``cox`` holds the Cox models by name: ``"unstratified"`` always (with two groups or more),
+    ``"stratified_by_study"`` and ``"cluster_robust_by_study"`` when more than one study takes part.
+    ``meta`` holds, per contrast group, the two-stage meta-analysis by method
+    (:data:`meta_bm.metaanalysis.METHODS`).
+    """
 
     data: AnalysisData
     groups: list[GroupSummary]
@@ -127,7 +136,7 @@ class PooledResult:
                     "median": g.medians["log"].median,
                     **{
                         f"median_{m.replace('-', '')}_{b}": getattr(g.medians[m], b)
-                        for m in MEDIAN_METHODS
+                        for m in REPORTED_MEDIAN_METHODS
                         for b in ("lower", "upper")
                     },
                     "rmst_horizon": g.rmst.horizon if g.rmst else None,
@@ -290,7 +299,7 @@ def analyze(data: AnalysisData, level: float = 0.95) -> PooledResult:
                 n=part.height,
                 events=int(part["event"].sum()),
                 km=km,
-                medians={m: median_ci(km, method=m, level=level) for m in MEDIAN_METHODS},
+                medians={m: median_ci(km, method=m, level=level) for m in REPORTED_MEDIAN_METHODS},
                 landmarks=survival_at(km, analysis.landmarks_months, level=level),
                 rmst=rmst(km, horizon, level=level) if km.time.size and km.time[-1] >= horizon else None,
             )

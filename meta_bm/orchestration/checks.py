@@ -19,7 +19,7 @@ from meta_bm.orchestration.metadata import md_list, table_metadata
 from meta_bm.orchestration.partitions import study_partitions
 
 if TYPE_CHECKING:
-    from meta_bm.studies.harmonize import FidelityGate
+    from meta_bm.studies.reconstruct import FidelityGate
 
 MANIFEST_CHECK = "manifest_valid"
 FIDELITY_CHECK = "fidelity"

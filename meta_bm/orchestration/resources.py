@@ -1,25 +1,22 @@
 """Resources, chosen per deployment from one switch (``META_BM_DEPLOYMENT``: ``local`` or ``shared``).
 
-``local`` (default): the study folders, the DuckDB file and the output folder inside this repository
-(paths can be overridden with ``META_BM_STUDIES`` / ``META_BM_DATABASE`` / ``META_BM_OUTPUT``).
+``local`` (default): the paths of :mod:`meta_bm.settings`: ``META_BM_STUDIES`` / ``META_BM_DATABASE`` /
+``META_BM_OUTPUT``, else ``data/studies``, ``data/warehouse/meta_bm.duckdb`` and ``output`` under the
+current working directory, resolved when the resources are built (never at import, never from where
+the package is installed).
 ``shared``: all paths must come from the environment (a server deployment sets them; Dagster shows
 them by name in the UI).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
+from meta_bm import settings
 from meta_bm.store import CohortStore
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_STUDIES = PROJECT_ROOT / "data" / "studies"
-DEFAULT_DATABASE = PROJECT_ROOT / "data" / "warehouse" / "meta_bm.duckdb"
-DEFAULT_ANALYSES = PROJECT_ROOT / "data" / "analyses.yaml"
-DEFAULT_OUTPUT = PROJECT_ROOT / "output"
+from meta_bm.studies.reconstruct import FidelityGate  # (the assets import the pipeline anyway: no extra cost)
 
 
 class StudyFolders(dg.ConfigurableResource):
@@ -53,16 +50,18 @@ class DuckDBStore(dg.ConfigurableResource):
 
 
 class FidelityTolerance(dg.ConfigurableResource):
-    """How far a reconstructed curve may depart from its clicks (survival units): warn, then block."""
+    """How far a reconstructed curve may depart from its clicks (survival units): warn, then block.
 
-    warn_rmse: float = 0.02
-    warn_max_abs_error: float = 0.05
-    block_rmse: float = 0.05
-    block_max_abs_error: float = 0.15
+    The run-config face of :class:`FidelityGate`: its defaults are the gate's own thresholds (one set),
+    under names that say what is measured in the Launchpad.
+    """
 
-    def gate(self):
-        from meta_bm.studies.harmonize import FidelityGate
+    warn_rmse: float = FidelityGate.warn_rmse
+    warn_max_abs_error: float = FidelityGate.warn_max
+    block_rmse: float = FidelityGate.block_rmse
+    block_max_abs_error: float = FidelityGate.block_max
 
+    def gate(self) -> FidelityGate:
         return FidelityGate(self.warn_rmse, self.warn_max_abs_error, self.block_rmse, self.block_max_abs_error)
 
 
@@ -78,29 +77,26 @@ class OutputDir(dg.ConfigurableResource):
         return Path(self.path) / "report"
 
 
-def analyses_path() -> Path:
-    """The analyses config the code location is built from (``META_BM_ANALYSES`` or data/analyses.yaml)."""
-    return Path(os.getenv("META_BM_ANALYSES") or DEFAULT_ANALYSES)
-
-
 def make_resources(
     deployment: str | None = None,
     studies: str | Path | None = None,
     database: str | Path | None = None,
     output: str | Path | None = None,
 ) -> dict[str, dg.ConfigurableResource]:
-    """The resources of one deployment; explicit paths (tests) win over the environment."""
-    deployment = deployment or os.getenv("META_BM_DEPLOYMENT", "local")
+    """The resources of one deployment; explicit paths (tests, CLI options) win over the environment.
+
+    Raises
+    ------
+    meta_bm.settings.SettingsError
+        ``META_BM_DEPLOYMENT`` is neither ``local`` nor ``shared``.
+    """
+    deployment = settings.current_deployment(deployment)
     if deployment == "local":
-        studies = studies or os.getenv("META_BM_STUDIES") or DEFAULT_STUDIES
-        database = database or os.getenv("META_BM_DATABASE") or DEFAULT_DATABASE
-        folders = StudyFolders(root=str(studies))
-        store = DuckDBStore(database=str(database))
-        out = OutputDir(path=str(output or os.getenv("META_BM_OUTPUT") or DEFAULT_OUTPUT))
-    elif deployment == "shared":
-        folders = StudyFolders(root=str(studies) if studies else dg.EnvVar("META_BM_STUDIES"))
-        store = DuckDBStore(database=str(database) if database else dg.EnvVar("META_BM_DATABASE"))
-        out = OutputDir(path=str(output) if output else dg.EnvVar("META_BM_OUTPUT"))
-    else:
-        raise ValueError(f"META_BM_DEPLOYMENT must be 'local' or 'shared', not {deployment!r}")
+        folders = StudyFolders(root=str(settings.studies_dir(studies, deployment=deployment)))
+        store = DuckDBStore(database=str(settings.database_file(database, deployment=deployment)))
+        out = OutputDir(path=str(settings.output_dir(output, deployment=deployment)))
+    else:  # shared: read by Dagster when a run starts, and shown by name in the UI
+        folders = StudyFolders(root=str(studies) if studies else dg.EnvVar(settings.STUDIES_VAR))
+        store = DuckDBStore(database=str(database) if database else dg.EnvVar(settings.DATABASE_VAR))
+        out = OutputDir(path=str(output) if output else dg.EnvVar(settings.OUTPUT_VAR))
     return {"folders": folders, "duckdb": store, "tolerance": FidelityTolerance(), "output": out}

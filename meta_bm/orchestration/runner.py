@@ -4,32 +4,45 @@
 2. finds the studies whose folder or study code changed since Dagster last materialized them (the
    fingerprint and pipeline version on each ``study_sources`` partition), and whether any pooled
    asset is out of date (``meta_bm.pipeline.pooled``: its inputs changed since it was computed);
-3. launches the runs through the instance against the workspace's code location (``workspace.yaml``),
-   exactly as the UI or the daemon would: each range of changed studies is one single-run backfill,
-   the last one followed by the pooled assets in the same run; with only pooled work, one
-   ``cohort_refresh`` run. They are re-executable from the UI, on its timeline and seen by run
-   monitoring; the runner waits for each and prints its progress per study.
+3. launches the runs through the instance against the code location ``meta_bm`` (from
+   ``$META_BM_WORKSPACE`` or ``./workspace.yaml`` when there is one, else the installed module
+   ``meta_bm.definitions``), exactly as the UI or the daemon would: each range of changed studies is
+   one single-run backfill, the last one followed by the pooled assets in the same run; with only
+   pooled work, one ``cohort_refresh`` run. They are re-executable from the UI, on its timeline and
+   seen by run monitoring; the runner waits for each and prints its progress per study.
 
 When nothing changed it launches nothing (no code server is started). Two ``meta-bm run`` at once
-queue on a lock file next to the instance's storage.
+queue on a lock file next to the instance's storage. Paths come from :mod:`meta_bm.settings` (explicit
+arguments, the environment, or defaults under the current directory) and reach the code server, which
+inherits them, as absolute ``META_BM_*`` variables; the instance is ``$DAGSTER_HOME`` (default
+``./.dagster_home``, see :func:`prepare_dagster_home`).
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from filelock import FileLock
 
+from meta_bm import settings
 from meta_bm.orchestration.jobs import cohort_refresh_job, partition_kwargs, refresh_job, study_refresh_job
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
-from meta_bm.orchestration.resources import PROJECT_ROOT, make_resources
+from meta_bm.orchestration.resources import make_resources
 from meta_bm.orchestration.study_sync import apply_partitions, plan_sync, processed_versions, run_ranges
+
+if TYPE_CHECKING:
+    from dagster._core.workspace.load_target import WorkspaceLoadTarget
+
+    from meta_bm.store import CohortStore
 
 RUNNER_TAG = "meta_bm/launched_by"
 LOCATION = "meta_bm"
@@ -40,24 +53,70 @@ _UNFINISHED = [
     dg.DagsterRunStatus.STARTED,
 ]
 _POLL_SECONDS = 0.5  # (the run worker shares the two cores; the runner only prints its progress)
+DEFINITIONS_MODULE = "meta_bm.definitions"
+WORKSPACE_VAR = "META_BM_WORKSPACE"
+WORKSPACE_FILE = "workspace.yaml"
+# the instance settings a new DAGSTER_HOME gets (package data, see pyproject.toml)
+DAGSTER_YAML_TEMPLATE = ("orchestration", "default_dagster.yaml")
 
 
 @dataclass
 class RefreshReport:
+    """What one :func:`refresh` did: the studies per fate, the pooled assets found out of date, the runs."""
+
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     refreshed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    rejected: dict[str, str] = field(default_factory=dict)
+    rejected: dict[str, str | None] = field(default_factory=dict)  # study: why (its problems, one per line)
     pooled: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     success: bool = True
     seconds: float = 0.0
 
 
-def workspace_file() -> Path:
-    """The workspace the runs are launched against (``META_BM_WORKSPACE`` or the repository's)."""
-    return Path(os.getenv("META_BM_WORKSPACE") or PROJECT_ROOT / "workspace.yaml")
+def dagster_yaml_template() -> str:
+    """The packaged ``dagster.yaml`` of a new instance: queued runs dequeued every second, the
+    ``duckdb`` pool limited to one step at a time, run monitoring, retention."""
+    return importlib.resources.files("meta_bm").joinpath(*DAGSTER_YAML_TEMPLATE).read_text(encoding="utf-8")
+
+
+def prepare_dagster_home(log: Callable[[str], None] = print) -> Path:
+    """The instance folder ``meta-bm run`` uses: ``$DAGSTER_HOME``, default ``./.dagster_home``.
+
+    Created if missing; a folder without ``dagster.yaml`` gets the packaged template (an existing one is
+    never touched: it is that instance's configuration). ``DAGSTER_HOME`` is set to the absolute path,
+    for ``DagsterInstance.get()`` and the processes the runs start.
+    """
+    home = settings.dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    try:
+        with open(config, "x", encoding="utf-8") as f:  # ("x": two first runs at once write it once)
+            f.write(dagster_yaml_template())
+        log(f"new Dagster instance: wrote {config} from the packaged template")
+    except FileExistsError:
+        pass
+    os.environ[settings.DAGSTER_HOME_VAR] = str(home)
+    return home
+
+
+def workspace_target() -> tuple[WorkspaceLoadTarget, str]:
+    """Where the code location ``meta_bm`` is loaded from, and that place in words.
+
+    ``$META_BM_WORKSPACE``, else ``./workspace.yaml`` (a checkout: the file ``make ui`` uses too), else
+    the module ``meta_bm.definitions`` of the installed package (any folder): the same location either
+    way, so runs launched one way re-execute from a UI started the other.
+    """
+    from dagster._core.workspace.load_target import ModuleTarget, WorkspaceFileTarget
+
+    named = os.getenv(WORKSPACE_VAR)
+    workspace = Path(named) if named else Path.cwd() / WORKSPACE_FILE
+    if named or workspace.is_file():
+        workspace = workspace.resolve()
+        return WorkspaceFileTarget(paths=[str(workspace)]), str(workspace)
+    # no working directory: the code server imports the installed package, not whatever is in the cwd
+    return ModuleTarget(DEFINITIONS_MODULE, None, None, LOCATION), f"module {DEFINITIONS_MODULE}"
 
 
 def _run_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
@@ -118,40 +177,45 @@ def refresh(
         return _refresh(instance, studies, database, force, log, quiet_dagster, output)
 
 
-def _paths_env(studies, database, output) -> dict[str, str]:
-    """The code location reads its paths from the environment: pass explicit ones on."""
-    env = {}
-    for name, value in (("META_BM_STUDIES", studies), ("META_BM_DATABASE", database), ("META_BM_OUTPUT", output)):
-        if value is not None:
-            env[name] = str(Path(value).resolve())
-    return env
+@contextmanager
+def _exported(env: dict[str, str]) -> Iterator[None]:
+    """``env`` in ``os.environ`` while the block runs, then as before.
+
+    The code location reads its paths from the environment: the code server started in the block (and
+    the run workers it starts) inherit them; the caller's environment is left as it was.
+    """
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> RefreshReport:
     from meta_bm.analysis.config import load_analyses
     from meta_bm.orchestration.assets.pooled import POOLED_CODE_VERSIONS, analyses_versions
-    from meta_bm.orchestration.resources import analyses_path
     from meta_bm.pipeline.pooled import pooled_state
 
     t0 = time.perf_counter()
-    os.environ.update(_paths_env(studies, database, output))
-    resources = make_resources(studies=studies, database=database, output=output)
+    paths = settings.resolve(studies, database, output)  # absolute: the code server may run elsewhere
+    resources = make_resources(studies=paths.studies, database=paths.database, output=paths.output)
     folders, store = resources["folders"], resources["duckdb"].store()
     report = RefreshReport()
 
     known = instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME)
-    failed_attempts = store.query(
-        "SELECT study_id, fingerprint, pipeline_version FROM study_status "
-        "WHERE status <> 'ok' AND fingerprint IS NOT NULL"
-    )
-    rejected = {r[0]: (r[1], r[2]) for r in failed_attempts.rows()}
+    rejected = store.failed_attempts()
     plan = plan_sync(known, folders.fingerprints(), processed_versions(instance, known), force, rejected)
     order = apply_partitions(instance, plan)
     report.added, report.removed, report.unchanged = plan.added, plan.removed, plan.unchanged
     if plan.removed:
         log(f"removed studies {', '.join(plan.removed)} (their rows are deleted by the pooled step)")
     ranges = run_ranges(plan.to_refresh, order)
-    versions = analyses_versions(load_analyses(analyses_path()))
+    versions = analyses_versions(load_analyses(paths.analyses))
     pooled = pooled_state(store, versions, POOLED_CODE_VERSIONS)
     report.pooled = pooled.outdated
     log(
@@ -164,7 +228,12 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
         # The run worker shares this terminal: its console logger shows only warnings, since the
         # runner prints the run's progress lines itself (and nothing with -q).
         log_level = "WARNING"
-        with launcher(instance) as launch:
+        # The first run on a machine compiles the reconstruction kernels: in worker processes,
+        # while the code server starts, so the runs load them from the cache.
+        warm = _warm_up_in_background(log) if ranges else None
+        with _exported(settings.environment(paths)), launcher(instance, log) as launch:
+            if warm is not None:
+                warm.join()
             ok = True
             for i, keys in enumerate(ranges):
                 job = refresh_job if i == len(ranges) - 1 else study_refresh_job
@@ -191,22 +260,23 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
                 )
                 report.runs.append(run.run_id)
                 report.success &= _wait(instance, run.run_id, log, quiet_dagster)
-    errors = store.query(
-        "SELECT study_id, message FROM study_status WHERE status <> 'ok' AND study_id IN (SELECT unnest($ids)) "
-        "ORDER BY study_id",
-        {"ids": list(order) or [""]},
-    )
-    report.rejected = dict(errors.rows())
+    report.rejected = store.study_problems(list(order))
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def _all_rejected(store, keys: list[str]) -> bool:
+def _warm_up_in_background(log: Callable[[str], None]) -> threading.Thread:
+    """Start :func:`meta_bm.reconstruction.jit.warm_up` (compile only, reported) in a thread."""
+    from meta_bm.reconstruction.jit import warm_up
+
+    thread = threading.Thread(target=warm_up, kwargs={"report": log, "load": False}, daemon=True)
+    thread.start()
+    return thread
+
+
+def _all_rejected(store: CohortStore, keys: list[str]) -> bool:
     """Every study of a run is recorded as rejected or failed: the run's failure is theirs, not the platform's."""
-    rows = store.query(
-        "SELECT count(*) FROM study_status WHERE status <> 'ok' AND study_id IN (SELECT unnest($ids))", {"ids": keys}
-    )
-    return rows.item() == len(keys)
+    return len(store.study_problems(keys)) == len(keys)
 
 
 def _run_config(job_name: str, force: bool, log_level: str) -> dict:
@@ -217,14 +287,16 @@ def _run_config(job_name: str, force: bool, log_level: str) -> dict:
 
 
 @contextmanager
-def launcher(instance: dg.DagsterInstance) -> Iterator[Callable[[str, dict, dict], dg.DagsterRun]]:
-    """Load the workspace's code location (a gRPC code server, as ``dagster dev`` does) and yield a
-    function that creates and submits a run of a job there through the instance's run coordinator."""
+def launcher(
+    instance: dg.DagsterInstance, log: Callable[[str], None] = print
+) -> Iterator[Callable[[str, dict, dict], dg.DagsterRun]]:
+    """Load the code location (a gRPC code server, as ``dagster dev`` does; see :func:`workspace_target`)
+    and yield a function that creates and submits a run of a job there through the instance."""
     from dagster._core.definitions.selector import JobSubsetSelector
     from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import WorkspaceFileTarget
 
-    target = WorkspaceFileTarget(paths=[str(workspace_file())])
+    target, where = workspace_target()
+    log(f"code location {LOCATION!r} from {where}")
     with WorkspaceProcessContext(
         instance, target, version=dg.__version__, code_server_log_level="WARNING"
     ) as process_context:

@@ -31,16 +31,6 @@ from meta_bm.studies.manifest import ENDPOINTS
 COHORT_SUMMARY = "cohort_summary"
 POOLED_REPORT = "pooled_report"
 
-# What the report shows besides the analyses: the studies, their status (rejected ones with the
-# reason), fidelity and the published comparison. Timestamps are left out (they change every load).
-_REPORT_INPUTS = {
-    "studies": "SELECT * EXCLUDE (loaded_at) FROM studies",
-    "study_status": "SELECT study_id, stage, status, message FROM study_status",
-    "fidelity": "SELECT * FROM fidelity",
-    "published_comparison": "SELECT * FROM published_comparison",
-    "arms": "SELECT * FROM arms",
-}
-
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
@@ -75,16 +65,13 @@ def pooled_state(
     code_versions:
         Code versions of ``cohort_summary`` and ``pooled_report``.
     """
-    queries = {f"cohort:{e}": f"SELECT * FROM cohort WHERE endpoint = '{e}'" for e in ENDPOINTS}
-    queries["cohort"] = "SELECT study_id, count(*) FROM cohort GROUP BY study_id"
-    queries.update(_REPORT_INPUTS)
-    v = store.table_versions(queries)
+    v = store.input_versions(ENDPOINTS)
     current = {COHORT_SUMMARY: _digest(code_versions.get(COHORT_SUMMARY, ""), *(v[f"cohort:{e}"] for e in ENDPOINTS))}
     for asset, (endpoint, code) in sorted(analyses.items()):
         current[asset] = _digest(code, v[f"cohort:{endpoint}"])
     current[POOLED_REPORT] = _digest(
         code_versions.get(POOLED_REPORT, ""),
         *(current[a] for a in sorted(current)),
-        *(v[name] for name in _REPORT_INPUTS),
+        *(v[name] for name in v if name.startswith("report:")),  # (the studies, their status, fidelity, ...)
     )
     return PooledState(current=current, recorded=store.pooled_versions())

@@ -40,8 +40,9 @@ from meta_bm.errors import InputError
 from meta_bm.reports.figures import overlay_curves, study_figure_png
 from meta_bm.store.study_tables import ingest_tables
 from meta_bm.studies import FidelityGate, StudyError, StudyReconstruction, folder_fingerprint, load_study
-from meta_bm.studies.harmonize import institutional_cohort, reconstruct_study
+from meta_bm.studies.harmonize import institutional_cohort
 from meta_bm.studies.published import compare_published
+from meta_bm.studies.reconstruct import reconstruct_study
 
 PARALLEL_FROM = 40  # studies in a batch before worker processes pay for their start-up
 

@@ -110,10 +110,8 @@ def kernels_cached() -> bool:
 def warm_up(report: Callable[[str], None] | None = None, workers: int = 2, load: bool = True) -> float:
     """Compile (first time on this machine) or load every kernel a run uses; returns the seconds.
 
-    Runs three tiny reconstructions that between them take every path (risk table and total
-    events; no table with few and with many patients). When the cache is cold the compiling is
-    split over ``workers`` processes (the cleaning's kernels in one, the engine's in another:
-    about 25 s instead of 40 on two cores), and ``report`` is told before and after. With
+    Takes every path on tiny inputs (:func:`_compile_part`). When the cache is cold the compiling
+    is split over ``workers`` processes, and ``report`` is told before and after. With
     ``load=False`` this process does not load the kernels itself (a launcher whose runs will).
     """
     import time
@@ -130,10 +128,10 @@ def warm_up(report: Callable[[str], None] | None = None, workers: int = 2, load:
             from concurrent.futures import ProcessPoolExecutor
 
             with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-                list(pool.map(_compile_part, ("cleaning", "engine")))
+                list(pool.map(_compile_part, ("engine", "censoring")))
     if load or (cold and workers <= 1):
-        _compile_part("cleaning")
         _compile_part("engine")
+        _compile_part("censoring")
     seconds = time.monotonic() - start
     if cold and report:
         report(f"compiled the reconstruction kernels in {seconds:.0f} s")
@@ -142,20 +140,21 @@ def warm_up(report: Callable[[str], None] | None = None, workers: int = 2, load:
 
 
 def _compile_part(part: str) -> None:
-    """Call every kernel of one part: ``cleaning`` (the click cleaning) or ``engine`` (the rest,
-    on curves given already clean, so the two parts compile independently)."""
+    """Call every kernel of one part, the two about equally long to compile: ``engine`` (the
+    cleaning, and a reconstruction with a risk table and a published total) and ``censoring`` (the
+    censoring model read from step heights: the risk-set path and the Weibull fit, called alone)."""
     import numpy as np
 
-    from meta_bm.reconstruction.cleaning import CleanCurve, clean_clicks
+    from meta_bm.reconstruction.censoring import fit_censoring
+    from meta_bm.reconstruction.cleaning import clean_clicks
     from meta_bm.reconstruction.engine import reconstruct
     from meta_bm.reconstruction.parsing import clicks_from_arrays, risk_table_from_arrays
 
     t = np.array([0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0])
     s = np.array([1.0, 1.0, 0.9, 0.9, 0.7, 0.7, 0.6, 0.6])
-    if part == "cleaning":
-        clean_clicks(clicks_from_arrays(t, s))
+    if part == "engine":
+        reconstruct(clean_clicks(clicks_from_arrays(t, s)), risk_table_from_arrays([0.0, 2.5], [20, 12]), None, 6)
         return
-    curve = CleanCurve(time=t, survival=s, rows=np.arange(t.size), source="warm-up", log_items=(), coarse=(t, s))
-    reconstruct(curve, risk_table_from_arrays([0.0, 2.5], [20, 12]), total_events=6)
-    reconstruct(curve, total_n=20)
-    reconstruct(curve, total_n=400, total_events=150)
+    x, drops = t[1:], np.maximum(np.concatenate(([1.0], s[:-1]))[1:] - s[1:], 0.0)
+    for n0, target in ((20.0, None), (400.0, None), (400.0, 150.0)):  # few and many patients, a total
+        fit_censoring(x, drops, n0, 1.0, 4.0, target_events=target)

@@ -6,9 +6,13 @@
 * :func:`study_figure` / :func:`study_figure_png`: the reconstruction overlay of one study, every curve
   (digitized clicks vs the KM of the reconstructed IPD) with published vs reconstructed numbers at risk;
   :func:`overlay_figure` is the same for one curve, :func:`overlay_curves` builds the curves of a
-  :class:`~meta_bm.studies.harmonize.StudyReconstruction`.
+  :class:`~meta_bm.studies.reconstruct.StudyReconstruction`.
 
 :func:`save_figure` writes full-size PNG and SVG; :func:`png_bytes` gives a small PNG for UI metadata.
+
+Every figure is a :class:`matplotlib.figure.Figure` on the Agg canvas, drawn and saved under this module's
+style (:data:`STYLE`, applied with ``matplotlib.rc_context``): no pyplot, no backend switching and no
+change to matplotlib's global settings, so importing this module affects nothing else in the process.
 """
 
 from __future__ import annotations
@@ -19,16 +23,26 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.ticker
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
+from meta_bm.studies.manifest import MONTHS_PER_UNIT
 from meta_bm.survival.km import KaplanMeier, kaplan_meier
 
 OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
-plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False, "svg.fonttype": "none"})
+# matplotlib settings of every figure here, in force while it is drawn and saved (tick labels are made
+# at draw time); SVG text stays text.
+STYLE = {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False, "svg.fonttype": "none"}
+
+
+def _figure(figsize: tuple[float, float], dpi: float | None = None) -> Figure:
+    """A new figure on the Agg canvas (call under ``matplotlib.rc_context(STYLE)``)."""
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _nice_ticks(t_max: float) -> np.ndarray:
@@ -44,12 +58,17 @@ def _fmt_p(p: float | None) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-def km_figure(result, title: str | None = None, max_time: float | None = None):
+def km_figure(result, title: str | None = None, max_time: float | None = None) -> Figure:
     """KM curves of a :class:`~meta_bm.analysis.pooled.PooledResult` with a numbers-at-risk table."""
+    with matplotlib.rc_context(STYLE):
+        return _km_figure(result, title, max_time)
+
+
+def _km_figure(result, title: str | None, max_time: float | None) -> Figure:
     groups = result.groups
     t_end = max_time or max((float(g.km.time[-1]) for g in groups if g.km.time.size), default=1.0)
     ticks = _nice_ticks(t_end)
-    fig = plt.figure(figsize=(7.0, 5.2))
+    fig = _figure((7.0, 5.2))
     ax = fig.add_axes((0.22, 0.36, 0.74, 0.56))
     tab = fig.add_axes((0.22, 0.05, 0.74, 0.2))
     for i, g in enumerate(groups):
@@ -124,20 +143,26 @@ def forest_figure(
     title: str = "",
     reference_label: str = "",
     max_studies: int = FOREST_MAX_STUDIES,
-):
+) -> Figure:
     """Per-study HRs (squares sized by precision) and pooled FE / DL / REML diamonds, log scale.
 
     With more than ``max_studies`` studies, the ``max_studies`` with the largest inverse-variance
     weight are drawn (in study order) and one row counts the others; the pooled estimates always
     use every study (each is in the analysis' table ``analysis_study_effects``).
     """
+    with matplotlib.rc_context(STYLE):
+        return _forest_figure(per_study, pooled, title, reference_label, max_studies)
+
+
+def _forest_figure(per_study: pl.DataFrame, pooled: dict, title: str, reference_label: str, max_studies: int) -> Figure:
     rows = per_study.sort("study_id").to_dicts()
     left_out = max(len(rows) - max_studies, 0)
     if left_out:
         heaviest = sorted(range(len(rows)), key=lambda i: (rows[i]["se"], i))[:max_studies]
         rows = [rows[i] for i in sorted(heaviest)]
     n = len(rows) + len(pooled) + (1 if left_out else 0)
-    fig, ax = plt.subplots(figsize=(7.0, 0.35 * n + 1.4))
+    fig = _figure((7.0, 0.35 * n + 1.4))
+    ax = fig.subplots()
     y = n
     for r in rows:
         w = 1 / r["se"] ** 2
@@ -195,8 +220,7 @@ def forest_figure(
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 # Okabe–Ito with the pale yellow last: the curve colours are also the colours of text in the table
-_CURVE_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
-_MONTHS_PER_UNIT = {"days": 12 / 365.25, "weeks": 7 * 12 / 365.25, "months": 1.0, "years": 12.0}
+_CURVE_COLORS = (*OKABE_ITO[:6], OKABE_ITO[7], OKABE_ITO[6])
 # Layout of :func:`study_figure` in inches (fonts in points): 9 in x 100 dpi = 900 px wide, fonts >= 10 pt.
 _WIDTH_IN = 9.0
 _PNG_DPI = 100
@@ -236,7 +260,7 @@ class OverlayCurve:
 
 
 def overlay_curves(rec) -> list[OverlayCurve]:
-    """The curves of a :class:`~meta_bm.studies.harmonize.StudyReconstruction`, labelled ``arm label (curve_id)``."""
+    """The curves of a :class:`~meta_bm.studies.reconstruct.StudyReconstruction`, labelled ``arm label (curve_id)``."""
     out = []
     for r in rec.curves:
         spec, recon = r.curve.spec, r.reconstruction
@@ -260,7 +284,7 @@ def _common_unit(curves: list[OverlayCurve]) -> tuple[str, list[float]]:
     units = {c.time_unit for c in curves}
     if len(units) <= 1:
         return (units.pop() if units else ""), [1.0] * len(curves)
-    return "months", [_MONTHS_PER_UNIT.get(c.time_unit, 1.0) for c in curves]
+    return "months", [MONTHS_PER_UNIT.get(c.time_unit, 1.0) for c in curves]
 
 
 def _evenly_spaced(ts: np.ndarray) -> bool:
@@ -350,7 +374,7 @@ def _risk_rows(curves: list[OverlayCurve], scale: list[float], kms: list[KaplanM
     return rows
 
 
-def study_figure(curves: list[OverlayCurve], title: str = ""):
+def study_figure(curves: list[OverlayCurve], title: str = "") -> Figure:
     """Every curve of a study in one figure: digitized clicks (markers) vs reconstructed KM (steps).
 
     One colour and marker per curve (Okabe–Ito), a legend above the plot naming each curve with its
@@ -359,15 +383,15 @@ def study_figure(curves: list[OverlayCurve], title: str = ""):
     risk table the published and the reconstructed numbers at the published times (reconstructed
     numbers that differ in bold), else the reconstructed numbers at the axis ticks. Ticks are the
     published risk-table times when they make a readable axis (other risk times get minor ticks).
-    Built on :class:`matplotlib.figure.Figure` (no pyplot, no backend switching); 9 in wide, fonts of
-    10.5 pt and more. :func:`study_figure_png` renders it to a small PNG.
+    9 in wide, fonts of 10.5 pt and more. :func:`study_figure_png` renders it to a small PNG.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-
     if not curves:
         raise ValueError("study_figure needs at least one curve")
+    with matplotlib.rc_context(STYLE):
+        return _study_figure(curves, title)
+
+
+def _study_figure(curves: list[OverlayCurve], title: str) -> Figure:
     unit, scale = _common_unit(curves)
     kms = [kaplan_meier(np.asarray(c.ipd_time, float) * f, c.ipd_event) for c, f in zip(curves, scale, strict=True)]
     risk_sets = [
@@ -383,8 +407,8 @@ def study_figure(curves: list[OverlayCurve], title: str = ""):
     )
 
     # horizontal layout: the row labels ("published" / "reconstructed") sit left of the plot
-    fig = Figure(figsize=(_WIDTH_IN, 1.0), dpi=_PNG_DPI)
-    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig = _figure((_WIDTH_IN, 1.0), dpi=_PNG_DPI)
+    renderer = fig.canvas.get_renderer()
     left_in = max(_text_width_in(fig, renderer, "reconstructed", fontsize=_FONT) + 0.25 + _EDGE_IN, 0.95)
     plot_w_in = _WIDTH_IN - left_in - _RIGHT_IN
     ticks = _ticks(risk_sets, t_max, plot_w_in)
@@ -550,7 +574,8 @@ def study_figure_png(curves: list[OverlayCurve], title: str = "", colors: int = 
 
     fig = study_figure(curves, title)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_PNG_DPI, facecolor="white")
+    with matplotlib.rc_context(STYLE):
+        fig.savefig(buf, format="png", dpi=_PNG_DPI, facecolor="white")
     img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
     out = io.BytesIO()
     img.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
@@ -567,27 +592,26 @@ def overlay_figure(
     risk_fit: pl.DataFrame | None = None,
     title: str = "",
     time_unit: str = "",
-):
+) -> Figure:
     """One curve: :func:`study_figure` with a single :class:`OverlayCurve` (kept for per-curve callers)."""
     curve = OverlayCurve("reconstruction", time_unit, click_time, click_survival, ipd_time, ipd_event, risk_fit)
     return study_figure([curve], title)
 
 
-def save_figure(fig, stem: str | Path) -> list[Path]:
-    """Write ``<stem>.png`` (200 dpi) and ``<stem>.svg``; close the figure."""
+def save_figure(fig: Figure, stem: str | Path) -> list[Path]:
+    """Write ``<stem>.png`` (200 dpi) and ``<stem>.svg``; return both paths."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.savefig(out[0], dpi=200)
-    fig.savefig(out[1])
-    plt.close(fig)
+    with matplotlib.rc_context(STYLE):
+        fig.savefig(out[0], dpi=200)
+        fig.savefig(out[1])
     return out
 
 
-def png_bytes(fig, dpi: int = 60, close: bool = True) -> bytes:
+def png_bytes(fig: Figure, dpi: int = 60) -> bytes:
     """A small PNG of ``fig`` (for UI metadata)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    if close:
-        plt.close(fig)
+    with matplotlib.rc_context(STYLE):
+        fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()

@@ -59,8 +59,12 @@ def public_pairs() -> list[TruthPair]:
 
 
 def parametric_pairs(n_pairs: int, seed: int = 2012) -> Iterator[TruthPair]:
-    """``n_pairs`` simulated two-arm trials; arm sizes 20–400, Weibull shape 0.7–1.8, HR 0.4–1.2,
-    varied accrual, follow-up and loss to follow-up."""
+    """``n_pairs`` simulated two-arm trials, the same for the same ``seed``.
+
+    The reference arm has 25–400 patients, the other 0.6–1.4 times as many (at least 15); Weibull
+    shape 0.7–1.8, median 6–30, HR 0.4–1.2 on the second arm; varied accrual, follow-up and loss to
+    follow-up.
+    """
     rng = np.random.default_rng(seed)
     for i in range(n_pairs):
         n = int(rng.choice([25, 40, 60, 90, 130, 200, 300, 400]))

@@ -94,6 +94,16 @@ ANALYSIS_TABLES = (
 )
 
 
+# What the report shows besides the analyses (their versions make the report out of date).
+_REPORT_SOURCES = {
+    "studies": "SELECT * EXCLUDE (loaded_at) FROM studies",
+    "study_status": "SELECT study_id, stage, status, message FROM study_status",
+    "fidelity": "SELECT * FROM fidelity",
+    "published_comparison": "SELECT * FROM published_comparison",
+    "arms": "SELECT * FROM arms",
+}
+
+
 class CohortStore:
     """Access to the DuckDB file behind meta_bm (see the module docstring for the locking rules).
 
@@ -257,11 +267,24 @@ class CohortStore:
         with self.connect() as con:
             return {name: con.sql(sql).pl() for name, sql in queries.items()}
 
-    def table_versions(self, queries: dict[str, str]) -> dict[str, str]:
+    def input_versions(self, endpoints: Sequence[str]) -> dict[str, str]:
+        """Content versions of what the pooled results read (see :mod:`meta_bm.pipeline.pooled`).
+
+        ``cohort:<endpoint>`` for the cohort rows of each endpoint, ``cohort`` for the rows per study,
+        and ``report:<source>`` for each of the report's other sources, in a fixed order (the
+        studies, their status, fidelity, the published comparison, the arms; timestamps left out,
+        since they change on every load).
+        """
+        queries = {f"cohort:{e}": f"SELECT * FROM cohort WHERE endpoint = '{e}'" for e in endpoints}
+        queries["cohort"] = "SELECT study_id, count(*) FROM cohort GROUP BY study_id"
+        queries |= {f"report:{name}": sql for name, sql in _REPORT_SOURCES.items()}
+        return self._versions(queries)
+
+    def _versions(self, queries: dict[str, str]) -> dict[str, str]:
         """Content hashes of query results (order-independent): ``{name: hex}`` for ``{name: SELECT ...}``.
 
         Each query's rows are hashed row by row and summed, so equal contents give equal versions
-        whatever the physical order; used to tell whether pooled results are out of date.
+        whatever the physical order.
         """
         out = {}
         with self.connect() as con:
@@ -368,15 +391,62 @@ class CohortStore:
                     ).pl()
         return out
 
-    def usable_studies(self, study_ids: Sequence[str]) -> list[str]:
-        """Those of ``study_ids`` whose current version was ingested without error (order kept)."""
-        ok = set(
-            self.query(
-                "SELECT study_id FROM study_status WHERE study_id IN (SELECT unnest($ids)) AND status <> 'error'",
-                {"ids": list(study_ids)},
-            )["study_id"].to_list()
-        )
-        return [s for s in study_ids if s in ok]
+    def cohort(self, endpoint: str | None = None) -> pl.DataFrame:
+        """The harmonized cohort: every row, or the rows of one endpoint.
+
+        Parameters
+        ----------
+        endpoint : str, optional
+            ``"os"``, ``"pfs"`` or ``"local_pfs"``; all endpoints when None.
+
+        Returns
+        -------
+        polars.DataFrame
+            The columns of :data:`~meta_bm.store.schema.COHORT_SCHEMA`, one row per patient per endpoint.
+        """
+        if endpoint is None:
+            return self.query("SELECT * FROM cohort")
+        return self.query("SELECT * FROM cohort WHERE endpoint = $e", {"e": endpoint})
+
+    def failed_attempts(self) -> dict[str, tuple[str, str | None]]:
+        """The studies whose last processed folder version was not stored, and what that attempt saw.
+
+        Returns
+        -------
+        dict
+            ``{study_id: (fingerprint, pipeline_version)}`` for every study whose status is rejected or
+            failed and whose folder could be fingerprinted: the folder version and the code version of
+            the attempt, so the same folder with the same code is not retried.
+        """
+        rows = self.query(
+            "SELECT study_id, fingerprint, pipeline_version FROM study_status "
+            "WHERE status <> 'ok' AND fingerprint IS NOT NULL"
+        ).rows()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def study_problems(self, study_ids: Sequence[str]) -> dict[str, str | None]:
+        """Why those of ``study_ids`` whose last folder version was rejected or failed could not be used.
+
+        Parameters
+        ----------
+        study_ids : sequence of str
+            The studies to look at (e.g. those of a run); studies without a status row are ignored.
+
+        Returns
+        -------
+        dict
+            ``{study_id: message}`` in study-id order, one entry per study not ``ok`` (the message lists
+            every problem, one per line). ``len(store.study_problems(ids)) == len(ids)`` tells that every
+            study of a run was rejected or failed.
+        """
+        if not study_ids:
+            return {}
+        rows = self.query(
+            "SELECT study_id, message FROM study_status WHERE status <> 'ok' AND study_id IN (SELECT unnest($ids)) "
+            "ORDER BY study_id",
+            {"ids": list(study_ids)},
+        ).rows()
+        return dict(rows)
 
     def cohort_overview(self) -> pl.DataFrame:
         """Patients, events and median follow-up-free summaries per study, endpoint and arm of the cohort."""

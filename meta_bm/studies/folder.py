@@ -26,6 +26,7 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import polars as pl
@@ -37,7 +38,9 @@ from meta_bm.studies.manifest import (
     ENDPOINTS,
     MANIFEST_NAME,
     STUDY_ID_PATTERN,
+    Adjuvant,
     Curve,
+    ResectionExtent,
     StudyError,
     StudyManifest,
     folder_name,
@@ -55,7 +58,12 @@ COVARIATES = {
     "resection_extent": pl.String,
     "adjuvant": pl.String,
 }
-_COVARIATE_VALUES = {"resection_extent": {"gtr", "str"}, "adjuvant": {"re_srs", "re_rt", "none"}, "sex": {"f", "m"}}
+# (the manifest's vocabulary: one definition of the allowed values)
+_COVARIATE_VALUES = {
+    "resection_extent": set(get_args(ResectionExtent)),
+    "adjuvant": set(get_args(Adjuvant)),
+    "sex": {"f", "m"},
+}
 _COVARIATE_RANGES = {"age": (0.0, MAX_AGE), "kps": (0.0, MAX_KPS)}
 # Rows listed per kind of problem in a patient table (the rest are counted).
 ROWS_LISTED = 20

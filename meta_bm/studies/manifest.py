@@ -26,7 +26,7 @@ import os
 import re
 from collections import Counter
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -57,7 +57,9 @@ _CONTROL_IN_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 Modality = Literal["re_resection", "re_srs", "non_surgical", "wbrt", "systemic", "litt", "other"]
 Endpoint = Literal["os", "pfs", "local_pfs"]
 TimeUnit = Literal["days", "weeks", "months", "years"]
-ENDPOINTS: tuple[str, ...] = ("os", "pfs", "local_pfs")
+ResectionExtent = Literal["gtr", "str"]
+Adjuvant = Literal["re_srs", "re_rt", "none"]
+ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
 
 # Months per unit: a month is 365.25 / 12 days, the convention of survival papers reporting months.
 MONTHS_PER_UNIT = {"days": 12 / 365.25, "weeks": 7 * 12 / 365.25, "months": 1.0, "years": 12.0}
@@ -161,8 +163,8 @@ class Arm(_Strict):
     arm_id: str = Field(pattern=ID_PATTERN, max_length=MAX_ID_CHARS)
     label: str
     modality: Modality
-    resection_extent: Literal["gtr", "str"] | None = None
-    adjuvant: Literal["re_srs", "re_rt", "none"] | None = None
+    resection_extent: ResectionExtent | None = None
+    adjuvant: Adjuvant | None = None
 
 
 class Curve(_Strict):

@@ -64,8 +64,8 @@ import warnings
 import numpy as np
 import polars as pl
 
-from meta_bm.studies.harmonize import CurveResult, StudyReconstruction
 from meta_bm.studies.manifest import MONTHS_PER_UNIT, Estimate
+from meta_bm.studies.reconstruct import CurveResult, StudyReconstruction
 from meta_bm.survival.coxph import cox_ph
 from meta_bm.survival.km import kaplan_meier
 from meta_bm.survival.km_inference import median_ci

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from meta_bm.analysis.config import AnalysisConfigError, load_analyses, parse_analyses
+from meta_bm.settings import packaged_analyses
 
-SHIPPED = Path(__file__).resolve().parents[2] / "data" / "analyses.yaml"
+SHIPPED = packaged_analyses()
 
 
 def test_shipped_config_has_the_six_comparisons():

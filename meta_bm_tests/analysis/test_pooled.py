@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
+from lifelines import CoxPHFitter
 
 from meta_bm.analysis import parse_analyses, run_analysis, select_patients
 from meta_bm.simulation import simulate_ipd
 from meta_bm.studies import COHORT_SCHEMA
-from meta_bm.survival.cox import cox_log_hr
+from meta_bm.survival.coxph import cox_ph
 from meta_bm.survival.km import kaplan_meier
 
 
@@ -79,17 +81,25 @@ def test_results_agree_with_independent_code(cohort):
     g = next(x for x in res.groups if x.group == "re_resection")
     assert g.n == rr.height and g.events == int(rr["event"].sum())
     assert g.medians["log"].median == km.median()
-    # unstratified Cox HR equals the single-covariate Efron fit written independently
+    # unstratified Cox HR equals a single-covariate Efron fit of the group indicator, by cox_ph (itself tested
+    # against R in survival/test_coxph.py) and by lifelines at tight convergence (independent code)
     x = (df["group"] == "re_resection").cast(pl.Float64).to_numpy()
-    b = cox_log_hr(df["time"].to_numpy(), df["event"].to_numpy(), x)
+    b = cox_ph(df["time"].to_numpy(), df["event"].to_numpy(), x).coef[0]
     assert res.cox["unstratified"].coef[0] == pytest.approx(b, abs=1e-7)
+    lifelines_fit = CoxPHFitter().fit(
+        pd.DataFrame({"time": df["time"].to_numpy(), "event": df["event"].to_numpy(), "x": x}),
+        "time",
+        "event",
+        fit_options={"precision": 1e-14, "r_precision": 0.0, "max_steps": 100},
+    )
+    assert res.cox["unstratified"].coef[0] == pytest.approx(float(lifelines_fit.params_["x"]), abs=1e-7)
     # per-study effects are per-study Cox fits; two-stage pools them
     eff = res.per_study.sort("study_id")
     for row in eff.iter_rows(named=True):
         part = df.filter(pl.col("study_id") == row["study_id"])
         xs = (part["group"] == "re_resection").cast(pl.Float64).to_numpy()
         assert row["log_hr"] == pytest.approx(
-            cox_log_hr(part["time"].to_numpy(), part["event"].to_numpy(), xs), abs=1e-7
+            cox_ph(part["time"].to_numpy(), part["event"].to_numpy(), xs).coef[0], abs=1e-7
         )
     fe = res.meta["re_resection"]["FE"]
     w = 1 / eff["se"].to_numpy() ** 2

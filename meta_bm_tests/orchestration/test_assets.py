@@ -15,7 +15,7 @@ from meta_bm.analysis.config import load_analyses
 from meta_bm.definitions import build_defs
 from meta_bm.orchestration.jobs import range_tags
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
-from meta_bm.orchestration.resources import analyses_path
+from meta_bm.settings import analyses_file
 
 STUDY_ASSETS = ("study_sources", "reconstructed_ipd", "institutional_ipd", "harmonized_cohort")
 COUNT_SQL = {
@@ -167,7 +167,7 @@ def test_a_rejected_edit_keeps_the_stored_version_and_rebuilds_no_analysis(resou
         e.event_specific_data.materialization.asset_key.to_user_string()
         for e in pooled.get_asset_materialization_events()
     }
-    analyses = {a.id for a in load_analyses(analyses_path()).analyses}
+    analyses = {a.id for a in load_analyses(analyses_file()).analyses}
     assert "pooled_report" in materialized and not materialized & analyses
     report = (resources["output"].report() / "report.html").read_text()
     assert "Rejected studies (1)" in report and "beta_2021" in report

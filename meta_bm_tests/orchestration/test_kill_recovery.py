@@ -36,11 +36,12 @@ from pathlib import Path
 
 import duckdb
 
-from meta_bm.orchestration.resources import PROJECT_ROOT, analyses_path
 from meta_bm.pipeline.study import STUDY_UNIT_TABLES
+from meta_bm.settings import analyses_file
 from meta_bm.store import ANALYSIS_TABLES, TABLES
 from meta_bm.store.cohort_store import POOLED_VERSIONS
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # (the checkout: its workspace.yaml)
 SEED = 20261205
 KILLS_FIRST_HALF = 3  # import, code server start-up, run launch
 KILLS_SECOND_HALF = 7  # study step, pooled step, printing, shutdown
@@ -72,7 +73,7 @@ def _start(studies: Path, work: Path, home: Path) -> subprocess.Popen:
     """``meta-bm run`` in its own session (so its process group is the CLI and everything it starts).
 
     The analyses config is the test's own copy (``analyses.yaml`` next to ``studies``): an edit of
-    ``data/analyses.yaml`` during the test must not change the tables between scenarios.
+    the packaged analyses config during the test must not change the tables between scenarios.
     """
     env = {**os.environ, "DAGSTER_HOME": str(home), "META_BM_ANALYSES": str(studies.parent / "analyses.yaml")}
     for name in ("META_BM_STUDIES", "META_BM_DATABASE", "META_BM_OUTPUT", "META_BM_DEPLOYMENT"):
@@ -313,7 +314,7 @@ def _clean_reference(studies_root: Path, tmp_path: Path, escaped: list[str]) -> 
     """The test's copy of the studies (and analyses config), a clean run's snapshot and its duration."""
     studies = tmp_path / "kill_studies"
     shutil.copytree(studies_root, studies)
-    shutil.copy2(analyses_path(), tmp_path / "analyses.yaml")
+    shutil.copy2(analyses_file(), tmp_path / "analyses.yaml")
     clean = tmp_path / "clean"
     clean.mkdir()
     code, text, seconds = _run_to_end(studies, clean, _home(clean / "home"), escaped)

@@ -405,7 +405,7 @@ def noisy_clicks(draw):
     return np.array(times), np.array(surv)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(data=noisy_clicks())
 def test_cleaned_curve_properties(data):
     t, s = data
@@ -437,7 +437,7 @@ def test_cleaned_curve_properties(data):
     assert not np.any((np.diff(ct) == 0) & (np.diff(cs) == 0))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(data=noisy_clicks())
 def test_cleaning_is_idempotent(data):
     _, c = clean(*data)

@@ -589,7 +589,7 @@ def render(times, values, layout, extras) -> tuple[str, list[int]]:
     return newline.join(lines) + newline, rows
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(data=valid_clicks(), layout=layouts(), extra=st.data())
 def test_roundtrip_probability(data, layout, extra):
     times, surv = data
@@ -604,7 +604,7 @@ def test_roundtrip_probability(data, layout, extra):
     assert c.source == "rt.csv"
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(data=valid_clicks(min_max_survival=0.5), layout=layouts(), extra=st.data())
 def test_roundtrip_percent(data, layout, extra):
     times, surv = data
@@ -622,7 +622,7 @@ def test_roundtrip_percent(data, layout, extra):
     np.testing.assert_array_equal(forced.survival, c.survival)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(data=valid_clicks(), layout=layouts(), bad=st.data())
 def test_non_numeric_cell_row_is_reported(data, layout, bad):
     times, surv = data

@@ -10,10 +10,11 @@ import yaml
 
 from meta_bm.analysis.config import load_analyses
 from meta_bm.reports.html import published_layout, write_report
+from meta_bm.settings import packaged_analyses
 from meta_bm.simulation.study_folders import ArmSpec, write_literature_study
 from meta_bm.studies import PUBLISHED_COMPARISON_SCHEMA, compare_published, load_study, reconstruct_study
 
-ANALYSES = Path(__file__).resolve().parents[2] / "data" / "analyses.yaml"
+ANALYSES = packaged_analyses()
 
 
 def _comparison() -> pl.DataFrame:

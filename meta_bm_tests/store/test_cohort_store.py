@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import subprocess
+import sys
 
 import polars as pl
 import pytest
 
 from meta_bm.store import TABLES, CohortStore
+from meta_bm.store.schema import COHORT_SCHEMA
 
 
 def _clicks(study: str, n: int, offset: float = 0.0) -> pl.DataFrame:
@@ -60,24 +62,131 @@ def test_delete_studies_everywhere(tmp_path):
     assert store.stored_study_ids() == ["b"]
 
 
-def _writer(path: str, study: str, rounds: int) -> None:
-    store = CohortStore(path, lock_timeout=120)
-    for r in range(rounds):
-        store.replace_studies(
-            [study, "shared"], {"raw_clicks": pl.concat([_clicks(study, 50, r), _clicks("shared", 7)])}
-        )
-        store.query("SELECT count(*) FROM raw_clicks")
+def _cohort_rows(study: str, endpoint: str, n: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "study_id": study,
+            "patient_id": [f"{study}_{i}" for i in range(n)],
+            "endpoint": endpoint,
+            "time_months": [float(i + 1) for i in range(n)],
+            "event": [i % 2 for i in range(n)],
+            "synthetic": True,
+        }
+    ).select(
+        [
+            pl.col(c).cast(t)
+            if c in ("study_id", "patient_id", "endpoint", "time_months", "event", "synthetic")
+            else pl.lit(None, t).alias(c)
+            for c, t in COHORT_SCHEMA.items()
+        ]
+    )
+
+
+def test_cohort_reads_every_row_or_one_endpoint(tmp_path):
+    store = CohortStore(tmp_path / "x.duckdb")
+    empty = store.cohort()
+    assert empty.height == 0 and empty.schema == pl.Schema(COHORT_SCHEMA)
+    rows = pl.concat([_cohort_rows("a", "os", 3), _cohort_rows("a", "local_pfs", 2), _cohort_rows("b", "os", 4)])
+    store.replace_studies(["a", "b"], {"cohort": rows})
+    everything = store.cohort()
+    assert everything.schema == pl.Schema(COHORT_SCHEMA)
+    assert everything.sort("study_id", "endpoint", "patient_id").equals(rows.sort("study_id", "endpoint", "patient_id"))
+    os_rows = store.cohort("os")
+    assert sorted(os_rows["patient_id"].to_list()) == ["a_0", "a_1", "a_2", "b_0", "b_1", "b_2", "b_3"]
+    assert store.cohort("local_pfs")["patient_id"].sort().to_list() == ["a_0", "a_1"]
+    assert store.cohort("pfs").height == 0
+
+
+def _status(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={
+            "study_id": pl.String,
+            "stage": pl.String,
+            "status": pl.String,
+            "fingerprint": pl.String,
+            "pipeline_version": pl.String,
+            "message": pl.String,
+        },
+        orient="row",
+    )
+
+
+STATUS = [
+    ("ok_1", "harmonization", "ok", "f1", "v1", None),
+    ("rej_2", "ingest", "rejected", "f2", "v1", "study.yaml: year: missing\nclicks.csv, row 3: not a number"),
+    ("fail_3", "reconstruction", "failed", "f3", "v2", "os_rr: unexpected error"),
+    ("gone_4", "ingest", "rejected", None, "v1", "the study folder does not exist"),
+]
+
+
+def test_failed_attempts_name_the_folder_and_code_version_of_each_unstored_study(tmp_path):
+    store = CohortStore(tmp_path / "x.duckdb")
+    assert store.failed_attempts() == {}
+    store.replace_studies([r[0] for r in STATUS], {"study_status": _status(STATUS)})
+    # ok studies are not attempts that failed; a folder without a fingerprint cannot be matched again
+    assert store.failed_attempts() == {"rej_2": ("f2", "v1"), "fail_3": ("f3", "v2")}
+
+
+def test_study_problems_of_the_given_studies_in_id_order(tmp_path):
+    store = CohortStore(tmp_path / "x.duckdb")
+    store.replace_studies([r[0] for r in STATUS], {"study_status": _status(STATUS)})
+    got = store.study_problems(["rej_2", "ok_1", "gone_4", "never_seen"])
+    assert got == {"gone_4": "the study folder does not exist", "rej_2": STATUS[1][5]}
+    assert list(got) == ["gone_4", "rej_2"]
+    assert store.study_problems([]) == {}
+    # every study of a run rejected or failed: as many problems as studies
+    assert len(store.study_problems(["rej_2", "fail_3"])) == 2
+    assert len(store.study_problems(["rej_2", "ok_1"])) == 1
+
+
+# A writer in its own interpreter (started with -c, so it needs only the installed package, however pytest
+# was started): it says "ready" once imported, waits for "go" on stdin, then replaces its rows 15 times.
+WRITER = """
+import sys
+import polars as pl
+from meta_bm.store import CohortStore
+
+path, study = sys.argv[1], sys.argv[2]
+store = CohortStore(path, lock_timeout=120)
+
+
+def clicks(sid, n, offset=0.0):
+    return pl.DataFrame({"study_id": sid, "curve_id": "c", "row": list(range(n)),
+                         "time": [float(i + offset) for i in range(n)], "survival": [1.0] * n})
+
+
+print("ready", flush=True)
+sys.stdin.readline()
+for r in range(15):
+    store.replace_studies([study, "shared"], {"raw_clicks": pl.concat([clicks(study, 50, r), clicks("shared", 7)])})
+    store.query("SELECT count(*) FROM raw_clicks")
+"""
 
 
 def test_two_processes_write_without_lock_errors_or_lost_rows(tmp_path):
     path = str(tmp_path / "x.duckdb")
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(path, s, 15)) for s in ("p1", "p2")]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-    assert [p.exitcode for p in procs] == [0, 0]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, path, s],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for s in ("p1", "p2")
+    ]
+    try:
+        assert [p.stdout.readline().strip() for p in procs] == ["ready", "ready"]
+        for p in procs:  # both imported: start them together
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        errors = [p.communicate(timeout=300)[1] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0], errors
     got = (
         CohortStore(path).query("SELECT study_id, count(*) n, max(time) t FROM raw_clicks GROUP BY 1 ORDER BY 1").rows()
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 
@@ -238,7 +239,7 @@ def test_proc_self_mem_symlink_neither_breaks_the_fingerprint_nor_the_study(stud
 
 def test_fingerprint_never_opens_special_files_or_follows_links_out(studies_root, tmp_path, monkeypatch):
     import socket
-    import time
+    import stat
 
     folder = studies_root / "beta_2021"
     os.mkfifo(folder / "fifo")  # (reading it would block forever)
@@ -254,10 +255,25 @@ def test_fingerprint_never_opens_special_files_or_follows_links_out(studies_root
     monkeypatch.chdir(folder)  # (a socket's path must be short)
     sock = socket.socket(socket.AF_UNIX)
     sock.bind("sock")
+    # every file the fingerprint opens is recorded; anything but a regular file inside the folder is
+    # refused (so a regression fails here instead of blocking on the FIFO or reading /dev/zero forever)
+    real_open, inside, forbidden = os.open, os.path.realpath(folder) + os.sep, []
+
+    def guarded_open(path, flags, *args, **kwargs):
+        real = os.path.realpath(path)
+        try:
+            regular = stat.S_ISREG(os.stat(real).st_mode)
+        except OSError:  # (a loop, a dangling link)
+            regular = False
+        if not (real.startswith(inside) and regular):
+            forbidden.append(str(path))
+            raise PermissionError(errno.EACCES, "opened by the test's guard", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", guarded_open)
     try:
-        start = time.perf_counter()
         first = folder_fingerprint(folder)
-        assert time.perf_counter() - start < 30.0  # reading /dev/zero or the FIFO would never end
+        assert forbidden == []
         assert folder_fingerprint(folder) == first
         outside.write_text("b")  # a link out of the folder counts by its target text, never its content
         assert folder_fingerprint(folder) == first
@@ -266,6 +282,8 @@ def test_fingerprint_never_opens_special_files_or_follows_links_out(studies_root
         assert folder_fingerprint(folder) != first
     finally:
         sock.close()
+        monkeypatch.setattr(os, "open", real_open)
+    assert forbidden == []
     assert folder_fingerprint(tmp_path / "no_such_folder") == hashlib.sha256().hexdigest()
     assert len(folder_fingerprint("bad\x00name")) == 64
 

@@ -181,7 +181,7 @@ def _cohort_summary(context, store, current: set[str]) -> tuple[dict, dg.AssetCh
     if orphans:
         deleted = store.delete_studies(orphans)
         context.log.info(f"removed {sum(deleted.values())} rows of deleted studies {orphans}")
-    cohort = store.query("SELECT * FROM cohort")
+    cohort = store.cohort()
     overview = store.cohort_overview()
     problems = cohort_row_problems(cohort)
     problems["rows_of_unknown_studies"] = cohort.filter(~cohort["study_id"].is_in(sorted(current))).height
@@ -207,7 +207,7 @@ def _analysis(context, a: Analysis, store, output: OutputDir, versions: dict[str
     from meta_bm.reports.figures import forest_figure, km_figure, png_bytes, save_figure
     from meta_bm.reports.html import results_layout
 
-    cohort = store.query("SELECT * FROM cohort WHERE endpoint = $e", {"e": a.endpoint})
+    cohort = store.cohort(a.endpoint)
     context.log.info(f"analysis {a.id}: {cohort.height} rows of endpoint {a.endpoint}")
     result = run_analysis(cohort, a)
     tables = result.tables()
@@ -220,7 +220,7 @@ def _analysis(context, a: Analysis, store, output: OutputDir, versions: dict[str
     figs = output.figures()
     if result.groups:
         fig = km_figure(result)
-        metadata["km_plot"] = png_metadata(png_bytes(fig, dpi=80, close=False), a.title)
+        metadata["km_plot"] = png_metadata(png_bytes(fig, dpi=80), a.title)
         save_figure(fig, figs / f"km_{a.id}")
         metadata["results"] = table_metadata(
             results_layout(tables["analysis_groups"], tables["analysis_cox"], tables["analysis_tests"])
