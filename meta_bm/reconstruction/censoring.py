@@ -256,7 +256,7 @@ def fit_censoring(
         # Even the heaviest censoring leaves too many events: take the heaviest.
         return CensoringModel(1.0, float(beta_col[0]), "heaviest censoring (total events below reach)")
     rows = np.array([r for _, _, r in found])
-    alpha_sel, beta_sel = _read_only(alpha_col[rows]), _read_only(beta_col[rows])
+    alpha_sel, beta_sel = _read_only(alpha_col[rows]), beta_col[rows]  # (the types of the call above)
     loglik = _marginal_loglik(x_keep, alpha_sel, beta_sel, scale, delta_keep)
     if with_prior:  # (the engine passes a target only without a risk table)
         loglik = loglik - _log_prior_penalty(alpha_sel, beta_sel, length, prior_hazard)

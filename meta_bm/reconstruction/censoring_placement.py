@@ -101,7 +101,7 @@ def place_censoring(g: CurveGeometry, d_int: np.ndarray, counts: np.ndarray, pri
         wy[i] = w + w0
         d_before += dd[i]
     cut = np.searchsorted(je, np.arange(counts.size + 1))
-    at = 0
+    at = np.int64(0)  # (a plain int64, not the literal 0: spread_into compiles once)
     for j in range(n_risk_int):
         c = counts[j]
         if c <= 0:

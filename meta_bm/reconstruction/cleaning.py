@@ -373,9 +373,11 @@ def _clean_all(t: np.ndarray, s: np.ndarray, rows: np.ndarray) -> tuple:
     if reordered:
         t, s, rows = t[order], s[order], rows[order]
     # (before the corner pairs: a duplicated corner would pair with the copy instead of its partner)
-    t, s, rows, at = _drop_duplicates(t, s, rows, log, 0)
-    coarse_t, coarse_s, _, _ = _clean_sorted(t.copy(), s.copy(), rows.copy(), True, scratch, 0)
-    t, s, rows, at = _clean_sorted(t, s, rows, False, log, at)
+    # (np.int64(0), np.bool_(...): plain values, not literals, so each callee compiles once, not
+    # once per constant it is called with)
+    t, s, rows, at = _drop_duplicates(t, s, rows, log, np.int64(0))
+    coarse_t, coarse_s, _, _ = _clean_sorted(t.copy(), s.copy(), rows.copy(), np.bool_(True), scratch, np.int64(0))
+    t, s, rows, at = _clean_sorted(t, s, rows, np.bool_(False), log, at)
     return t, s, rows, coarse_t, coarse_s, reordered, log[0][:at], log[1][:at], log[2][:at]
 
 

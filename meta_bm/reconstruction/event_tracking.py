@@ -89,7 +89,7 @@ def track_events(
     for j in range(last_j):
         need[j] = max(nr[j] - nr[j + 1] - ev_per[j], 0)
     new_cens = np.empty(need.sum())
-    at = 0
+    at = np.int64(0)  # (a plain int64, not the literal 0: spread_into compiles once)
     for j in range(last_j):
         have = min(cut[j + 1] - cut[j], need[j])
         new_cens[at : at + have] = cens[cut[j] : cut[j] + have]

@@ -52,11 +52,17 @@ def test_disable_jit_gives_the_plain_python_functions():
     assert _run({}, code) == "False"
 
 
-def test_warm_up_reports_a_first_compile_only(tmp_path):
-    code = (
-        "from meta_bm.reconstruction.jit import warm_up; msgs = []; warm_up(msgs.append); "
-        "print(len(msgs), 'compiling' in msgs[0] if msgs else '-')"
-    )
+def test_warm_up_compiles_what_a_run_needs_and_reports_it_once(tmp_path):
+    # cold: the kernels are compiled in two worker processes, reported before and after
+    warm = "from meta_bm.reconstruction.jit import warm_up; msgs = []; warm_up(msgs.append, load=False); print(msgs)"
     env = {"NUMBA_CACHE_DIR": str(tmp_path)}
-    assert _run(env, code) == "2 True"  # cold: before and after
-    assert _run(env, code) == "0 -"  # warm: silent
+    out = _run(env, warm)
+    assert "compiling the reconstruction kernels" in out and "compiled the reconstruction kernels in" in out
+    # then a run of every kind of curve (the shipped examples and studies, the simulated set) compiles
+    # nothing: the warm-up called every kernel with the argument types a run gives it
+    run = (
+        "from meta_bm_tests.reconstruction.snapshots import compute; from meta_bm.reconstruction import jit; "
+        "compute(); print(jit.compiled_this_process())"
+    )
+    assert _run(env | {"PYTHONPATH": str(PACKAGE.parent)}, run) == "0"
+    assert _run(env, warm) == "[]"  # warm: silent
