@@ -11,13 +11,14 @@ INSTANCE := $(DAGSTER_HOME)/dagster.yaml
 
 .PHONY: run test test-reference ui bench bench-platform examples example-studies clean
 
-# The pinned tree is installed with uv (pinned here; MIT/Apache-2.0), some fifteen times faster than
-# pip on a first set-up; pip does it when uv cannot (an index only pip is configured for).
+# The pinned tree is installed with uv (pinned here; MIT/Apache-2.0), byte-compiled as pip does (the
+# Dagster processes run with -B and would otherwise recompile every import), in about a quarter of
+# pip's time; pip does it when uv cannot (an index only pip is configured for).
 UV_VERSION := 0.13.9
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
-		&& $(BIN)/python -m uv pip install --quiet --python $(BIN)/python -r requirements.lock \
+		&& $(BIN)/python -m uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock \
 		|| $(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
