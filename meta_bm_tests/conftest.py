@@ -35,14 +35,7 @@ settings.register_profile(
     max_examples=100,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile(
-    "explore",
-    derandomize=False,
-    deadline=None,
-    print_blob=True,
-    max_examples=500,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+settings.register_profile("explore", parent=settings.get_profile("meta_bm"), derandomize=False, max_examples=500)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "meta_bm"))
 
 
