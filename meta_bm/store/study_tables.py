@@ -9,10 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from meta_bm.reconstruction import Clicks, RiskTable
-from meta_bm.store.cohort_store import CohortStore
-from meta_bm.studies.folder import COVARIATES, LoadedCurve, LoadedStudy, SourceFile
-from meta_bm.studies.manifest import StudyManifest
+from meta_bm.studies.folder import LoadedStudy
 
 
 def ingest_tables(study: LoadedStudy) -> dict[str, pl.DataFrame]:
@@ -106,71 +103,3 @@ def ingest_tables(study: LoadedStudy) -> dict[str, pl.DataFrame]:
     )
     return tables
 
-
-def load_stored_studies(store: CohortStore, study_ids: list[str]) -> dict[str, LoadedStudy]:
-    """Rebuild :class:`LoadedStudy` objects from the ingested rows (studies without rows are absent)."""
-    if not study_ids:
-        return {}
-    p = {"ids": list(study_ids)}
-    where = "WHERE study_id IN (SELECT unnest($ids))"
-    with store.connect() as con:
-        studies = con.sql(f"SELECT * FROM studies {where}", params=p).pl()
-        files = con.sql(f"SELECT * FROM source_files {where}", params=p).pl()
-        curves = con.sql(f"SELECT * FROM curves {where}", params=p).pl()
-        clicks = con.sql(f"SELECT * FROM raw_clicks {where} ORDER BY study_id, curve_id", params=p).pl()
-        risks = con.sql(f"SELECT * FROM raw_risk_tables {where} ORDER BY study_id, curve_id, time", params=p).pl()
-        patients = con.sql(f"SELECT * FROM raw_patients {where}", params=p).pl()
-    click_groups = clicks.partition_by("study_id", "curve_id", as_dict=True) if clicks.height else {}
-    risk_groups = risks.partition_by("study_id", "curve_id", as_dict=True) if risks.height else {}
-    file_groups = files.partition_by("study_id", as_dict=True) if files.height else {}
-    curve_groups = curves.partition_by("study_id", as_dict=True) if curves.height else {}
-    patient_groups = patients.partition_by("study_id", as_dict=True) if patients.height else {}
-    out: dict[str, LoadedStudy] = {}
-    for row in studies.iter_rows(named=True):
-        sid = row["study_id"]
-        manifest = StudyManifest.model_validate_json(row["manifest_json"])
-        by_id = {}
-        cur = curve_groups.get((sid,))
-        if cur is not None:
-            by_id = {r["curve_id"]: r for r in cur.iter_rows(named=True)}
-        loaded_curves = []
-        for spec in manifest.curves:
-            meta = by_id[spec.curve_id]
-            ck = click_groups[(sid, spec.curve_id)]
-            clicks_obj = Clicks(
-                time=ck["time"].to_numpy(),
-                survival=ck["survival"].to_numpy(),
-                rows=ck["row"].to_numpy().astype(np.int64),
-                source=spec.clicks,
-                y_scale=meta["y_scale"],
-            )
-            rk = risk_groups.get((sid, spec.curve_id))
-            table = None
-            if rk is not None:
-                table = RiskTable(
-                    time=rk["time"].to_numpy(),
-                    n_risk=rk["n_risk"].to_numpy().astype(np.int64),
-                    rows=rk["row"].to_numpy().astype(np.int64),
-                    source=spec.risk_table or "",
-                )
-            loaded_curves.append(LoadedCurve(spec, clicks_obj, table, meta["clicks_sha256"], meta["risk_table_sha256"]))
-        fg = file_groups.get((sid,))
-        src_files = (
-            [SourceFile(r["role"], r["file"], r["sha256"], r["bytes"]) for r in fg.iter_rows(named=True)]
-            if fg is not None
-            else []
-        )
-        pat = patient_groups.get((sid,))
-        out[sid] = LoadedStudy(
-            study_id=sid,
-            folder=None,  # type: ignore[arg-type]  # rebuilt from the store, not a folder
-            manifest=manifest,
-            files=src_files,
-            curves=loaded_curves,
-            patients=pat.select("patient_id", "arm_id", "endpoint", "time", "event", *COVARIATES)
-            if pat is not None
-            else None,
-            patients_sha256=next((f.sha256 for f in src_files if f.role == "patients"), None),
-            fingerprint=row["fingerprint"],
-        )
-    return out

@@ -69,10 +69,6 @@ _COVARIATE_RANGES = {"age": (0.0, MAX_AGE), "kps": (0.0, MAX_KPS)}
 ROWS_LISTED = 20
 
 
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(read_input_bytes(path)).hexdigest()
-
-
 def shown(name: str) -> str:
     """A file or folder name fit for a message: as is when printable, else escaped (``ascii``)."""
     try:
