@@ -194,7 +194,7 @@ def _reconstruct(p: _Problem, warnings: list[str], calibrate: bool) -> list[Reco
     drop[:last_j] = p.nr[:-1] - p.nr[1:]
     censored = fit.censored.tolist()
     events = [int(drop[j]) - censored[j] for j in range(last_j)] + [last.events]
-    for j in np.flatnonzero(fit.capped).tolist() if fit.capped.any() else ():
+    for j in np.flatnonzero(fit.capped).tolist():
         warnings.append(
             f"interval {p.tau[j]:g}-{p.tau[j + 1]:g}: the curve falls by about "
             f"{float(fit.expected_events[g.j_of == j].sum()):.1f} events but the risk table drops only from "

@@ -117,7 +117,7 @@ def warm_up(report: Callable[[str], None] | None = None, workers: int = 2, load:
     """
     import time
 
-    from meta_bm.reconstruction import engine  # registers every kernel
+    import meta_bm.reconstruction.engine  # noqa: F401  (imports, so registers, every kernel)
 
     cold = not config.DISABLE_JIT and not kernels_cached()
     start = time.monotonic()
@@ -128,7 +128,7 @@ def warm_up(report: Callable[[str], None] | None = None, workers: int = 2, load:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+            with ProcessPoolExecutor(min(workers, 2), mp_context=multiprocessing.get_context("spawn")) as pool:
                 list(pool.map(_compile_part, ("engine", "censoring")))
     if load or (cold and workers <= 1):
         _compile_part("engine")
@@ -136,7 +136,6 @@ def warm_up(report: Callable[[str], None] | None = None, workers: int = 2, load:
     seconds = time.monotonic() - start
     if cold and report:
         report(f"compiled the reconstruction kernels in {seconds:.0f} s")
-    del engine
     return seconds
 
 

@@ -26,7 +26,7 @@ def _run(env: dict[str, str], code: str = SNIPPET) -> str:
 
 
 def _index_files(root: Path) -> set[Path]:
-    return {p for p in root.rglob("*.nbi")}
+    return set(root.rglob("*.nbi"))
 
 
 def test_cache_goes_to_the_users_cache_not_the_source_tree(tmp_path):
