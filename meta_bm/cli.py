@@ -1,8 +1,16 @@
 """The ``meta-bm`` command line.
 
 ``meta-bm reconstruct CLICKS.csv [--risk-table RISK.csv] [--total-n N] [--total-events E]
-[--y-scale auto|probability|percent] [-o IPD.csv]`` writes the reconstructed IPD as CSV
+[--censor-marks MARKS.csv [--exact-marks]] [--y-scale auto|probability|percent] [-o IPD.csv]`` writes the
+reconstructed IPD as CSV
 (``time,event``; 1 = event, 0 = censored) to the file or stdout and the fidelity summary to stderr.
+
+``meta-bm digitize FIGURE [--page N] [--crop X0 Y0 X1 Y1] [--x-range MIN MAX] [--y-range MIN MAX]
+[--x-points PX V PX V] [--y-points PX V PX V] [--y-scale probability|percent] [--arms LABEL ...]
+[--curves N] -o OUTDIR``
+extracts the Kaplan–Meier curves of a PDF page, PNG or JPEG and writes per curve ``<k>_clicks.csv``,
+``<k>_censor.csv`` (censoring marks), ``<k>_risk.csv`` (numbers at risk read from a PDF), and
+``curves.json`` and ``overlay.png``; it exits 2 naming the file, page and what was not found.
 
 ``meta-bm run [--studies DIR] [--database FILE] [--output DIR] [--force]`` materializes every asset
 through Dagster on the instance in ``$DAGSTER_HOME`` (default ``./.dagster_home``, created with the
@@ -131,7 +139,7 @@ def _write_ipd(rec, out: str | None) -> None:
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from meta_bm.reconstruction import read_clicks, read_risk_table, reconstruct
+    from meta_bm.reconstruction import read_censor_marks, read_clicks, read_risk_table, reconstruct
     from meta_bm.reconstruction.parsing import check_count
 
     if args.total_n is not None:
@@ -142,7 +150,15 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
     table = read_risk_table(args.risk_table) if args.risk_table else None
     if table is None and args.total_n is None:
         raise InputError("--total-n is required when no --risk-table is given", str(args.clicks))
-    rec = reconstruct(clicks, table, total_n=args.total_n, total_events=args.total_events)
+    marks = read_censor_marks(args.censor_marks) if args.censor_marks else None
+    rec = reconstruct(
+        clicks,
+        table,
+        total_n=args.total_n,
+        total_events=args.total_events,
+        censor_times=marks,
+        exact_marks=args.exact_marks,
+    )
     if rec.time.size == 0:
         raise InputError(
             "the reconstruction has no patients: the risk table has 0 at risk at time 0", str(args.risk_table)
@@ -161,6 +177,58 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
             kinds = ", ".join(f"{action} {n}" for action, n in rest.most_common())
             where = f"all in {args.cleaning_log}" if args.cleaning_log else "--cleaning-log FILE writes them all"
             print(f"  ... {len(log) - LOG_LINES_SHOWN} more change(s) not shown ({kinds}); {where}", file=sys.stderr)
+    return 0
+
+
+def _pairs(values: list[float] | None) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """``PX V PX V`` from the command line as two (pixel, value) calibration points."""
+    if values is None:
+        return None
+    return (values[0], values[1]), (values[2], values[3])
+
+
+def _cmd_digitize(args: argparse.Namespace) -> int:
+    from meta_bm.digitizing import digitize
+    from meta_bm.digitizing.outputs import curve_files, write_outputs
+
+    t0 = time.perf_counter()
+    fig = digitize(
+        args.figure,
+        page=args.page,
+        crop=tuple(args.crop) if args.crop else None,
+        x_range=tuple(args.x_range) if args.x_range else None,
+        y_range=tuple(args.y_range) if args.y_range else None,
+        x_points=_pairs(args.x_points),
+        y_points=_pairs(args.y_points),
+        y_scale=args.y_scale,
+        arms=args.arms,
+        n_curves=args.curves,
+    )
+    seconds = time.perf_counter() - t0
+    try:
+        write_outputs(fig, args.output)
+    except OSError as exc:
+        raise InputError(f"cannot write the outputs ({exc.strerror or exc})", str(args.output)) from None
+    page = f", page {fig.page}" if fig.page else ""
+    print(
+        f"{args.figure}{page}: {len(fig.curves)} curve(s) from {fig.kind} data (axes from {fig.calibration.how}) "
+        f"in {seconds:.2f} s -> {args.output}",
+        file=sys.stderr,
+    )
+    for k, c in enumerate(fig.curves, start=1):
+        q = c.quality
+        marks = "marks not read" if c.censor_times is None else f"{c.censor_times.size} censor mark(s)"
+        risk = f"risk table {c.n_risk.size} rows" if c.n_risk is not None else "no risk table"
+        print(
+            f"  {k}: {c.label or '(no label)'}: {q.points} points, {marks}, {risk}, gaps {q.gaps} "
+            f"({q.gap_fraction:.1%}), overlap {q.overlap_fraction:.1%}, confidence {q.confidence} "
+            f"-> {', '.join(curve_files(k, c).values())}",
+            file=sys.stderr,
+        )
+        for note in q.notes:
+            print(f"     note: {note}", file=sys.stderr)
+    for w in fig.warnings:
+        print(f"  warning: {w}", file=sys.stderr)
     return 0
 
 
@@ -391,6 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--risk-table", help="numbers at risk: CSV with time,n_risk")
     r.add_argument("--total-n", type=int, help="number of patients (required without a risk table)")
     r.add_argument("--total-events", type=int, help="published total number of events (met exactly)")
+    r.add_argument("--censor-marks", help="times of the censoring marks drawn on the curve: CSV with a time column")
+    r.add_argument(
+        "--exact-marks",
+        action="store_true",
+        help="the marks' times are exact (read from a vector PDF by `meta-bm digitize`), not pixel readings",
+    )
     r.add_argument("--y-scale", choices=["auto", "probability", "percent"], default="auto")
     r.add_argument("-o", "--output", help="IPD CSV to write (default: stdout)")
     r.add_argument(
@@ -398,6 +472,28 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"file to write the whole cleaning log to (stderr shows the first {LOG_LINES_SHOWN} changes)",
     )
     r.set_defaults(func=_cmd_reconstruct)
+    d = sub.add_parser("digitize", help="extract the KM curves of a PDF page, PNG or JPEG as clicks, marks, risk table")
+    d.add_argument("figure", help="a PDF (article page or figure), PNG or JPEG")
+    d.add_argument("-o", "--output", required=True, help="folder to write the curves, curves.json and overlay.png")
+    d.add_argument("--page", type=int, help="1-based PDF page (default: the one page holding a plot)")
+    d.add_argument(
+        "--crop", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
+        help="region holding one plot: PDF points from the bottom left, or image pixels from the top left",
+    )
+    d.add_argument("--x-range", type=float, nargs=2, metavar=("MIN", "MAX"), help="values of the outermost x ticks")
+    d.add_argument("--y-range", type=float, nargs=2, metavar=("MIN", "MAX"), help="values of the outermost y ticks")
+    d.add_argument(
+        "--x-points", type=float, nargs=4, metavar=("PX1", "V1", "PX2", "V2"),
+        help="image calibration: two x pixel positions and their axis values",
+    )
+    d.add_argument(
+        "--y-points", type=float, nargs=4, metavar=("PY1", "V1", "PY2", "V2"),
+        help="image calibration: two y pixel positions and their axis values",
+    )
+    d.add_argument("--y-scale", choices=["probability", "percent"], help="how the survival axis is labelled")
+    d.add_argument("--arms", nargs="+", metavar="LABEL", help="curves wanted, by legend label (or names, in order)")
+    d.add_argument("--curves", type=int, metavar="N", help="how many curves the figure has (helps images)")
+    d.set_defaults(func=_cmd_digitize)
     run = sub.add_parser("run", help="materialize every asset through Dagster (only what changed)")
     run.add_argument("--studies", help="folder of study folders (default: $META_BM_STUDIES or ./data/studies)")
     run.add_argument("--database", help="DuckDB file (default: $META_BM_DATABASE or ./data/warehouse/meta_bm.duckdb)")

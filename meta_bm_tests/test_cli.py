@@ -457,3 +457,37 @@ def test_new_study_in_an_unwritable_place_exits_2(tmp_path, capsys):
     blocker.write_text("x")
     code, _, err = _run(["new-study", "smith_2024", "--root", blocker], capsys)
     assert code == 2 and err.startswith("meta-bm: error: ")
+
+
+def test_digitize_then_reconstruct_with_the_marks(tmp_path, capsys):
+    from meta_bm.simulation.km_figures import STYLES, draw_km_figure, simulate_arms
+
+    truth = draw_km_figure(simulate_arms(2, 9), STYLES["mpl_colour"], tmp_path / "km.pdf", fmt="pdf")
+    out = tmp_path / "curves"
+    assert main(["digitize", str(tmp_path / "km.pdf"), "-o", str(out), "--arms", truth.arms[1].label]) == 0
+    err = capsys.readouterr().err
+    assert "km.pdf, page 1: 1 curve(s) from vector data (axes from tick labels)" in err
+    assert f"1: {truth.arms[1].label}: " in err and "confidence high" in err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "1_censor.csv", "1_clicks.csv", "1_risk.csv", "curves.json", "overlay.png"
+    ]  # fmt: skip
+    ipd = tmp_path / "ipd.csv"
+    args = ["reconstruct", str(out / "1_clicks.csv"), "--risk-table", str(out / "1_risk.csv"), "-o", str(ipd)]
+    assert main([*args, "--censor-marks", str(out / "1_censor.csv"), "--exact-marks"]) == 0
+    rows = np.loadtxt(ipd, delimiter=",", skiprows=1)
+    arm = truth.arms[1]
+    assert rows.shape[0] == arm.time.size  # N from the risk table read off the figure
+    # the marks are exact in a PDF: with the numbers at risk read off it, the IPD is the true IPD (every
+    # censored time distinct here, so one patient per mark)
+    assert np.unique(arm.time[arm.event == 0]).size == (arm.event == 0).sum()
+    for flag in (0, 1):
+        got, want = np.sort(rows[rows[:, 1] == flag, 0]), np.sort(arm.time[arm.event == flag])
+        assert got.size == want.size and np.abs(got - want).max() < 1e-6
+
+
+def test_digitize_a_file_it_cannot_read_exits_2_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "notes.pdf").write_text("%PDF-1.4\nnot a pdf at all")
+    out = tmp_path / "out"
+    assert main(["digitize", str(tmp_path / "notes.pdf"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"meta-bm: error: {tmp_path / 'notes.pdf'}") and not out.exists()

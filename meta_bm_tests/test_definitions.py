@@ -32,6 +32,7 @@ ANALYSES = {
 }
 STUDY_LEVEL = {
     "study_sources": "ingest",
+    "digitized_curves": "ingest",
     "reconstructed_ipd": "reconstruction",
     "institutional_ipd": "reconstruction",
     "harmonized_cohort": "cohort",
@@ -54,8 +55,19 @@ def test_asset_graph_shape():
     }
     report_parents = {k.to_user_string() for k in graph.get(dg.AssetKey("pooled_report")).parent_keys}
     assert report_parents == {"cohort_summary", *ANALYSES}
+    assert {k.to_user_string() for k in graph.get(dg.AssetKey("reconstructed_ipd")).parent_keys} == {
+        "study_sources",
+        "digitized_curves",
+    }
     checks = {c.name for c in graph.asset_check_keys}
-    assert checks == {"manifest_valid", "fidelity", "published_figures", "cohort_rows_valid", "cohort_invariants"}
+    assert checks == {
+        "manifest_valid",
+        "extraction_quality",
+        "fidelity",
+        "published_figures",
+        "cohort_rows_valid",
+        "cohort_invariants",
+    }
 
 
 def test_bad_analyses_config_fails_loading_with_a_clear_message(tmp_path):

@@ -65,6 +65,7 @@ class GroupDef(_Strict):
 RESERVED_IDS = frozenset(
     {
         "study_sources",
+        "digitized_curves",
         "reconstructed_ipd",
         "institutional_ipd",
         "harmonized_cohort",

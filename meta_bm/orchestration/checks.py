@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from meta_bm.studies.reconstruct import FidelityGate
 
 MANIFEST_CHECK = "manifest_valid"
+EXTRACTION_CHECK = "extraction_quality"
 FIDELITY_CHECK = "fidelity"
 PUBLISHED_CHECK = "published_figures"
 ROWS_CHECK = "cohort_rows_valid"
@@ -35,6 +36,13 @@ with warnings.catch_warnings():  # partitioned check specs are a preview feature
             asset="study_sources",
             partitions_def=study_partitions,
             description="The folder loads: study.yaml follows the schema, every file it names exists and parses",
+        ),
+        dg.AssetCheckSpec(
+            EXTRACTION_CHECK,
+            asset="digitized_curves",
+            partitions_def=study_partitions,
+            description="Curves read from figures: every curve found whole (no long gaps or overlaps), "
+            "confidence not low; see the overlay",
         ),
         dg.AssetCheckSpec(
             FIDELITY_CHECK,
@@ -100,6 +108,47 @@ def manifest_evaluation(sid: str, status: str, problems: list[str], folder: str)
         if rejected
         else "folder loaded",
         {"folder": dg.MetadataValue.path(folder), "problems": md_list(problems) if rejected else "none"},
+    )
+
+
+# A figure curve is a poor extraction when more than this share of its time span was not seen, or
+# drawn over another curve (held at the last level or shared: its steps there are guesses).
+MAX_GAP_FRACTION = 0.05
+MAX_OVERLAP_FRACTION = 0.25
+
+
+def extraction_evaluation(sid: str, digitized: pl.DataFrame) -> dg.AssetCheckEvaluation:
+    """Per curve read from a figure: confidence, gaps and overlaps; any poor curve → WARN with why."""
+    poor = digitized.filter(
+        (pl.col("confidence") == "low")
+        | (pl.col("gap_fraction") > MAX_GAP_FRACTION)
+        | (pl.col("overlap_fraction") > MAX_OVERLAP_FRACTION)
+    )
+    if poor.height:
+        desc = f"{poor.height} of {digitized.height} curve(s) poorly extracted, check the overlay: " + ", ".join(
+            f"{r['curve_id']} ({r['confidence']} confidence, {r['gap_fraction']:.0%} unseen, "
+            f"{r['overlap_fraction']:.0%} overlapped)"
+            for r in poor.rows(named=True)
+        )
+    else:
+        desc = f"all {digitized.height} curve(s) read from figures extracted whole"
+    view = digitized.select(
+        "curve_id", "figure_id", "kind", "label", "points", "gaps",
+        pl.col("gap_fraction").round(3), pl.col("overlap_fraction").round(3), "confidence", "censor_marks",
+        "risk_rows",
+    )  # fmt: skip
+    return _evaluation(
+        "digitized_curves",
+        EXTRACTION_CHECK,
+        sid,
+        poor.height == 0,
+        dg.AssetCheckSeverity.WARN,
+        desc,
+        {
+            "curves": table_metadata(view),
+            "max_gap_fraction": MAX_GAP_FRACTION,
+            "max_overlap_fraction": MAX_OVERLAP_FRACTION,
+        },
     )
 
 

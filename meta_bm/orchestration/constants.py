@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from meta_bm.digitizing import DIGITIZER_VERSION
 from meta_bm.reconstruction import RECONSTRUCTION_VERSION
 
 GROUP_INGEST = "ingest"
@@ -19,9 +20,11 @@ SYNTHETIC_BANNER = "Example studies shipped in data/studies are SYNTHETIC (simul
 # Bump a code version when the asset's logic changes: the UI then marks it and its children stale,
 # and `meta-bm run` recomputes every study (the pipeline version below changes with them).
 # 2: the four study assets are one unit per study (meta_bm.pipeline.study), published comparison added.
+# 3: curves read from figures (digitized_curves), censoring marks.
 STUDY_CODE_VERSIONS = {
-    "study_sources": "2",
-    "reconstructed_ipd": f"2+engine{RECONSTRUCTION_VERSION}",
+    "study_sources": "3",
+    "digitized_curves": f"1+digitizer{DIGITIZER_VERSION}",
+    "reconstructed_ipd": f"3+engine{RECONSTRUCTION_VERSION}",
     "institutional_ipd": "2",
     "harmonized_cohort": "2",
 }

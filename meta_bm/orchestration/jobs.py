@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import dagster as dg
 
+from meta_bm.orchestration.assets.studies import STUDY_SPECS
 from meta_bm.orchestration.constants import GROUP_ANALYSIS
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-STUDY_UNIT = dg.AssetSelection.assets("study_sources", "reconstructed_ipd", "institutional_ipd", "harmonized_cohort")
+# (every asset of the study unit: it is one step and cannot run a subset)
+STUDY_UNIT = dg.AssetSelection.assets(*(spec.key for spec in STUDY_SPECS))
 
 refresh_job = dg.define_asset_job(
     "refresh",

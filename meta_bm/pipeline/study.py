@@ -36,6 +36,7 @@ from pathlib import Path
 
 import polars as pl
 
+from meta_bm.digitizing.outputs import overlay_png
 from meta_bm.errors import InputError
 from meta_bm.reports.figures import overlay_curves, study_figure_png
 from meta_bm.store.study_tables import ingest_tables
@@ -54,6 +55,8 @@ STUDY_UNIT_TABLES = (
     "curves",
     "raw_clicks",
     "raw_risk_tables",
+    "raw_censor_marks",
+    "digitized_curves",
     "raw_patients",
     "ipd",
     "fidelity",
@@ -89,6 +92,7 @@ class StudyOutcome:
     source: str | None = None
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     figure_png: bytes | None = None
+    overlays: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -153,10 +157,12 @@ def process_study(folder: str | Path, gate: FidelityGate | None = None, figure: 
         return StudyOutcome(sid, "failed", stage, fingerprint, [str(exc)], study.manifest.source)
     except Exception as exc:
         return StudyOutcome(sid, "failed", stage, fingerprint, [_unexpected(folder, exc)], study.manifest.source)
-    png = None
+    png, overlays = None, {}
     if figure and rec is not None and rec.curves:
         try:
             png = study_figure_png(overlay_curves(rec), title=sid)
+            # (each figure's extracted points drawn on the figure itself, for a person to check)
+            overlays = {fid: overlay_png(fig) for fid, fig in study.figures.items()}
         except Exception as exc:  # a figure never costs a study its rows
             return StudyOutcome(sid, "failed", "figure", fingerprint, [_unexpected(folder, exc)], study.manifest.source)
     return StudyOutcome(
@@ -167,6 +173,7 @@ def process_study(folder: str | Path, gate: FidelityGate | None = None, figure: 
         source=study.manifest.source,
         tables={k: v for k, v in tables.items() if v.height},
         figure_png=png,
+        overlays=overlays,
     )
 
 

@@ -16,6 +16,10 @@ This module is the recipe; each step lives in a module of its own:
    the clicks (Guyot's step), alternated, for each weight of the placement's prior; the candidate
    nearest the clicks is kept. When the curve falls further than the table allows, events are
    capped at the table's decrease and a warning says so;
+   With the censoring marks' times (``censor_times``), :mod:`~meta_bm.reconstruction.censor_marks`
+   puts the censorings at the marks instead, the number at each still read from the step heights;
+   with exact corners and marks (``exact_marks``), :mod:`~meta_bm.reconstruction.exact_path` reads
+   the IPD off exactly instead of steps 2-5 (they run only when no IPD fits exactly);
 5. :mod:`~meta_bm.reconstruction.total_events`: a published total of events is met exactly, with
    and without calibrating it in before tracking; the way nearer the clicks (fidelity RMSE) is kept;
 6. :mod:`~meta_bm.reconstruction.result`: the IPD with its fidelity figures.
@@ -41,10 +45,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from meta_bm.errors import MAX_CLICKS, MAX_N, MAX_RISK_ROWS, InputError
+from meta_bm.reconstruction.censor_marks import (
+    best_mark_placement,
+    check_censor_marks,
+    place_at_marks,
+    snap_to_drops,
+    survivors_at_marks,
+)
+from meta_bm.reconstruction.censoring import CensoringModel
 from meta_bm.reconstruction.cleaning import CleanCurve, clean_clicks
 from meta_bm.reconstruction.event_tracking import PLACEMENT_PASSES, PRIOR_WEIGHTS, best_placement
+from meta_bm.reconstruction.exact_path import NotExact, exact_ipd
 from meta_bm.reconstruction.last_interval import LastInterval, fit_last_interval
 from meta_bm.reconstruction.parsing import (
+    CensorMarks,
     Clicks,
     RiskTable,
     check_count,
@@ -70,6 +84,9 @@ from meta_bm.reconstruction.risk_intervals import (
 )
 from meta_bm.reconstruction.total_events import calibrate_intervals, flip_to_total, through_last_interval
 
+# The censoring model of an exact reconstruction: every censoring sits at a mark, none is modelled.
+EXACT_CENSORING = CensoringModel(1.0, np.inf, "none: censorings at the exact censoring marks")
+
 __all__ = ["RECONSTRUCTION_VERSION", "Fidelity", "Reconstruction", "fidelity", "reconstruct", "reconstruct_arrays"]
 
 
@@ -77,7 +94,8 @@ __all__ = ["RECONSTRUCTION_VERSION", "Fidelity", "Reconstruction", "fidelity", "
 class _Problem:
     """One curve's inputs, checked and prepared: the cleaned clicks (``t`` snapped to risk times,
     ``s`` with tiny survival taken as 0), the risk table from time 0 (``tau``, ``nr``) and what
-    was published."""
+    was published; ``marks``: the censoring marks' times (sorted), when known, and whether they are
+    exact (read from a vector drawing)."""
 
     curve: CleanCurve
     risk_table: RiskTable | None
@@ -87,6 +105,8 @@ class _Problem:
     s: np.ndarray
     tau: np.ndarray
     nr: np.ndarray
+    marks: np.ndarray | None = None
+    exact_marks: bool = False
 
 
 def _check_entry(
@@ -121,6 +141,8 @@ def reconstruct(
     risk_table: RiskTable | None = None,
     total_n: int | None = None,
     total_events: int | None = None,
+    censor_times: CensorMarks | np.ndarray | list[float] | None = None,
+    exact_marks: bool = False,
 ) -> Reconstruction:
     """Reconstruct IPD from a digitized KM curve.
 
@@ -134,6 +156,18 @@ def reconstruct(
         Number of patients; required without a risk table, and when the risk table starts after 0.
     total_events:
         Published total events, optional; when given the IPD has exactly this many events.
+    censor_times:
+        The times of the censoring marks drawn on the curve (:class:`CensorMarks` or a sequence;
+        any order, a time twice for two marks on one spot), optional. Each mark is a censored
+        time: the censorings are put at the marks (at least one each when the numbers allow), the
+        number at each read from the step heights (:mod:`~meta_bm.reconstruction.censor_marks`).
+    exact_marks:
+        The curve's corners and the marks' times are exact (read from a vector PDF), not read with
+        pixel error: the IPD is then read off exactly (:mod:`~meta_bm.reconstruction.exact_path`:
+        whole events and numbers at risk reproducing every step height, one censoring at least per
+        mark, every number at risk met); when no IPD does, a warning says why and the general path
+        runs, where a mark just before a drop stays before it instead of being taken as censored
+        at the drop's time (:data:`~meta_bm.reconstruction.censor_marks.MARK_SNAP`).
 
     Returns
     -------
@@ -144,12 +178,14 @@ def reconstruct(
     InputError
         On input outside the plausibility limits of :mod:`meta_bm.errors` (N, counts, clicks), a
         curve with no patients at time 0, or a risk table starting after 0 that cannot imply a
-        plausible N (give ``total_n`` then).
+        plausible N (give ``total_n`` then); censoring marks at negative times or after the
+        curve's end.
     """
     _check_entry(curve, risk_table, total_n, total_events)
     if isinstance(curve, Clicks):
         curve = clean_clicks(curve)
     src = curve.source
+    marks = None if censor_times is None else check_censor_marks(censor_times, float(curve.time[-1]), src)
     warnings: list[str] = []
     s = curve.survival
     if s.size and s.min() < ZERO_SURVIVAL:
@@ -163,8 +199,15 @@ def reconstruct(
         )
     if total_events is not None and not (0 <= total_events <= nr[0]):
         raise InputError(f"total events {total_events} is outside 0..{nr[0]} (the number of patients)", src)
+    if exact_marks and marks is not None:
+        read_off = _exact_reconstruction(curve, risk_table, total_n, total_events, s, marks, tau, nr, warnings)
+        if read_off is not None:
+            return read_off
     t = snap_to_risk_times(curve.time, s, tau, nr, warnings)
-    problem = _Problem(curve, risk_table, total_n, total_events, t, s, tau, nr)
+    if marks is not None and not exact_marks:
+        marks = snap_to_drops(marks, t, s)
+    exact = exact_marks and marks is not None
+    problem = _Problem(curve, risk_table, total_n, total_events, t, s, tau, nr, marks, exact)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if total_events is None:
             return _reconstruct(problem, warnings, calibrate=False)[0]
@@ -177,6 +220,53 @@ def reconstruct(
             # way needs a fit of its own; with one, _reconstruct already ran both when they differ)
             results += _reconstruct(problem, warnings, calibrate=False)
         return min(results, key=lambda r: r.fidelity.rmse)
+
+
+def _exact_reconstruction(
+    curve: CleanCurve,
+    risk_table: RiskTable | None,
+    total_n: int | None,
+    total_events: int | None,
+    s: np.ndarray,
+    marks: np.ndarray,
+    tau: np.ndarray,
+    nr: np.ndarray,
+    warnings: list[str],
+) -> Reconstruction | None:
+    """The IPD read exactly off an exact curve with exact marks (:mod:`~meta_bm.reconstruction.exact_path`),
+    or None, with a warning saying why, when no IPD reproduces them exactly (the general path then runs)."""
+    end_time = max(float(curve.time[-1]), float(tau[-1]))
+    try:
+        found = exact_ipd(curve.time, s, marks, tau, nr, end_time, total_events)
+    except NotExact as exc:
+        warnings.append(
+            f"the curve and its censoring marks, read as exact, admit no exact IPD ({exc}; the plotting program "
+            "may have simplified the curve); reconstructed by the general method"
+        )
+        return None
+    times, event = found.time, found.event
+    warnings = warnings + found.notes(end_time)
+    events_per, censored_per = count_per_interval(times, event, tau)
+    intervals = {
+        "start": tau,
+        "end": np.append(tau[1:], end_time),
+        "n_risk_start": nr.astype(np.int64),
+        "n_risk_end_published": np.append(nr[1:], 0).astype(np.int64),
+        "events": events_per,
+        "censored": censored_per,
+        "capped": np.zeros(tau.size, np.bool_),
+    }
+    return Reconstruction(
+        time=times,
+        event=event,
+        curve=curve,
+        interval_data=intervals,
+        censoring=EXACT_CENSORING,
+        warnings=warnings,
+        fidelity=fidelity(times, event, curve, risk_table, total_events),
+        inputs={"total_n": total_n, "total_events": total_events, "n_clicks": len(curve)}
+        | {"n_censor_marks": int(marks.size), "exact_path": True},
+    )
 
 
 def _reconstruct(p: _Problem, warnings: list[str], calibrate: bool) -> list[Reconstruction]:
@@ -193,6 +283,12 @@ def _reconstruct(p: _Problem, warnings: list[str], calibrate: bool) -> list[Reco
     drop = np.zeros(p.nr.size, np.int64)
     drop[:last_j] = p.nr[:-1] - p.nr[1:]
     censored = fit.censored.tolist()
+    if p.exact_marks:
+        # Each exact mark is at least one censoring: the closed form assumed censoring spread evenly
+        # and can count fewer in an interval than it has marks (the curve itself is exact there).
+        assert p.marks is not None
+        per_interval = np.bincount(np.searchsorted(p.tau, p.marks, side="right") - 1, minlength=p.tau.size)
+        censored = [min(max(c, int(per_interval[j])), int(drop[j])) for j, c in enumerate(censored)]
     events = [int(drop[j]) - censored[j] for j in range(last_j)] + [last.events]
     for j in np.flatnonzero(fit.capped).tolist():
         warnings.append(
@@ -226,25 +322,48 @@ def _finish(
     # How far the placement trusts the step heights over its prior is chosen per curve (only the
     # risk intervals have a prior): the candidate nearest the clicks is kept.
     weights = np.array(PRIOR_WEIGHTS if last_j > 0 else PRIOR_WEIGHTS[:1])
-    d_int, cens, cens_last, placed = best_placement(
-        g,
-        d_int,
-        np.array(censored, np.int64),
-        drop,
-        last.censor_times,
-        weights,
-        PLACEMENT_PASSES,
-        p.curve.time,
-        p.curve.survival,
-    )
+    marked = None
+    if p.marks is None:
+        d_int, cens, cens_last, placed = best_placement(
+            g,
+            d_int,
+            np.array(censored, np.int64),
+            drop,
+            last.censor_times,
+            weights,
+            PLACEMENT_PASSES,
+            p.curve.time,
+            p.curve.survival,
+        )
+    else:
+        d_int, marked = best_mark_placement(
+            g,
+            d_int,
+            np.array(censored, np.int64),
+            drop,
+            p.marks,
+            tuple(weights.tolist()),
+            PLACEMENT_PASSES,
+            p.curve.time,
+            p.curve.survival,
+        )
+        cens, cens_last, placed = marked.cens, marked.cens_last, marked.cens
     s_b_last = float(fit.s_b[last_j])
     if p.total_events is not None and last.length > 0 and s_b_last > 0:
         tail_share = 1.0 - float(p.s[-1]) / s_b_last
         d_int, cens, cens_last = through_last_interval(
             g, d_int, placed, cens, cens_last, p.total_events, last.start, last.length, last.n_at_start, tail_share
         )
+        if marked is not None:
+            # the censorings it added or took away were spread evenly: back onto the marks, for the
+            # events it tracked (the risk intervals' are unchanged)
+            counts = np.array(censored, np.int64)  # (only the last interval's, which reads d_int, is used)
+            cens_last = place_at_marks(g, d_int, counts, p.marks, marked.prior_weight)[1]
     end_time = max(float(p.t[-1]), float(p.tau[-1]))
     survivors = int(last.n_at_start - d_int[last.first :].sum() - cens_last.size)
+    if marked is not None:
+        cens_last, survivors = _survivors_at_marks(p, g, last, d_int, cens_last, survivors, end_time, warnings)
+        warnings += marked.warnings(g.tau, end_time)
     times, event = ipd_arrays(p.t, d_int, cens, cens_last, max(survivors, 0), end_time)
     flipped = 0
     if p.total_events is not None:
@@ -283,8 +402,33 @@ def _finish(
         censoring=last.model,
         warnings=warnings,
         fidelity=fidelity(times, event, p.curve, p.risk_table, p.total_events),
-        inputs={"total_n": p.total_n, "total_events": p.total_events, "n_clicks": len(p.curve)},
+        inputs={"total_n": p.total_n, "total_events": p.total_events, "n_clicks": len(p.curve)}
+        | ({} if p.marks is None else {"n_censor_marks": int(p.marks.size)}),
     )
+
+
+def _survivors_at_marks(
+    p: _Problem,
+    g: CurveGeometry,
+    last: LastInterval,
+    d: np.ndarray,
+    cens_last: np.ndarray,
+    survivors: int,
+    end_time: float,
+    warnings: list[str],
+) -> tuple[np.ndarray, int]:
+    """The patients alive after the last drop censored at the marks after it (rather than all at
+    the curve's end); those left without a mark stay at the end, with a warning."""
+    assert p.marks is not None
+    dropped = np.flatnonzero(d[last.first :] > 0)
+    after = float(g.t[last.first + dropped[-1]]) if dropped.size else last.start
+    cens_last, left = survivors_at_marks(cens_last, p.marks, after, survivors)
+    if left > 0:
+        warnings.append(
+            f"{left} patient(s) still at risk after the last drop at {after:g} were censored at the curve's end "
+            f"({end_time:g}): no censoring mark follows the last drop"
+        )
+    return cens_last, left
 
 
 def reconstruct_arrays(
@@ -296,12 +440,17 @@ def reconstruct_arrays(
     total_events: int | None = None,
     y_scale: str = "auto",
     source: str = "<arrays>",
+    censor_times=None,
+    exact_marks: bool = False,
 ) -> Reconstruction:
-    """Python API: reconstruct from sequences (clicks, optional risk table) without files."""
+    """Python API: reconstruct from sequences (clicks, optional risk table, optional censoring
+    marks' times) without files."""
     clicks = clicks_from_arrays(time, survival, source, y_scale)  # type: ignore[arg-type]
     table = None
     if risk_time is not None or n_risk is not None:
         if risk_time is None or n_risk is None:
             raise InputError("give both risk_time and n_risk", source)
         table = risk_table_from_arrays(risk_time, n_risk, source)
-    return reconstruct(clicks, table, total_n=total_n, total_events=total_events)
+    return reconstruct(
+        clicks, table, total_n=total_n, total_events=total_events, censor_times=censor_times, exact_marks=exact_marks
+    )

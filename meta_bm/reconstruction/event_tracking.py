@@ -27,6 +27,7 @@ PLACEMENT_PASSES = 4
 # 0.00477, --pairs 60; five weights gained 0.00004 more, at 0.03 ms a weight).
 PRIOR_WEIGHTS = (1.0, 0.2, 5.0)
 
+
 @kernel
 def ascending(a: np.ndarray) -> np.ndarray:
     """``a`` if it is sorted ascending, else a sorted copy."""

@@ -165,6 +165,7 @@ def _compile_part(part: str) -> None:
         for n0, target, prior in ((20.0, None, 0.01), (400.0, None, None), (400.0, 150.0, None)):
             fit_censoring(x, drops, n0, 1.0, 4.0, target_events=target, prior_hazard=prior)
         return
+    from meta_bm.reconstruction.censor_marks import best_mark_placement, place_at_marks, survivors_at_marks
     from meta_bm.reconstruction.cleaning import CleanCurve
     from meta_bm.reconstruction.event_tracking import PLACEMENT_PASSES, PRIOR_WEIGHTS, best_placement
     from meta_bm.reconstruction.last_interval import _quantiles, drops_after
@@ -182,6 +183,10 @@ def _compile_part(part: str) -> None:
     d, cens, cens_last, placed = best_placement(
         g, d, censored, drop, c_last, np.array(PRIOR_WEIGHTS), PLACEMENT_PASSES, curve.time, curve.survival
     )
+    marks = np.array([0.5, 2.0, 3.5])  # (censoring marks read from a figure: their own placement)
+    best_mark_placement(g, d, censored, drop, marks, tuple(PRIOR_WEIGHTS), PLACEMENT_PASSES, curve.time, curve.survival)
+    place_at_marks(g, d, censored, marks, 1.0)
+    survivors_at_marks(c_last, marks, 3.0, 2)
     d, cens, cens_last = through_last_interval(g, d, placed, cens, cens_last, 12, 2.5, 1.5, 12.0, 0.1)
     _quantiles(np.array([1.0, 0.5, 0.0]), np.array([1.0, 0.5]), 12.0, 0.7, 2)
     times, event = ipd_arrays(g.t, d, cens, cens_last, 2, 4.0)

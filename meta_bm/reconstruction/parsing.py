@@ -8,6 +8,11 @@ probability or a percentage: ``y_scale="auto"`` decides from the data, ``"probab
 
 Risk tables: ``time,n_risk`` (header optional), same separators.
 
+Censoring marks (``<k>_censor.csv``): the times of the '+' or '|' marks drawn on the curve, one a
+row, in a ``time`` column (header optional; without one the first column, and a second, such as the
+marks' survival, is ignored), same separators; a comma is a decimal comma in a one-column file (a
+header of one name, or no '.' anywhere).
+
 Files are read as UTF-8 (with or without a byte-order mark), UTF-16 (with a byte-order mark, or
 without one when the NUL bytes of ASCII text say so) or, failing UTF-8, Latin-1; any other file
 holding NUL bytes is refused as not text. Only regular files are read, up to
@@ -72,6 +77,22 @@ class Clicks:
     rows: np.ndarray
     source: str
     y_scale: str
+
+    def __len__(self) -> int:
+        return int(self.time.size)
+
+
+@dataclass(frozen=True)
+class CensorMarks:
+    """The times of the censoring marks of one curve, as read (any order, duplicates kept: two marks
+    drawn on one spot are two censored times).
+
+    ``rows``: each mark's 1-based line in its file; ``source``: the file (or label).
+    """
+
+    time: np.ndarray
+    rows: np.ndarray
+    source: str
 
     def __len__(self) -> int:
         return int(self.time.size)
@@ -483,6 +504,71 @@ def read_risk_table(path: str | Path) -> RiskTable:
     """Read a numbers-at-risk CSV file; see :func:`parse_risk_table`."""
     text, name = _read_text(path)
     return parse_risk_table(text, name)
+
+
+def parse_censor_marks(text: str, source: str = "<string>") -> CensorMarks:
+    """Parse a censoring marks file (module docstring) into :class:`CensorMarks`.
+
+    A header with no data rows is a curve without marks (no censoring); an empty file is refused.
+    Each time must be a number in ``0..MAX_TIME``; at most :data:`~meta_bm.errors.MAX_CLICKS` rows.
+
+    >>> parse_censor_marks("time\\n3,5\\n1\\n", "a_censor.csv").time.tolist()
+    [3.5, 1.0]
+    """
+    lines = _data_lines(text)
+    if not lines:
+        raise InputError("the censoring marks file is empty (give at least a 'time' header)", source)
+    if len(lines) > MAX_CLICKS + 1:  # (+ a header line)
+        raise InputError(
+            f"the censoring marks file has {len(lines):,} rows, above the limit of {MAX_CLICKS:,}",
+            source,
+            lines[MAX_CLICKS + 1][0],
+        )
+    sep = _detect_separator(lines)
+    first = _split(lines[0][1], sep)
+    col, header_names = 0, None
+    if all(_to_float(c, True) is None for c in first):
+        header_names = [c.strip('"').strip("'").strip().lower() for c in first]
+        named = [i for i, h in enumerate(header_names) if h in _RISK_TIME_NAMES]
+        if not named:
+            raise InputError(
+                f"the censoring marks header must name a 'time' column, found {','.join(header_names)!r}",
+                source,
+                lines[0][0],
+            )
+        col = named[0]
+        lines = lines[1:]
+    if sep == "," and (
+        (header_names is not None and len(header_names) == 1)
+        or (header_names is None and not any("." in line for _, line in lines))
+    ):
+        sep = None  # one column with decimal commas
+    decimal_comma = sep != ","
+    width = len(header_names) if header_names is not None else None
+    times = np.empty(len(lines))
+    rows = np.empty(len(lines), np.int64)
+    for i, (lineno, line) in enumerate(lines):
+        cells = _split(line, sep)
+        if (width is not None and len(cells) != width) or (width is None and len(cells) > 2):
+            expected = f"{width}" if width is not None else "1 or 2 (time first)"
+            raise InputError(f"expected {expected} column(s), found {len(cells)}: {line!r}", source, lineno)
+        v = _to_float(cells[col], decimal_comma)
+        if v is None:
+            raise InputError(f"non-numeric censoring mark time {cells[col]!r}", source, lineno)
+        if v < 0:
+            raise InputError(f"censoring mark at a negative time {v:g}", source, lineno)
+        if v > MAX_TIME:
+            raise InputError(
+                f"censoring mark time {v:g} is beyond the limit of {MAX_TIME:g} (wrong column or unit?)", source, lineno
+            )
+        times[i], rows[i] = v, lineno
+    return CensorMarks(time=times, rows=rows, source=source)
+
+
+def read_censor_marks(path: str | Path) -> CensorMarks:
+    """Read a censoring marks file (``<k>_censor.csv``); see :func:`parse_censor_marks`."""
+    text, name = _read_text(path)
+    return parse_censor_marks(text, name)
 
 
 def risk_table_from_arrays(time, n_risk, source: str = "<arrays>") -> RiskTable:

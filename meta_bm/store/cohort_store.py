@@ -43,11 +43,18 @@ TABLES: dict[str, str] = {
         risk_table_sha256 VARCHAR, total_n INTEGER, total_events INTEGER, published_median DOUBLE,
         published_median_lower DOUBLE, published_median_upper DOUBLE, published_hr DOUBLE,
         published_hr_lower DOUBLE, published_hr_upper DOUBLE, published_hr_reference_arm VARCHAR,
-        published_events INTEGER""",
+        published_events INTEGER, figure_id VARCHAR, figure_file VARCHAR, figure_page INTEGER,
+        figure_sha256 VARCHAR, censor_marks_file VARCHAR, censor_marks_sha256 VARCHAR""",
     "raw_clicks": "study_id VARCHAR, curve_id VARCHAR, row INTEGER, time DOUBLE, survival DOUBLE",
     "raw_risk_tables": "study_id VARCHAR, curve_id VARCHAR, row INTEGER, time DOUBLE, n_risk INTEGER",
+    "raw_censor_marks": "study_id VARCHAR, curve_id VARCHAR, mark INTEGER, time DOUBLE",
+    # one row per curve read from a figure: the figure and how well it was extracted
+    "digitized_curves": """study_id VARCHAR, curve_id VARCHAR, figure_id VARCHAR, figure_file VARCHAR,
+        figure_page INTEGER, figure_sha256 VARCHAR, kind VARCHAR, calibration VARCHAR, label VARCHAR,
+        style VARCHAR, method VARCHAR, points INTEGER, gaps INTEGER, gap_fraction DOUBLE,
+        overlap_fraction DOUBLE, confidence VARCHAR, censor_marks INTEGER, risk_rows INTEGER, notes VARCHAR""",
     "ipd": """study_id VARCHAR, curve_id VARCHAR, patient_index INTEGER, time DOUBLE, event TINYINT,
-        time_unit VARCHAR, clicks_sha256 VARCHAR, reconstruction_version VARCHAR""",
+        time_unit VARCHAR, clicks_sha256 VARCHAR, reconstruction_version VARCHAR, figure_sha256 VARCHAR""",
     "fidelity": """study_id VARCHAR, curve_id VARCHAR, status VARCHAR, n_clicks INTEGER, rmse DOUBLE,
         mean_abs_error DOUBLE, max_abs_error DOUBLE, max_error_time DOUBLE, n_patients INTEGER,
         n_published INTEGER, events INTEGER, events_published INTEGER, risk_table_max_abs_diff INTEGER,
@@ -104,6 +111,25 @@ _REPORT_SOURCES = {
 }
 
 
+def _create_or_upgrade(con: duckdb.DuckDBPyConnection) -> None:
+    """Create missing tables; add the columns a newer meta_bm stores to tables an older one created
+    (rows are inserted by column name, so an added column is NULL for the rows already stored)."""
+    existing: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+    ).fetchall():
+        existing.setdefault(table, set()).add(column)
+    for name, cols in TABLES.items():
+        if name not in existing:
+            con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
+            continue
+        for definition in cols.split(","):
+            column = definition.split()[0]
+            if column not in existing[name]:
+                con.execute(f"ALTER TABLE {name} ADD COLUMN {definition.strip()}")
+    con.execute(_POOLED_VERSIONS_DDL)
+
+
 class CohortStore:
     """Access to the DuckDB file behind meta_bm (see the module docstring for the locking rules).
 
@@ -129,9 +155,7 @@ class CohortStore:
             con = self._open()
             try:
                 if not self._ready:
-                    for name, cols in TABLES.items():
-                        con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
-                    con.execute(_POOLED_VERSIONS_DDL)
+                    _create_or_upgrade(con)
                     self._ready = True
                 yield con
             finally:
@@ -238,6 +262,7 @@ class CohortStore:
             "clicks": f"SELECT study_id, curve_id, time, survival FROM raw_clicks {where} ORDER BY curve_id, row",
             "ipd": f"SELECT study_id, curve_id, time, event FROM ipd {where} ORDER BY curve_id, patient_index",
             "risk_fit": f"SELECT * FROM risk_table_fit {where} ORDER BY curve_id, time",
+            "digitized": f"SELECT * FROM digitized_curves {where} ORDER BY curve_id",
             "cohort": f"SELECT * FROM cohort {where}",
         }
         with self.connect() as con:

@@ -31,8 +31,17 @@ from typing import get_args
 import numpy as np
 import polars as pl
 
+from meta_bm.digitizing import DigitizedCurve, DigitizedFigure, DigitizeError, digitize_bytes, select_curves
 from meta_bm.errors import MAX_AGE, MAX_INPUT_BYTES, MAX_KPS, MAX_N, MAX_TIME, InputError
-from meta_bm.reconstruction import Clicks, RiskTable, parse_clicks, parse_risk_table
+from meta_bm.reconstruction import (
+    Clicks,
+    RiskTable,
+    clicks_from_arrays,
+    parse_censor_marks,
+    parse_clicks,
+    parse_risk_table,
+    risk_table_from_arrays,
+)
 from meta_bm.reconstruction.parsing import decode_text, file_kind, os_reason, read_input_bytes
 from meta_bm.studies.manifest import (
     ENDPOINTS,
@@ -251,12 +260,43 @@ class SourceFile:
 
 
 @dataclass(frozen=True)
+class FigureCurve:
+    """Where a curve read from a figure came from: the figure, its file's SHA-256, the curve extracted."""
+
+    figure_id: str
+    file: str
+    page: int | None
+    sha256: str
+    curve: DigitizedCurve
+
+
+@dataclass(frozen=True)
 class LoadedCurve:
+    """One curve of a study, parsed: clicks (a digitizer's export, or the corners extracted from a
+    figure), the risk table (typed, or read from the figure), censoring-mark times when known, and the
+    SHA-256 of every file they came from."""
+
     spec: Curve
     clicks: Clicks
     risk_table: RiskTable | None
-    clicks_sha256: str
+    clicks_sha256: str | None
     risk_table_sha256: str | None
+    censor_times: np.ndarray | None = None
+    censor_marks_sha256: str | None = None
+    figure: FigureCurve | None = None
+    marks_exact: bool = False  # (the marks were read from a vector PDF: exact times, not pixel readings)
+
+    @property
+    def source_file(self) -> str:
+        """The file the curve's points came from: the clicks file, or the figure."""
+        return self.figure.file if self.figure is not None else str(self.spec.clicks)
+
+    @property
+    def source_sha256(self) -> str:
+        """SHA-256 of :attr:`source_file` (the provenance of every patient row of the curve)."""
+        sha = self.figure.sha256 if self.figure is not None else self.clicks_sha256
+        assert sha is not None
+        return sha
 
 
 @dataclass(frozen=True)
@@ -271,6 +311,7 @@ class LoadedStudy:
     patients: pl.DataFrame | None
     patients_sha256: str | None
     fingerprint: str
+    figures: dict[str, DigitizedFigure] = field(default_factory=dict)
 
 
 def load_study(folder: str | Path) -> LoadedStudy:
@@ -318,27 +359,59 @@ def _load_study(folder: Path, where: list[object]) -> LoadedStudy:
                 continue
             hashes[name] = hashlib.sha256(raws[name]).hexdigest()
         files.append(SourceFile(role, name, hashes[name], len(raws[name])))
+    figures = _digitize_figures(folder, manifest, raws, problems)
     curves: list[LoadedCurve] = []
     for c in manifest.curves:
-        if c.clicks not in hashes or (c.risk_table and c.risk_table not in hashes):
+        named = [c.clicks, c.risk_table, c.censor_marks, manifest.figure(c.figure).file if c.figure else None]
+        if any(name is not None and name not in hashes for name in named):
             continue
+        if c.figure is not None and c.figure not in figures:
+            continue  # (the figure's problem is reported)
         try:
-            where[0] = folder / c.clicks
-            clicks = parse_clicks(_text(texts, raws, folder, c.clicks), str(folder / c.clicks), c.y_scale)
-            table = None
-            if c.risk_table:
+            figure, clicks, table = None, None, None
+            if c.figure is not None:
+                figure = _figure_curve(folder, manifest, c, figures[c.figure], hashes)
+                clicks, table = _from_figure(folder, c, figure)
+            else:
+                assert c.clicks is not None
+                where[0] = folder / c.clicks
+                clicks = parse_clicks(_text(texts, raws, folder, c.clicks), str(folder / c.clicks), c.y_scale)
+            if c.risk_table:  # (a typed table wins over one read from a figure)
                 where[0] = folder / c.risk_table
                 table = parse_risk_table(_text(texts, raws, folder, c.risk_table), str(folder / c.risk_table))
+            marks = figure.curve.censor_times if figure is not None else None
+            if c.censor_marks:
+                where[0] = folder / c.censor_marks
+                text = _text(texts, raws, folder, c.censor_marks)
+                marks = parse_censor_marks(text, str(folder / c.censor_marks)).time
         except InputError as exc:
             problems.append(str(exc))
+            continue
+        if table is None and c.total_n is None:
+            problems.append(
+                f"{manifest_path}: curves[{c.curve_id}].total_n: required, as no numbers at risk were read from "
+                f"figure {c.figure!r} and no risk_table is given"
+            )
             continue
         if table is not None and c.total_n is not None and c.total_n < int(table.n_risk[0]):
             problems.append(
                 f"{manifest_path}: curves[{c.curve_id}].total_n: {c.total_n} is smaller than the first "
-                f"number at risk {int(table.n_risk[0])} in {c.risk_table}"
+                f"number at risk {int(table.n_risk[0])} in {c.risk_table or table.source}"
             )
             continue
-        curves.append(LoadedCurve(c, clicks, table, hashes[c.clicks], hashes.get(c.risk_table or "")))
+        curves.append(
+            LoadedCurve(
+                c,
+                clicks,
+                table,
+                hashes[c.clicks] if c.clicks else None,
+                hashes.get(c.risk_table or ""),
+                censor_times=marks,
+                censor_marks_sha256=hashes.get(c.censor_marks or ""),
+                figure=figure,
+                marks_exact=figure is not None and not c.censor_marks and figures[str(c.figure)].kind == "vector",
+            )
+        )
     patients = None
     if manifest.patients and manifest.patients.file in hashes:
         name = manifest.patients.file
@@ -359,7 +432,73 @@ def _load_study(folder: Path, where: list[object]) -> LoadedStudy:
         patients=patients,
         patients_sha256=hashes.get(manifest.patients.file) if manifest.patients else None,
         fingerprint=folder_fingerprint(folder),
+        figures=figures,
     )
+
+
+def _digitize_figures(
+    folder: Path, manifest: StudyManifest, raws: dict[str, bytes], problems: list[str]
+) -> dict[str, DigitizedFigure]:
+    """Every figure of the manifest digitized (:func:`meta_bm.digitizing.digitize_bytes`); a figure that
+    cannot be read adds its problem (file, page, what was not found) and is left out."""
+    out: dict[str, DigitizedFigure] = {}
+    for f in manifest.figures:
+        if f.file not in raws:
+            continue  # (its reading problem is reported)
+        source = str(folder / f.file)
+        try:
+            out[f.figure_id] = digitize_bytes(
+                raws[f.file],
+                source,
+                page=f.page,
+                crop=tuple(f.crop) if f.crop else None,  # type: ignore[arg-type]
+                x_range=tuple(f.x_range) if f.x_range else None,  # type: ignore[arg-type]
+                y_range=tuple(f.y_range) if f.y_range else None,  # type: ignore[arg-type]
+                y_scale=f.y_scale,
+                n_curves=f.curves,
+            )
+        except InputError as exc:
+            problems.append(f"{exc} (figures[{f.figure_id}])")
+        except Exception as exc:  # a bug in the extraction stops at this figure, located
+            problems.append(unexpected(f"{source} (figures[{f.figure_id}])", exc))
+    return out
+
+
+def _figure_curve(
+    folder: Path, manifest: StudyManifest, c: Curve, fig: DigitizedFigure, hashes: dict[str, str]
+) -> FigureCurve:
+    """The curve of ``fig`` that curve ``c`` names: by legend label (default: the arm's label) or rank."""
+    spec = manifest.figure(str(c.figure))
+    source = str(folder / spec.file)
+    wanted = c.figure_curve if c.figure_curve is not None else manifest.arm(c.arm).label
+    if isinstance(wanted, int):
+        if wanted > len(fig.curves):
+            raise DigitizeError(
+                f"curves[{c.curve_id}].figure_curve: rank {wanted}, but {len(fig.curves)} curve(s) were found",
+                source,
+                fig.page,
+            )
+        chosen = fig.curves[wanted - 1]
+    else:
+        try:
+            named = select_curves(fig, [wanted]).curves[0]
+        except DigitizeError as exc:
+            how = "figure_curve" if c.figure_curve is not None else "the arm's label (set figure_curve)"
+            raise DigitizeError(f"curves[{c.curve_id}], by {how}: {exc.problem}", source, fig.page) from None
+        chosen = next(k for k in fig.curves if k.time is named.time)  # (the curve with its legend label)
+    return FigureCurve(spec.figure_id, spec.file, fig.page, hashes[spec.file], chosen)
+
+
+def _from_figure(folder: Path, c: Curve, figure: FigureCurve) -> tuple[Clicks, RiskTable | None]:
+    """The extracted corners as clicks (probability scale) and the numbers at risk read, if any."""
+    page = f", page {figure.page}" if figure.page else ""
+    source = f"{folder / figure.file}{page}, curve {figure.curve.label or c.curve_id!r}"
+    d = figure.curve
+    clicks = clicks_from_arrays(d.time, d.survival, source, "probability")
+    table = None
+    if d.risk_time is not None and d.n_risk is not None:
+        table = risk_table_from_arrays(d.risk_time, d.n_risk, source + " (numbers at risk)")
+    return clicks, table
 
 
 def _text(texts: dict[str, str], raws: dict[str, bytes], folder: Path, name: str) -> str:

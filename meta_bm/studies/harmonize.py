@@ -23,7 +23,7 @@ Two reconstructed patients of a curve in weeks (13 weeks = 91 days = 91 / (365.2
 ... ''')
 >>> ipd = pl.DataFrame({"curve_id": "os_rr", "patient_index": [0, 1], "time": [13.0, 26.0], "event": [1, 0],
 ...                     "clicks_sha256": "ab12", "reconstruction_version": "v1"})
->>> files = pl.DataFrame({"curve_id": ["os_rr"], "clicks_file": ["os_rr.csv"], "clicks_sha256": ["ab12"],
+>>> files = pl.DataFrame({"curve_id": ["os_rr"], "source_file": ["os_rr.csv"], "source_sha256": ["ab12"],
 ...                       "risk_table_sha256": [None]})
 >>> rows = harmonize_literature(manifest, ipd, pl.DataFrame({"curve_id": ["os_rr"], "status": ["ok"]}), files)
 >>> rows.select("patient_id", "modality", pl.col("time_months").round(4), "event", "source_file").rows()
@@ -47,19 +47,20 @@ from meta_bm.studies.manifest import MONTHS_PER_UNIT, StudyManifest
 
 
 def curve_files_frame(study: LoadedStudy) -> pl.DataFrame:
-    """Provenance of each curve of ``study``: ``curve_id, clicks_file, clicks_sha256, risk_table_sha256``."""
+    """Provenance of each curve of ``study``: ``curve_id, source_file, source_sha256, risk_table_sha256``,
+    the source being the clicks file, or the figure for a curve read from one."""
     return pl.DataFrame(
         {
             "curve_id": [c.spec.curve_id for c in study.curves],
-            "clicks_file": [c.spec.clicks for c in study.curves],
-            "clicks_sha256": [c.clicks_sha256 for c in study.curves],
+            "source_file": [c.source_file for c in study.curves],
+            "source_sha256": [c.source_sha256 for c in study.curves],
             "risk_table_sha256": [c.risk_table_sha256 for c in study.curves],
         },
         schema_overrides={
             "risk_table_sha256": pl.String,
             "curve_id": pl.String,
-            "clicks_file": pl.String,
-            "clicks_sha256": pl.String,
+            "source_file": pl.String,
+            "source_sha256": pl.String,
         },
     )
 
@@ -70,7 +71,7 @@ def harmonize_literature(
     """Cohort rows from reconstructed IPD (curve time units) of one study; blocked curves left out.
 
     ``ipd``: ``curve_id, patient_index, time, event, reconstruction_version``; ``fidelity``:
-    ``curve_id, status``; ``curve_files``: ``curve_id, clicks_file, clicks_sha256, risk_table_sha256``
+    ``curve_id, status``; ``curve_files``: ``curve_id, source_file, source_sha256, risk_table_sha256``
     (:func:`curve_files_frame`).
     """
     if ipd.height == 0:
@@ -93,15 +94,13 @@ def harmonize_literature(
     df = (
         ipd.filter(pl.col("curve_id").is_in(passed))
         .join(curves, on="curve_id", how="left")
-        .join(curve_files.drop("clicks_sha256"), on="curve_id", how="left")
+        .join(curve_files, on="curve_id", how="left")
         .with_columns(
             pl.lit(manifest.study_id).alias("study_id"),
             (pl.col("curve_id") + "_" + pl.col("patient_index").cast(pl.String).str.zfill(5)).alias("patient_id"),
             (pl.col("time") * pl.col("months_per_unit")).alias("time_months"),
             pl.lit(manifest.source).alias("source"),
             pl.lit(manifest.synthetic).alias("synthetic"),
-            pl.col("clicks_file").alias("source_file"),
-            pl.col("clicks_sha256").alias("source_sha256"),
         )
         .sort("curve_id", "patient_index")
     )

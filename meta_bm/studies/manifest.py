@@ -22,6 +22,7 @@ Example
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections import Counter
@@ -31,6 +32,7 @@ from typing import Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from meta_bm.digitizing import MAX_CURVES, MAX_PAGE
 from meta_bm.errors import (
     MAX_ID_CHARS,
     MAX_MANIFEST_BYTES,
@@ -167,28 +169,89 @@ class Arm(_Strict):
     adjuvant: Adjuvant | None = None
 
 
+class Figure(_Strict):
+    """A published figure (PDF page, PNG or JPEG) whose curves are extracted by :mod:`meta_bm.digitizing`.
+
+    ``crop`` is ``[x0, y0, x1, y1]``: PDF points from the bottom left, or image pixels from the top
+    left. ``x_range``/``y_range`` are the values of the outermost labelled ticks, needed for images
+    (a PDF's tick labels are read); ``y_scale`` overrides how the survival axis is read; ``curves``
+    is how many curves the figure has (helps reading an image).
+    """
+
+    figure_id: str = Field(pattern=ID_PATTERN, max_length=MAX_ID_CHARS)
+    file: str
+    page: int | None = Field(default=None, ge=1, le=MAX_PAGE)
+    crop: list[float] | None = Field(default=None, min_length=4, max_length=4)
+    x_range: list[float] | None = Field(default=None, min_length=2, max_length=2)
+    y_range: list[float] | None = Field(default=None, min_length=2, max_length=2)
+    y_scale: Literal["probability", "percent"] | None = None
+    curves: int | None = Field(default=None, ge=1, le=MAX_CURVES)
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        return _safe_relative(v)
+
+    @field_validator("crop", "x_range", "y_range")
+    @classmethod
+    def _bounded(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return v
+        if not all(math.isfinite(x) and abs(x) <= MAX_TIME for x in v):
+            raise ValueError(f"{v}: every value must be finite and within ±{MAX_TIME:g}")
+        half = len(v) // 2
+        if any(v[i] >= v[i + half] for i in range(half)):
+            raise ValueError(f"{v}: each upper value must exceed its lower value")
+        return v
+
+
 class Curve(_Strict):
-    """One digitized Kaplan–Meier curve (one arm, one endpoint)."""
+    """One Kaplan–Meier curve (one arm, one endpoint): digitized clicks, or a curve of a figure.
+
+    Exactly one of ``clicks`` (a digitizer's export) and ``figure`` (a ``figure_id`` of the manifest's
+    ``figures``) is given. ``figure_curve`` names the curve in the figure: its legend label (by
+    default the arm's label), or, for a figure without a legend, its 1-based rank from the highest
+    curve at the end of follow-up down. A typed ``risk_table`` overrides the one read from a figure;
+    ``censor_marks`` (a ``time`` column) gives the censoring marks of hand-made clicks.
+    """
 
     curve_id: str = Field(pattern=ID_PATTERN, max_length=MAX_ID_CHARS)
     arm: str
     endpoint: Endpoint
     time_unit: TimeUnit
-    clicks: str
+    clicks: str | None = None
+    figure: str | None = None
+    figure_curve: str | int | None = None
     y_scale: Literal["auto", "probability", "percent"] = "auto"
     risk_table: str | None = None
+    censor_marks: str | None = None
     total_n: int | None = Field(default=None, gt=0, le=MAX_N)
     total_events: int | None = Field(default=None, ge=0, le=MAX_N)
     published: Published | None = None
 
-    @field_validator("clicks", "risk_table")
+    @field_validator("clicks", "risk_table", "censor_marks")
     @classmethod
     def _files(cls, v: str | None) -> str | None:
         return v if v is None else _safe_relative(v)
 
+    @field_validator("figure_curve")
+    @classmethod
+    def _rank(cls, v: str | int | None) -> str | int | None:
+        if isinstance(v, int) and not 1 <= v <= MAX_CURVES:
+            raise ValueError(f"{v}: a curve's rank in its figure is 1 to {MAX_CURVES}")
+        if isinstance(v, str) and not v:
+            raise ValueError("empty label")
+        return v
+
     @model_validator(mode="after")
     def _n_known(self) -> Curve:
-        if self.risk_table is None and self.total_n is None:
+        if (self.clicks is None) == (self.figure is None):
+            raise ValueError("give either clicks (a digitizer's export) or figure (a figure_id of figures), not both")
+        if self.figure is None and self.figure_curve is not None:
+            raise ValueError("figure_curve is for curves read from a figure")
+        if self.figure is not None and self.y_scale != "auto":
+            raise ValueError("y_scale belongs to the figure (figures[].y_scale) for a curve read from a figure")
+        if self.risk_table is None and self.total_n is None and self.figure is None:
             raise ValueError("total_n is required when the curve has no risk_table")
         if self.total_n is not None and self.total_events is not None and self.total_events > self.total_n:
             raise ValueError(f"total_events {self.total_events} exceeds total_n {self.total_n}")
@@ -218,6 +281,7 @@ class StudyManifest(_Strict):
     synthetic: bool
     notes: str | None = None
     arms: list[Arm] = Field(min_length=1)
+    figures: list[Figure] = Field(default_factory=list)
     curves: list[Curve] = Field(default_factory=list)
     patients: Patients | None = None
 
@@ -236,7 +300,12 @@ class StudyManifest(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> StudyManifest:
         problems = []
-        for kind, ids in (("arm_id", [a.arm_id for a in self.arms]), ("curve_id", [c.curve_id for c in self.curves])):
+        ids_of = {
+            "arm_id": [a.arm_id for a in self.arms],
+            "curve_id": [c.curve_id for c in self.curves],
+            "figure_id": [f.figure_id for f in self.figures],
+        }
+        for kind, ids in ids_of.items():
             dup = sorted(i for i, k in Counter(ids).items() if k > 1)
             if dup:
                 problems.append(f"duplicate {kind}: {', '.join(dup)}")
@@ -244,8 +313,15 @@ class StudyManifest(_Strict):
         for i, c in enumerate(self.curves):
             if c.arm not in arm_ids:
                 problems.append(f"curves[{i}].arm: unknown arm {c.arm!r} (arms: {', '.join(sorted(arm_ids))})")
+            if c.figure is not None and c.figure not in ids_of["figure_id"]:
+                known = ", ".join(ids_of["figure_id"]) or "none"
+                problems.append(f"curves[{i}].figure: unknown figure {c.figure!r} (figures: {known})")
             if c.published and c.published.hr and c.published.hr.reference_arm not in arm_ids:
                 problems.append(f"curves[{i}].published.hr.reference_arm: unknown arm {c.published.hr.reference_arm!r}")
+        used = {c.figure for c in self.curves}
+        for i, f in enumerate(self.figures):
+            if f.figure_id not in used:
+                problems.append(f"figures[{i}]: figure {f.figure_id!r} is named by no curve")
         if self.source == "literature":
             if not self.curves:
                 problems.append("curves: a literature study needs at least one digitized curve")
@@ -260,13 +336,19 @@ class StudyManifest(_Strict):
     def arm(self, arm_id: str) -> Arm:
         return next(a for a in self.arms if a.arm_id == arm_id)
 
+    def figure(self, figure_id: str) -> Figure:
+        return next(f for f in self.figures if f.figure_id == figure_id)
+
     def files(self) -> list[tuple[str, str]]:
         """Every file the manifest names, as ``(role, name)``."""
-        out = []
+        out = [(f"figure:{f.figure_id}", f.file) for f in self.figures]
         for c in self.curves:
-            out.append((f"clicks:{c.curve_id}", c.clicks))
+            if c.clicks:
+                out.append((f"clicks:{c.curve_id}", c.clicks))
             if c.risk_table:
                 out.append((f"risk_table:{c.curve_id}", c.risk_table))
+            if c.censor_marks:
+                out.append((f"censor_marks:{c.curve_id}", c.censor_marks))
         if self.patients:
             out.append(("patients", self.patients.file))
         return out

@@ -77,7 +77,8 @@ class StudyReconstruction:
     curves: list[CurveResult]
 
     def ipd(self) -> pl.DataFrame:
-        """Reconstructed IPD in each curve's own time unit: study_id, curve_id, patient_index, time, event."""
+        """Reconstructed IPD in each curve's own time unit: study_id, curve_id, patient_index, time, event,
+        and the SHA-256 of the clicks file or the figure the curve came from."""
         frames = [
             pl.DataFrame(
                 {
@@ -88,8 +89,10 @@ class StudyReconstruction:
                     "event": r.reconstruction.event.astype(np.int8),
                     "time_unit": r.curve.spec.time_unit,
                     "clicks_sha256": r.curve.clicks_sha256,
+                    "figure_sha256": r.curve.figure.sha256 if r.curve.figure else None,
                     "reconstruction_version": RECONSTRUCTION_VERSION,
-                }
+                },
+                schema_overrides={"clicks_sha256": pl.String, "figure_sha256": pl.String},
             )
             for r in self.curves
         ]
@@ -211,7 +214,14 @@ def reconstruct_study(study: LoadedStudy, gate: FidelityGate | None = None) -> S
     gate = gate or FidelityGate()
     results = []
     for c in study.curves:
-        rec = reconstruct(c.clicks, c.risk_table, total_n=c.spec.total_n, total_events=c.spec.total_events)
+        rec = reconstruct(
+            c.clicks,
+            c.risk_table,
+            total_n=c.spec.total_n,
+            total_events=c.spec.total_events,
+            censor_times=c.censor_times,
+            exact_marks=c.marks_exact,
+        )
         status = gate.status(rec.fidelity.rmse, rec.fidelity.max_abs_error, _risk_mismatch(rec))
         results.append(CurveResult(c, rec, status))
     return StudyReconstruction(study, results)

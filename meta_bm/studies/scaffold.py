@@ -40,9 +40,27 @@ curves:                         # one entry per digitized Kaplan-Meier curve (on
     risk_table: os_rr_risk.csv  # optional: numbers at risk, CSV with header time,n_risk
     total_n: 40                 # TODO patients in this arm (required without a risk table)
     # total_events: 31          # optional: reported deaths/events; met exactly
+    # censor_marks: os_rr_censor.csv  # optional: times of the censoring marks (+ or |), CSV with header time
     # published:                # optional: figures reported in the paper, checked against the reconstruction
     #   median: {{value: 14.2, lower: 10.1, upper: 18.0}}
     #   hr: {{value: 0.62, lower: 0.41, upper: 0.94, reference_arm: ns}}
+# Instead of clicks, a curve may be read from the published figure itself (a PDF page: exact curve, censoring
+# marks and numbers at risk; or a PNG/JPEG: give x_range). Try `meta-bm digitize FIGURE -o out/` first and
+# look at out/overlay.png.
+# figures:
+#   - figure_id: fig2
+#     file: article.pdf           # PDF, PNG or JPEG in this folder
+#     page: 5                     # PDF page (default: the one page with a plot)
+#     # crop: [x0, y0, x1, y1]    # one plot of a multi-panel page: PDF points from the bottom left (pixels for images)
+#     # x_range: [0, 36]          # images: values of the outermost labelled x ticks
+#     # y_scale: percent          # when the survival axis is labelled 0-100
+# and in curves, instead of clicks:
+#   - curve_id: os_rr
+#     arm: rr
+#     endpoint: os
+#     time_unit: months
+#     figure: fig2
+#     figure_curve: Re-resection  # its legend label (default: the arm's label), or its rank 1, 2, ... from the top
 """
 
 INSTITUTIONAL = """\

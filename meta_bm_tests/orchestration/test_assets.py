@@ -171,3 +171,32 @@ def test_a_rejected_edit_keeps_the_stored_version_and_rebuilds_no_analysis(resou
     assert "pooled_report" in materialized and not materialized & analyses
     report = (resources["output"].report() / "report.html").read_text()
     assert "Rejected studies (1)" in report and "beta_2021" in report
+
+
+def test_a_figure_study_shows_its_extraction_overlay_and_check(resources, store, instance, studies_root):
+    from meta_bm.simulation.study_folders import ArmSpec, write_figure_study
+
+    arms = [
+        ArmSpec("rr", "Re-resection", "re_resection", 60, 14.0),
+        ArmSpec("ns", "Non-surgical", "non_surgical", 50, 9.0),
+    ]
+    folder = write_figure_study(studies_root, "figs_2024", arms, seed=5)
+    instance.add_dynamic_partitions(STUDY_PARTITIONS_NAME, ["figs_2024"])
+    res = _run(build_defs(resources), instance, "refresh", partition_key="figs_2024")
+    assert res.success
+    meta = _latest(instance, "digitized_curves", "figs_2024").metadata
+    sha = hashlib.sha256((folder / "km.pdf").read_bytes()).hexdigest()
+    assert meta["applies"].value is True and meta["dagster/row_count"].value == 2
+    assert meta["figure_sha256"].value == {"km.pdf": sha}
+    assert "data:image/png;base64," in meta["overlay_fig1"].value
+    rows = {r.data["curve_id"]: r.data for r in meta["curves"].value.records}
+    assert rows["os_rr"]["label"] == "Re-resection" and rows["os_ns"]["confidence"] == "high"
+    check = _evaluations(res)[("extraction_quality", "figs_2024")]
+    assert check.passed and check.description == "all 2 curve(s) read from figures extracted whole"
+    # every patient row of the study traces back to the figure's bytes
+    assert store.query("SELECT DISTINCT source_sha256 FROM cohort WHERE study_id = 'figs_2024'").rows() == [(sha,)]
+    assert (resources["output"].figures() / "digitized_figs_2024_fig1.png").read_bytes()[:4] == b"\x89PNG"
+    # a study without figures: the asset says it does not apply, and the check is not evaluated
+    res = _run(build_defs(resources), instance, "refresh", partition_key="alpha_2020")
+    assert _latest(instance, "digitized_curves", "alpha_2020").metadata["applies"].value is False
+    assert ("extraction_quality", "alpha_2020") not in _evaluations(res)

@@ -130,6 +130,8 @@ def _curves() -> Iterator[tuple[str, object]]:
             continue
         study = load_study(folder)
         for c in study.curves:
+            if c.figure is not None:
+                continue  # (read from a figure: pinned by the digitizer's tests, not the engine's snapshot)
             rec = reconstruct(c.clicks, c.risk_table, total_n=c.spec.total_n, total_events=c.spec.total_events)
             yield f"studies/{study.study_id}/{c.spec.curve_id}", rec
     for case in json.loads(INPUTS.read_text()):

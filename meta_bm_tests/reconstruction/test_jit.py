@@ -62,7 +62,14 @@ def test_warm_up_compiles_what_a_run_needs_and_reports_it_once(tmp_path):
     # nothing: the warm-up called every kernel with the argument types a run gives it
     run = (
         "from meta_bm_tests.reconstruction.snapshots import compute; from meta_bm.reconstruction import jit; "
-        "compute(); print(jit.compiled_this_process())"
+        "from meta_bm.reconstruction import reconstruct_arrays as r; compute(); "
+        "t, s = [0, 2, 2, 5, 5, 8], [1, 1, .9, .9, .75, .75]; "
+        "r(t, s, risk_time=[0, 4], n_risk=[20, 16], censor_times=[1, 3, 6]); "
+        "r(t, s, total_n=20, censor_times=[1, 3, 6, 7], total_events=4); "
+        # exact marks: read off exactly, and (no IPD fits the table) the general path after all
+        "r(t, s, total_n=20, censor_times=[3, 8], exact_marks=True); "
+        "r(t, s, risk_time=[0, 4], n_risk=[20, 16], censor_times=[1, 3, 6], exact_marks=True); "
+        "print(jit.compiled_this_process())"
     )
     assert _run(env | {"PYTHONPATH": str(PACKAGE.parent)}, run) == "0"
     assert _run(env, warm) == "[]"  # warm: silent

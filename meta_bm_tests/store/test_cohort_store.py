@@ -191,3 +191,23 @@ def test_two_processes_write_without_lock_errors_or_lost_rows(tmp_path):
         CohortStore(path).query("SELECT study_id, count(*) n, max(time) t FROM raw_clicks GROUP BY 1 ORDER BY 1").rows()
     )
     assert got == [("p1", 50, 63.0), ("p2", 50, 63.0), ("shared", 7, 6.0)]
+
+
+def test_a_store_made_by_an_older_version_gains_the_new_columns_and_keeps_its_rows(tmp_path):
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))  # the ipd table as meta_bm 0.1 (before figures) created it
+    con.execute(
+        """CREATE TABLE ipd (study_id VARCHAR, curve_id VARCHAR, patient_index INTEGER, time DOUBLE, event TINYINT,
+        time_unit VARCHAR, clicks_sha256 VARCHAR, reconstruction_version VARCHAR)"""
+    )
+    con.execute("INSERT INTO ipd VALUES ('s1', 'c', 0, 2.5, 1, 'months', 'ab', '1.0')")
+    con.close()
+    store = CohortStore(path)
+    new = pl.DataFrame({"study_id": ["s2"], "curve_id": ["c"], "patient_index": [0], "time": [1.0], "event": [0],
+                        "figure_sha256": ["f00d"]}).cast({"event": pl.Int8, "patient_index": pl.Int32})  # fmt: skip
+    store.replace_studies(["s2"], {"ipd": new})
+    rows = store.query("select study_id, time, clicks_sha256, figure_sha256 from ipd order by study_id").rows()
+    assert rows == [("s1", 2.5, "ab", None), ("s2", 1.0, None, "f00d")]
+    assert "digitized_curves" in store.query("select table_name from information_schema.tables")["table_name"]

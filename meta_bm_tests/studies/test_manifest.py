@@ -313,3 +313,44 @@ def test_notes_may_hold_line_breaks_and_tabs():
 def test_non_text_manifest_input_is_a_study_error():
     with pytest.raises(StudyError, match="expected the manifest's text"):
         parse_manifest(b"study_id: x", source="s.yaml")  # type: ignore[arg-type]
+
+
+def _with_figure(**changes) -> dict:
+    import copy
+
+    data = copy.deepcopy(BASE)
+    data["figures"] = [{"figure_id": "fig2", "file": "article.pdf", "page": 5}]
+    curve = {"curve_id": "os_rr", "arm": "rr", "endpoint": "os", "time_unit": "months", "figure": "fig2"}
+    curve.update(changes)
+    data["curves"][0] = {k: v for k, v in curve.items() if v is not None}
+    return data
+
+
+def test_a_curve_may_be_read_from_a_figure_and_mix_with_hand_made_clicks():
+    m = parse_manifest(yaml.safe_dump(_with_figure(figure_curve="Re-resection")), folder_name="smith_2019")
+    assert m.curves[0].figure == "fig2" and m.curves[0].clicks is None and m.curves[1].clicks == "os_ns.csv"
+    assert m.figure("fig2").page == 5
+    assert ("figure:fig2", "article.pdf") in m.files() and ("clicks:os_ns", "os_ns.csv") in m.files()
+    # without a risk table or N the figure may still hold the numbers at risk: checked when it is read
+    ranked = parse_manifest(yaml.safe_dump(_with_figure(figure_curve=2)), folder_name="smith_2019")
+    assert ranked.curves[0].figure_curve == 2
+
+
+def test_figure_manifest_errors_name_the_key():
+    both = _problems(_with_figure(clicks="os_rr.csv"))
+    assert any("curves[0]: give either clicks" in p for p in both)
+    unknown = _problems(_with_figure(figure="fig9"))
+    assert any("curves[0].figure: unknown figure 'fig9' (figures: fig2)" in p for p in unknown)
+    data = _with_figure()
+    data["figures"].append({"figure_id": "fig3", "file": "km.png", "x_range": [36, 0], "crop": [0, 0, 10]})
+    problems = _problems(data)
+    assert any("figures[1].x_range: [36.0, 0.0]: each upper value must exceed its lower value" in p for p in problems)
+    assert any("figures[1].crop: List should have at least 4 items" in p for p in problems)
+    data["figures"][1] = {"figure_id": "fig3", "file": "km.png"}  # (cross-checks run once every field is valid)
+    assert any("figures[1]: figure 'fig3' is named by no curve" in p for p in _problems(data))
+    outside = _with_figure() | {"figures": [{"figure_id": "fig2", "file": "../x.pdf"}]}
+    assert any("figures[0].file" in p for p in _problems(outside))
+    assert any("figure_curve" in p for p in _problems(_with_figure(figure_curve=0)))
+    data = _with_figure()
+    data["curves"][1]["figure_curve"] = "A"
+    assert any("curves[1]: figure_curve is for curves read from a figure" in p for p in _problems(data))

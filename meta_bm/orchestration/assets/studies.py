@@ -1,7 +1,8 @@
-"""The per-study assets: one study folder → raw digitizations, reconstructed IPD, harmonized rows.
+"""The per-study assets: one study folder → raw digitizations, curves read from figures, reconstructed
+IPD, harmonized rows.
 
-The four assets (``study_sources`` → ``reconstructed_ipd`` / ``institutional_ipd`` →
-``harmonized_cohort``) are computed by one step per run (``meta_bm.pipeline.process_study`` per
+The five assets (``study_sources`` → ``digitized_curves`` → ``reconstructed_ipd`` /
+``institutional_ipd`` → ``harmonized_cohort``) are computed by one step per run (``meta_bm.pipeline.process_study`` per
 study) and committed per study as one unit, so a study's stored files, curves, IPD and cohort always
 agree, and a study that fails at any stage keeps its previous consistent rows.
 
@@ -22,6 +23,7 @@ import polars as pl
 
 from meta_bm.orchestration.checks import (
     STUDY_CHECK_SPECS,
+    extraction_evaluation,
     fidelity_evaluation,
     manifest_evaluation,
     published_evaluation,
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
     from meta_bm.pipeline.study import StudyOutcome
 
 RAW_TABLES = ("raw_clicks", "raw_risk_tables", "raw_patients")
-COUNTED = (*RAW_TABLES, "ipd", "institutional_patients", "cohort", "curves")
+COUNTED = (*RAW_TABLES, "ipd", "institutional_patients", "cohort", "curves", "digitized_curves", "raw_censor_marks")
 # Processes drawing and reconstructing in large runs (a study figure takes ~0.2 s: 1,000 of them would
 # be most of a full refresh in one process).
 WORKERS = max(1, min(2, os.cpu_count() or 1))
@@ -74,9 +76,17 @@ STUDY_SPECS = [
         {"duckdb", "polars"},
     ),
     _spec(
+        "digitized_curves",
+        GROUP_INGEST,
+        ["study_sources"],
+        "Curves read from published figures (vector PDF paths and text, or image pixels): step corners, "
+        "censoring marks, numbers at risk, each figure's SHA-256, quality figures and an overlay to check.",
+        {"duckdb", "pdf"},
+    ),
+    _spec(
         "reconstructed_ipd",
         GROUP_RECONSTRUCTION,
-        ["study_sources"],
+        ["study_sources", "digitized_curves"],
         "IPD reconstructed from each digitized curve, with fidelity and published vs reconstructed figures.",
         {"duckdb", "numpy"},
     ),
@@ -144,7 +154,8 @@ def study_unit(
             target.write_bytes(png)
         elif target.exists():
             target.unlink()
-        meta, evals = _study_story(sid, outcomes[sid], stored, gate, str(folders.path(sid)), png)
+        overlays = _overlays(figures, sid, outcomes[sid], stored)
+        meta, evals = _study_story(sid, outcomes[sid], stored, gate, str(folders.path(sid)), png, overlays)
         for asset, m in meta.items():
             context.add_asset_metadata(m, asset_key=asset, partition_key=sid)
         evaluations += evals
@@ -237,8 +248,31 @@ def _read_back(store: CohortStore, keys: list[str]) -> dict:
     return out
 
 
+def _overlays(figures, sid: str, outcome: "StudyOutcome", stored: dict) -> dict[str, bytes]:
+    """Each figure's extraction overlay: this run's (written to ``figures/digitized_<study>_<figure>.png``),
+    else, when the study was not stored, the stored version's files."""
+    prefix = f"digitized_{sid}_"
+    if outcome.ok:
+        for old in figures.glob(f"{prefix}*.png"):
+            if old.name.removeprefix(prefix).removesuffix(".png") not in outcome.overlays:
+                old.unlink()
+        for figure_id, data in outcome.overlays.items():
+            (figures / f"{prefix}{figure_id}.png").write_bytes(data)
+        return dict(outcome.overlays)
+    kept = stored["digitized"].get(sid)
+    ids = set(kept["figure_id"].to_list()) if kept is not None else set()
+    paths = {figure_id: figures / f"{prefix}{figure_id}.png" for figure_id in sorted(ids)}
+    return {figure_id: p.read_bytes() for figure_id, p in paths.items() if p.is_file()}
+
+
 def _study_story(
-    sid: str, outcome: "StudyOutcome", stored: dict, gate, folder: str, png: bytes | None
+    sid: str,
+    outcome: "StudyOutcome",
+    stored: dict,
+    gate,
+    folder: str,
+    png: bytes | None,
+    overlays: dict[str, bytes],
 ) -> tuple[dict[str, dict], list[dg.AssetCheckEvaluation]]:
     """Per-asset metadata and check evaluations of one study, from what the store holds for it."""
     counts = {t: stored["counts"][t][sid] for t in COUNTED}
@@ -275,6 +309,24 @@ def _study_story(
         meta["study_sources"]["loaded_at"] = str(info["loaded_at"][0])
     fid = stored["fidelity"].get(sid, empty)
     published = stored["published"].get(sid, empty)
+    digitized = stored["digitized"].get(sid, empty)
+    dmeta: dict = {**common, "dagster/row_count": counts["digitized_curves"], "applies": digitized.height > 0}
+    if digitized.height:
+        dmeta["curves"] = table_metadata(
+            digitized.select(
+                "curve_id", "figure_id", "figure_file", "figure_page", "kind", "calibration", "label", "method",
+                "points", "gaps", "gap_fraction", "overlap_fraction", "confidence", "censor_marks", "risk_rows",
+            )
+        )  # fmt: skip
+        dmeta["figure_sha256"] = dg.MetadataValue.json(
+            dict(digitized.select("figure_file", "figure_sha256").unique().sort("figure_file").rows())
+        )
+        dmeta["censor_marks"] = counts["raw_censor_marks"]
+        for figure_id, data in overlays.items():
+            dmeta[f"overlay_{figure_id}"] = png_metadata(data, f"{sid} {figure_id}: extracted points on the figure")
+    else:
+        dmeta["note"] = "no curve of this study is read from a figure (hand-made clicks or patient data)"
+    meta["digitized_curves"] = dmeta
     if source == "institutional":
         meta["reconstructed_ipd"] = {
             **common,
@@ -333,6 +385,8 @@ def _study_story(
     if status == "failed" and source == "literature":
         evals.append(fidelity_evaluation(sid, fid, gate, outcome.problems))
     if status == "ok":
+        if digitized.height:
+            evals.append(extraction_evaluation(sid, digitized))
         if source == "literature":
             evals.append(fidelity_evaluation(sid, fid, gate, None))
             evals.append(published_evaluation(sid, published))
