@@ -29,12 +29,12 @@ def test_main_job_reproduces_the_calibration_targets(tmp_path):
     db, out = tmp_path / "cohort.duckdb", tmp_path / "out"
     with dg.instance_for_test() as instance:
         report = refresh(instance, studies, db, log=lambda m: None, quiet_dagster=True, output=out)
-        assert report.success and report.rejected == {} and len(report.refreshed) == 13
+        assert report.success and report.rejected == {} and len(report.refreshed) == 15
         again = refresh(instance, studies, db, log=lambda m: None, quiet_dagster=True, output=out)
         assert again.runs == []  # nothing changed, nothing recomputed
     store = CohortStore(db)
     cohort = store.query("SELECT * FROM cohort")
-    assert cohort.select("study_id", "patient_id").n_unique() == 776  # patients (OS and local PFS rows)
+    assert cohort.select("study_id", "patient_id").n_unique() == 1036  # patients (OS and local PFS rows)
     assert cohort["synthetic"].all()
     groups = store.query('SELECT analysis_id, "group", median FROM analysis_groups')
     config = load_analyses(packaged_analyses())

@@ -747,7 +747,11 @@ def _curves(
             if length <= MAX_TICK and not horizontal and min(abs(by0 - frame.y0), abs(by1 - frame.y1)) <= AXIS_EPS:
                 if any(abs(pos - t) <= AXIS_EPS for t in x.ticks):
                     continue  # an inward tick mark
-            if horizontal and abs(length - y.tick_length) <= AXIS_EPS and min(bx0 - frame.x0, frame.x1 - bx1) <= AXIS_EPS:
+            if (
+                horizontal
+                and abs(length - y.tick_length) <= AXIS_EPS
+                and min(bx0 - frame.x0, frame.x1 - bx1) <= AXIS_EPS
+            ):
                 if any(abs(pos - t) <= AXIS_EPS for t in y.ticks):
                     continue  # an inward y tick mark (of the ticks' length, on the left or right side)
         groups.setdefault(_style_key(p), []).append(p)
@@ -830,7 +834,9 @@ def _inline_mark(p: PathPrimitive, frame: Frame, ticks: tuple[np.ndarray, np.nda
         return False
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     # the centre inside the frame: a mark at survival 1 may stick out of a frame whose top is the 1.0 tick
-    if not (frame.x0 - INSIDE_EPS <= cx <= frame.x1 + INSIDE_EPS and frame.y0 - INSIDE_EPS <= cy <= frame.y1 + INSIDE_EPS):
+    if not (
+        frame.x0 - INSIDE_EPS <= cx <= frame.x1 + INSIDE_EPS and frame.y0 - INSIDE_EPS <= cy <= frame.y1 + INSIDE_EPS
+    ):
         return False
     if len(p.segments) == 1:
         # a tick mark: one stroke at a tick position, across an edge of the frame, that starts or ends on it
@@ -1005,9 +1011,7 @@ def _risk_rows(lines: list[list[Word]], frame: Frame, x: Axis, y: Axis, exclude:
         colours = [w.rgb for w in colour_src]
         rows.append(_RiskRow(label, values, counts, label_words, counts[0].y0, max(set(colours), key=colours.count)))
     levels = strata_levels([r.label for r in rows])
-    return [
-        _RiskRow(lv, r.counts, r.words, r.label_words, r.y, r.colour) for r, lv in zip(rows, levels, strict=True)
-    ]
+    return [_RiskRow(lv, r.counts, r.words, r.label_words, r.y, r.colour) for r, lv in zip(rows, levels, strict=True)]
 
 
 def _risk_times(words: list[Word], x: Axis) -> tuple[np.ndarray, bool]:

@@ -132,6 +132,7 @@ def extraction_evaluation(sid: str, digitized: pl.DataFrame) -> dg.AssetCheckEva
         )
     else:
         desc = f"all {digitized.height} curve(s) read from figures extracted whole"
+    desc += f" (poor: low confidence, over {MAX_GAP_FRACTION:.0%} unseen or {MAX_OVERLAP_FRACTION:.0%} overlapped)"
     view = digitized.select(
         "curve_id", "figure_id", "kind", "label", "points", "gaps",
         pl.col("gap_fraction").round(3), pl.col("overlap_fraction").round(3), "confidence", "censor_marks",
@@ -146,8 +147,8 @@ def extraction_evaluation(sid: str, digitized: pl.DataFrame) -> dg.AssetCheckEva
         desc,
         {
             "curves": table_metadata(view),
-            "max_gap_fraction": MAX_GAP_FRACTION,
-            "max_overlap_fraction": MAX_OVERLAP_FRACTION,
+            "worst_unseen_fraction": float(digitized["gap_fraction"].max()),
+            "worst_overlap_fraction": float(digitized["overlap_fraction"].max()),
         },
     )
 

@@ -49,10 +49,10 @@ def test_options_are_bounded_before_the_figure_is_opened(options, message):
 
 
 def test_missing_empty_and_oversized_files_are_named(tmp_path, monkeypatch):
-    with pytest.raises(DigitizeError, match="missing.pdf: file not found"):
+    with pytest.raises(DigitizeError, match=r"missing\.pdf: file not found"):
         digitize(tmp_path / "missing.pdf")
     (tmp_path / "empty.png").write_bytes(b"")
-    with pytest.raises(DigitizeError, match="empty.png: the file is empty"):
+    with pytest.raises(DigitizeError, match=r"empty\.png: the file is empty"):
         digitize(tmp_path / "empty.png")
     with pytest.raises(DigitizeError, match="not a regular file"):
         digitize(tmp_path)
@@ -60,7 +60,7 @@ def test_missing_empty_and_oversized_files_are_named(tmp_path, monkeypatch):
 
     monkeypatch.setattr(d, "MAX_FIGURE_BYTES", 10)
     (tmp_path / "big.png").write_bytes(b"\x89PNG" + b"0" * 20)
-    with pytest.raises(DigitizeError, match="big.png: 24 bytes, above the limit of 10 for a figure"):
+    with pytest.raises(DigitizeError, match=r"big\.png: 24 bytes, above the limit of 10 for a figure"):
         digitize(tmp_path / "big.png")
 
 

@@ -187,12 +187,13 @@ def test_a_figure_study_shows_its_extraction_overlay_and_check(resources, store,
     meta = _latest(instance, "digitized_curves", "figs_2024").metadata
     sha = hashlib.sha256((folder / "km.pdf").read_bytes()).hexdigest()
     assert meta["applies"].value is True and meta["dagster/row_count"].value == 2
-    assert meta["figure_sha256"].value == {"km.pdf": sha}
+    assert meta["figures"].value["fig1"]["sha256"] == sha and meta["figures"].value["fig1"]["file"] == "km.pdf"
     assert "data:image/png;base64," in meta["overlay_fig1"].value
-    rows = {r.data["curve_id"]: r.data for r in meta["curves"].value.records}
+    rows = {r.data["curve"]: r.data for r in meta["curves"].value.records}
     assert rows["os_rr"]["label"] == "Re-resection" and rows["os_ns"]["confidence"] == "high"
     check = _evaluations(res)[("extraction_quality", "figs_2024")]
-    assert check.passed and check.description == "all 2 curve(s) read from figures extracted whole"
+    assert check.passed and check.description.startswith("all 2 curve(s) read from figures extracted whole")
+    assert check.metadata["worst_unseen_fraction"].value == 0.0
     # every patient row of the study traces back to the figure's bytes
     assert store.query("SELECT DISTINCT source_sha256 FROM cohort WHERE study_id = 'figs_2024'").rows() == [(sha,)]
     assert (resources["output"].figures() / "digitized_figs_2024_fig1.png").read_bytes()[:4] == b"\x89PNG"

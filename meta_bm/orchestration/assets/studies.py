@@ -312,14 +312,31 @@ def _study_story(
     digitized = stored["digitized"].get(sid, empty)
     dmeta: dict = {**common, "dagster/row_count": counts["digitized_curves"], "applies": digitized.height > 0}
     if digitized.height:
+        # (narrow enough for the UI's metadata column: the figure's own details are in `figures`)
         dmeta["curves"] = table_metadata(
             digitized.select(
-                "curve_id", "figure_id", "figure_file", "figure_page", "kind", "calibration", "label", "method",
-                "points", "gaps", "gap_fraction", "overlap_fraction", "confidence", "censor_marks", "risk_rows",
+                pl.col("curve_id").alias("curve"),
+                pl.col("figure_id").alias("figure"),
+                "label",
+                "points",
+                pl.col("censor_marks").alias("marks"),
+                pl.col("risk_rows").alias("risk rows"),
+                (pl.col("gap_fraction") * 100).round(1).alias("unseen %"),
+                (pl.col("overlap_fraction") * 100).round(1).alias("overlap %"),
+                "confidence",
             )
-        )  # fmt: skip
-        dmeta["figure_sha256"] = dg.MetadataValue.json(
-            dict(digitized.select("figure_file", "figure_sha256").unique().sort("figure_file").rows())
+        )
+        figures_read = digitized.unique("figure_id", keep="first", maintain_order=True)
+        dmeta["figures"] = dg.MetadataValue.json(
+            {
+                r["figure_id"]: {
+                    "file": r["figure_file"],
+                    "page": r["figure_page"],
+                    "read as": f"{r['kind']} ({r['method']}), axes from {r['calibration']}",
+                    "sha256": r["figure_sha256"],
+                }
+                for r in figures_read.iter_rows(named=True)
+            }
         )
         dmeta["censor_marks"] = counts["raw_censor_marks"]
         for figure_id, data in overlays.items():
