@@ -34,7 +34,7 @@ def test_main_job_reproduces_the_calibration_targets(tmp_path):
         assert again.runs == []  # nothing changed, nothing recomputed
     store = CohortStore(db)
     cohort = store.query("SELECT * FROM cohort")
-    assert cohort.select("study_id", "patient_id").n_unique() == 1036  # patients (OS and local PFS rows)
+    assert cohort.select("study_id", "patient_id").n_unique() == 976  # patients (OS and local PFS rows)
     assert cohort["synthetic"].all()
     groups = store.query('SELECT analysis_id, "group", median FROM analysis_groups')
     config = load_analyses(packaged_analyses())

@@ -4,8 +4,9 @@
   (``km.pdf``: curves, censoring marks and numbers at risk all read from its drawing); each curve
   is found by its arm's label in the legend.
 * ``ruiz_2023``: overall survival after repeat SRS vs non-surgical management as a PNG (150 dpi, with
-  confidence bands, no printed numbers at risk: the risk tables are typed), the curves named by rank
-  from the top; plus the repeat-SRS arm's local PFS as hand-made clicks (a study may mix both).
+  confidence bands, no printed numbers at risk: the risk tables are typed); the repeat-SRS curve is
+  read from the image (named by its rank from the top), the non-surgical one from hand-made clicks of the
+  same figure (a study may mix both).
 
 Medians are drawn around the study's reported medians (``make_example_studies.py``); every manifest
 says ``synthetic: true``: this is not evidence.
@@ -22,12 +23,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from meta_bm.simulation import CAREFUL, digitize, simulate_ipd
+from meta_bm.simulation import CAREFUL, digitize
 from meta_bm.simulation.study_folders import ArmSpec, write_figure_study
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "studies"
 OS = {"re_resection": 14.74, "non_surgical": 10.34, "re_srs": 10.97}
-LOCAL_PFS_RE_SRS = 15.79
 HETEROGENEITY_SD = 0.12  # between-study SD of log median, as the other examples
 
 
@@ -43,26 +43,26 @@ def write_quinn(out: Path) -> None:
 
 def write_ruiz(out: Path) -> None:
     rng = np.random.default_rng(2023)
-    draw = np.exp(rng.normal(0, HETEROGENEITY_SD, 3))
+    draw = np.exp(rng.normal(0, HETEROGENEITY_SD, 2))
     arms = [
         ArmSpec("srs", "Repeat SRS", "re_srs", 60, OS["re_srs"] * draw[0]),
         ArmSpec("ns", "Non-surgical", "non_surgical", 52, OS["non_surgical"] * draw[1]),
     ]
-    folder = write_figure_study(out, "ruiz_2023", arms, style="lifelines_default", fmt="png", dpi=150, seed=2023)
-    # the repeat-SRS arm's local PFS, digitized by hand (WebPlotDigitizer-style clicks): a study may mix both
-    ipd = simulate_ipd(60, shape=1.2, median=LOCAL_PFS_RE_SRS * draw[2], accrual=24, follow_up=24, seed=rng)
-    sim = digitize(ipd.time, ipd.event, CAREFUL, seed=rng)
-    (folder / "pfs_srs_clicks.csv").write_text(
+    truth: dict = {}
+    folder = write_figure_study(
+        out, "ruiz_2023", arms, style="lifelines_default", fmt="png", dpi=150, year=2023, seed=2023, truth=truth
+    )
+    # the non-surgical curve of the same figure digitized by hand (WebPlotDigitizer-style clicks): a study
+    # may mix both
+    ns = truth["figure"].arms[1]
+    sim = digitize(ns.time, ns.event, CAREFUL, seed=rng)
+    (folder / "os_ns_clicks.csv").write_text(
         "".join(f"{a:.6g},{b:.6g}\n" for a, b in zip(sim.click_time, sim.click_survival, strict=True))
     )
-    (folder / "pfs_srs_risk.csv").write_text(
-        "time,n_risk\n" + "".join(f"{a:g},{b}\n" for a, b in zip(sim.risk_time, sim.n_risk, strict=True))
-    )
     manifest = yaml.safe_load((folder / "study.yaml").read_text())
-    manifest["curves"].append(
-        {"curve_id": "local_pfs_srs", "arm": "srs", "endpoint": "local_pfs", "time_unit": "months",
-         "clicks": "pfs_srs_clicks.csv", "risk_table": "pfs_srs_risk.csv"}
-    )  # fmt: skip
+    curve = manifest["curves"][1]
+    del curve["figure"], curve["figure_curve"]
+    curve["clicks"] = "os_ns_clicks.csv"
     (folder / "study.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
 
 

@@ -40,6 +40,9 @@ MIN_PANEL_SHARE = 0.25
 PANEL_TOLERANCE = 0.04
 # The panel must differ from white by at least this much (else it is the page).
 MIN_PANEL_CONTRAST = 0.03
+# Offset axes (GraphPad Prism, seaborn's despine(offset=...)) leave a gap between the spines of up to this share of
+# the image's larger side; the spines still belong to one frame.
+MAX_AXIS_OFFSET_SHARE = 0.04
 # Tick marks: at most this share of the frame's height (x ticks) or width (y ticks) long; matplotlib's 3.5 pt
 # ticks are ~2 % of a 4.8 in figure.
 MAX_TICK_SHARE = 0.08
@@ -56,6 +59,17 @@ TICK_START_SLACK_SHARE = 0.03
 TICK_LENGTH_SHARE = 0.5
 # Darkness (1 - luminance) above which a pixel belongs to a tick mark.
 TICK_DARKNESS = 0.3
+# Inward tick runs of about one length (within this factor) are one family; curve touches of a pixel or two are
+# not taken as that length.
+TICK_LIKE = 0.75
+MIN_INWARD_TICK = 3
+# An inward tick lies this many pixels (plus a share of the spacing) off the regular spacing before it is taken as
+# disturbed by a curve running into it and replaced by its place on the spacing.
+TICK_FIT_PIXELS = 1.0
+TICK_FIT_SHARE = 0.02
+# An inward tick hidden at an end of the regular spacing (under the other axis line at the origin, or under a
+# curve drawn along it at survival 1) is restored when its place lies within this many pixels of that line.
+HIDDEN_TICK_PIXELS = 1.5
 
 
 @dataclass(frozen=True)
@@ -113,12 +127,35 @@ def _groups(idx: np.ndarray) -> list[np.ndarray]:
     return np.split(idx, cut)
 
 
-def _spine_frame(img: np.ndarray) -> Frame | None:
-    """Left and bottom spines: the lowest long horizontal dark line meeting the leftmost long vertical one."""
+def _split_dark(darkness: np.ndarray, axis: int) -> np.ndarray:
+    """Pixels of a thin line split over two neighbours along ``axis`` (a 0.6 pt axis at 100 dpi, anti-aliased
+    into two grey rows neither of which is dark alone): both pixels of each pair whose summed darkness is dark.
+
+    >>> _split_dark(np.array([[0.0], [0.3], [0.3], [0.0]]), 0).ravel().tolist()
+    [False, True, True, False]
+    """
+    d = np.moveaxis(darkness, axis, 0)
+    lim = 1.0 - DARK_LUMINANCE
+    # neither pixel dark alone (a dark pixel is a line by itself and must not widen it by a neighbour)
+    pair = ((d[:-1] + d[1:]) > lim) & (d[:-1] <= lim) & (d[1:] <= lim)
+    out = np.zeros(d.shape, bool)
+    out[:-1] |= pair
+    out[1:] |= pair
+    return np.moveaxis(out, 0, axis)
+
+
+def _spine_frame(img: np.ndarray, split: bool = False) -> Frame | None:
+    """Left and bottom spines: the lowest long horizontal dark line meeting the leftmost long vertical one.
+    With ``split``, thin lines anti-aliased over two pixel rows (columns) count as dark too."""
     h, w = img.shape[:2]
-    dark = luminance(img) < DARK_LUMINANCE
-    row_len, row_start = longest_runs(dark)
-    col_len, col_start = longest_runs(dark.T)
+    lum = luminance(img)
+    dark = lum < DARK_LUMINANCE
+    dark_h = dark_v = dark
+    if split:
+        dark_h = dark | _split_dark(1.0 - lum, 0)
+        dark_v = dark | _split_dark(1.0 - lum, 1)
+    row_len, row_start = longest_runs(dark_h)
+    col_len, col_start = longest_runs(dark_v.T)
     rows = np.nonzero(row_len >= MIN_SPINE_SHARE * w)[0]
     cols = np.nonzero(col_len >= MIN_SPINE_SHARE * h)[0]
     if rows.size == 0 or cols.size == 0:
@@ -135,8 +172,9 @@ def _spine_frame(img: np.ndarray) -> Frame | None:
             # origin may prolong either spine outwards by a tick's length
             slack = 2 + (b_bot - b_top) + (l1 - l0)
             tick = MAX_TICK_SHARE * max(h, w)
-            meets_y = b_top - slack <= end <= b_bot + slack + tick
-            meets_x = l0 - slack - tick <= b_start <= l1 + slack
+            offset = MAX_AXIS_OFFSET_SHARE * max(h, w)
+            meets_y = b_top - slack - offset <= end <= b_bot + slack + tick
+            meets_x = l0 - slack - tick <= b_start <= l1 + slack + offset
             if meets_y and meets_x and top < b_top and b_end > l1:
                 width = 0.5 * ((b_bot - b_top + 1) + (l1 - l0 + 1))
                 return Frame(
@@ -176,7 +214,7 @@ def _panel_frame(img: np.ndarray) -> Frame | None:
 
 def find_frame(img: np.ndarray) -> Frame | None:
     """The plot frame: left+bottom spines (or a full box), else a ggplot2-like panel; ``None`` when neither."""
-    return _spine_frame(img) or _panel_frame(img)
+    return _spine_frame(img) or _panel_frame(img) or _spine_frame(img, split=True)
 
 
 def _regular(centres: np.ndarray) -> np.ndarray:
@@ -203,6 +241,60 @@ def _regular(centres: np.ndarray) -> np.ndarray:
     return centres[best[0] : best[1] + 1]
 
 
+def _tick_length(run: np.ndarray, cand: np.ndarray) -> float:
+    """The length most candidate runs share (within a factor ``1 / TICK_LIKE``), counted once per run of
+    neighbouring columns, preferring longer ones and lengths of at least ``MIN_INWARD_TICK`` pixels.
+
+    >>> run = np.array([0, 6, 6, 0, 2, 0, 6, 0, 40, 40, 0, 5, 0])
+    >>> _tick_length(run, run > 0)
+    6.0
+    """
+    lengths = np.array([run[g].max() for g in _groups(np.nonzero(cand)[0])], float)
+    best, score = float(lengths.max()), -1
+    for length in np.unique(lengths[lengths >= MIN_INWARD_TICK]):
+        n = int(np.sum((lengths >= TICK_LIKE * length) & (lengths <= length / TICK_LIKE)))
+        if n >= score:
+            best, score = float(length), n
+    return best
+
+
+def _complete_inward(
+    found: np.ndarray, band: np.ndarray, other_spine: float, half: float, lo: float, hi: float
+) -> np.ndarray:
+    """Inward ticks made regular: a tick pulled off the spacing by a curve running into it is put back on it, and
+    a tick hidden at either end (the origin tick under the other axis line, the 1.0 tick under a curve's start)
+    is restored when the other axis line or ink lies at its place, within ``lo..hi``.
+
+    >>> band = np.zeros((6, 120)); band[:3, [30, 50, 70, 90]] = 1.0; band[:, 110] = 1.0  # a curve at 110
+    >>> _complete_inward(np.array([30.0, 50.0, 70.0, 93.0]), band, 10.0, 0.5, 9.0, 111.0).round(1).tolist()
+    [10.0, 30.0, 50.0, 70.0, 90.0, 110.0]
+    """
+    if found.size < 2:
+        return found
+    idx = np.arange(found.size, dtype=float)
+    step = float(np.median(np.diff(found)))
+    icept = float(np.median(found - idx * step))
+    ok = np.abs(found - (icept + idx * step)) <= TICK_FIT_PIXELS + TICK_FIT_SHARE * step
+    if ok.sum() >= 2:
+        step, icept = np.polyfit(idx[ok], found[ok], 1)
+    out = np.where(ok, found, icept + idx * step).tolist()
+
+    def present(p: float) -> bool:
+        if not lo <= p <= hi:
+            return False
+        if abs(p - other_spine) <= HIDDEN_TICK_PIXELS + half:
+            return True
+        c = round(p)
+        near = band[:MIN_TICK_PIXELS, max(0, c - 1) : c + 2]
+        return bool(near.size and near.max() > TICK_DARKNESS)
+
+    if present(out[0] - step):
+        out.insert(0, out[0] - step)
+    if present(out[-1] + step):
+        out.append(out[-1] + step)
+    return np.array(out, float)
+
+
 def find_ticks(img: np.ndarray, frame: Frame, axis: str) -> np.ndarray:
     """Centres (index coordinates: columns for ``"x"``, rows for ``"y"``) of the tick marks of one axis.
 
@@ -220,6 +312,7 @@ def find_ticks(img: np.ndarray, frame: Frame, axis: str) -> np.ndarray:
             darkness[max(0, int(np.ceil(frame.spine_y - half)) - length) : int(np.ceil(frame.spine_y - half)), :][::-1],
         ]
         lo, hi = frame.left - int(2 * half) - 3, frame.right + int(2 * half) + 3
+        other, ends = frame.spine_x, (frame.spine_x - half - 1.0, frame.right + 1.0)
     else:
         length = max(MIN_BAND_PIXELS, int(MAX_TICK_SHARE * (frame.right - frame.left)))
         outside_last = int(np.ceil(frame.spine_x - half)) - 1
@@ -228,7 +321,8 @@ def find_ticks(img: np.ndarray, frame: Frame, axis: str) -> np.ndarray:
             darkness[:, int(np.floor(frame.spine_x + half)) + 1 : int(np.floor(frame.spine_x + half)) + 1 + length].T,
         ]
         lo, hi = frame.top - 3, frame.bottom + int(2 * half) + 3
-    for band in bands:
+        other, ends = frame.spine_y, (frame.top - 1.0, frame.spine_y + half + 1.0)
+    for inward, band in enumerate(bands):
         if band.shape[0] < MIN_TICK_PIXELS:
             continue
         ink = band > TICK_DARKNESS
@@ -242,8 +336,10 @@ def find_ticks(img: np.ndarray, frame: Frame, axis: str) -> np.ndarray:
         cand = (run >= MIN_TICK_PIXELS) & (run < band.shape[0])  # a run through the whole band is a line, not a tick
         cand &= (idx >= lo) & (idx <= hi)
         if cand.any():
-            # ticks are alike: a curve touching the frame gives runs of a pixel or two, the ticks' are longer
-            cand &= run >= TICK_LENGTH_SHARE * np.quantile(run[cand], 0.9)
+            # ticks are alike: a curve touching the frame gives runs of a pixel or two, the ticks' are longer;
+            # inside the frame a curve may also leave one long run (its start along the 1.0 tick)
+            ref = _tick_length(run, cand) if inward else float(np.quantile(run[cand], 0.9))
+            cand &= run >= TICK_LENGTH_SHARE * ref
         centres = []
         prof = band[: max(MIN_TICK_PIXELS, int(np.median(run[cand])) if cand.any() else 1)].sum(axis=0)
         for g in _groups(np.nonzero(cand)[0]):
@@ -251,6 +347,8 @@ def find_ticks(img: np.ndarray, frame: Frame, axis: str) -> np.ndarray:
             wts = prof[g]
             centres.append(float((g * wts).sum() / wts.sum()))
         found = _regular(np.array(centres))
+        if inward and found.size >= 2:
+            found = _complete_inward(found, band, other, half, *ends)
         if found.size >= 2:
             return found
     return np.zeros(0)

@@ -19,6 +19,7 @@ Example
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,9 +57,17 @@ CROSSING_BLEND_TOLERANCE = 0.15
 # Most colours a figure is searched for (curves, bands, legend marks): KM figures show 1-6 arms.
 MAX_COLOURS = 10
 # A colour whose line pixels survive an erosion by a square this share of the frame height on this share of its
-# pixels is a filled area (band, legend patch), not a curve line.
+# pixels is a filled area (band, legend patch), not a curve line (measured: bands 0.43-0.60; curves up to 0.26,
+# in low-quality JPEG where steep stretches crowded with marks are solid ink).
 AREA_EROSION_SHARE = 0.012
-MAX_AREA_SHARE = 0.25
+MAX_AREA_SHARE = 0.35
+# JPEG's chroma subsampling splits a thin coloured line in two colours: a dark, greyed core (the line's luma) and a
+# light halo (its chroma, spread over 2 x 2 blocks). Two colours of hues within this many degrees (CIELAB) whose
+# pixels lie within HALO_PIXELS of each other on at least HALO_SHARE of the smaller one are one curve. (Curve
+# palettes differ by > 25 degrees: tab10 red/orange ~25, the closest pair of the styles measured.)
+HALO_HUE_DEGREES = 15.0
+HALO_PIXELS = 2
+HALO_SHARE = 0.7
 # Black-and-white ink: darkness (1 - luminance relative to the background) above this.
 MIN_DARKNESS = 0.4
 # A dark piece up to DOT_LENGTH line widths long is a dot, up to DASH_LENGTH a dash, longer a solid line
@@ -257,7 +266,40 @@ def colour_classes(region: np.ndarray, bg: np.ndarray) -> tuple[list[InkClass], 
             notes.append(f"colour {_hex(c)} fills areas (a confidence band or legend patch): not a curve")
             continue
         classes.append(InkClass(w, _hex(c), "solid", "raster colour"))
-    return classes, notes
+    return _merge_halves(classes, notes), notes
+
+
+def _hue(hex_colour: str) -> float:
+    """CIELAB hue angle (degrees) of a ``#rrggbb`` colour."""
+    rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]) / 255.0
+    lab = srgb_to_lab(rgb)
+    return float(np.degrees(np.arctan2(lab[2], lab[1])))
+
+
+def _merge_halves(classes: list[InkClass], notes: list[str]) -> list[InkClass]:
+    """Classes that are the core and the halo of one JPEG-subsampled line merged (the one with more line pixels
+    gives the colour); ``notes`` records each merge."""
+    out = list(classes)
+    merged = True
+    while merged:
+        merged = False
+        for i, j in itertools.combinations(range(len(out)), 2):
+            a, b = out[i], out[j]
+            dh = abs((_hue(a.color) - _hue(b.color) + 180.0) % 360.0 - 180.0)
+            if dh > HALO_HUE_DEGREES:
+                continue
+            ma, mb = a.weight > 0, b.weight > 0
+            small, large = (ma, mb) if ma.sum() < mb.sum() else (mb, ma)
+            near = ndimage.binary_dilation(large, structure=np.ones((3, 3), bool), iterations=HALO_PIXELS)
+            if (near & small).sum() < HALO_SHARE * small.sum():
+                continue
+            keep, drop = (a, b) if ma.sum() >= mb.sum() else (b, a)
+            notes.append(f"colours {keep.color} and {drop.color} are one line split by JPEG compression: merged")
+            out[i] = InkClass(np.maximum(a.weight, b.weight), keep.color, keep.dash, keep.method)
+            del out[j]
+            merged = True
+            break
+    return out
 
 
 def line_width_estimate(mask: np.ndarray) -> float:

@@ -49,6 +49,11 @@ PATTERN_HOLE_WIDTHS = 2.5
 # legend sample or a label, not the curve's end.
 TAIL_PIECE_SHARE = 0.08
 HOLE_SHARE = 0.03
+# ... unless the hole is this share covered by another curve's ink: the curve ran on hidden under that curve.
+HIDDEN_HOLE_SHARE = 0.8
+# A column's own run thinner than the line width by this many pixels, with another curve's ink touching it, is a
+# line partly hidden under that curve: only its edges away from the other ink are its own.
+PARTIAL_SLACK_PIXELS = 0.5
 
 
 @dataclass(frozen=True)
@@ -179,7 +184,11 @@ def _drop_slivers(blocks: list[tuple[float, float, float]], min_len: float) -> l
 
 
 def trace_curve(
-    own: np.ndarray, other: np.ndarray, min_coverage: float = 0.0, own_score: np.ndarray | None = None
+    own: np.ndarray,
+    other: np.ndarray,
+    min_coverage: float = 0.0,
+    own_score: np.ndarray | None = None,
+    run_score_cap: float = RUN_SCORE_CAP,
 ) -> Trace | None:
     """Trace one curve from its pixel coverage ``own`` (H x W, 0..1) given the other curves' ``other``.
 
@@ -194,7 +203,7 @@ def trace_curve(
     # the line width is one thick run and outscores the thin arm of a '+' mark or a legend sample beside it
     own_runs = ColumnRuns.of(own_m)
     lw = max(1.0, own_runs.median_length())
-    score = np.clip(own_runs.lengths_image((h, w)) / lw, 1.0, RUN_SCORE_CAP) * own_m
+    score = np.clip(own_runs.lengths_image((h, w)) / lw, 1.0, run_score_cap) * own_m
     if own_score is not None:
         score *= own_score
     path = best_path(score + OTHER_INK_SCORE * other_m)
@@ -207,7 +216,8 @@ def trace_curve(
     # a short flat last piece after a long hole is a legend sample or label reached along the path
     if len(pieces) > 1:
         (_, a1), (b0, b1) = pieces[-2], pieces[-1]
-        if b1 - b0 + 1 < TAIL_PIECE_SHARE * w and b0 - a1 > HOLE_SHARE * w and path[b1] - path[b0] <= 2:
+        hidden = on_other[a1 + 1 : b0].mean() >= HIDDEN_HOLE_SHARE
+        if b1 - b0 + 1 < TAIL_PIECE_SHARE * w and b0 - a1 > HOLE_SHARE * w and path[b1] - path[b0] <= 2 and not hidden:
             on_own[b0 : b1 + 1] = False
             pieces = pieces[:-1]
     x_first, x_last = int(pieces[0][0]), int(pieces[-1][1])
@@ -269,6 +279,15 @@ def trace_curve(
     both = top_only & bottom_only
     top_only &= ~both
     bottom_only &= ~both
+    # a line partly hidden under another curve (its run thinner than the line, the other's ink touching it): the
+    # edge against the other ink is that curve's, not this one's; hidden on both sides, the column tells nothing
+    r0u, r1u = ColumnRuns.of(own_m | other_m).containing(path)
+    partial = own_seen & (thick < width - PARTIAL_SLACK_PIXELS)
+    top_hidden = partial & (r0u[xs_all] < r0[xs_all])
+    bottom_hidden = partial & (r1u[xs_all] > r1[xs_all])
+    keep &= ~(top_hidden & bottom_hidden)
+    top_only |= bottom_hidden & ~top_hidden
+    bottom_only |= top_hidden & ~bottom_hidden
     x_k, top_k, bot_k = xs_all[keep], top[keep], bot[keep]
     t_only, b_only = top_only[keep], bottom_only[keep]
     thin = ((bot_k - top_k) <= width + max(THIN_SLACK_PIXELS, 0.5 * width)) & ~t_only & ~b_only

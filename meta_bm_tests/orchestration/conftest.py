@@ -12,7 +12,10 @@ from meta_bm.store import CohortStore
 
 @pytest.fixture()
 def resources(studies_root, tmp_path):
-    return make_resources(deployment="local", studies=studies_root, database=tmp_path / "cohort.duckdb")
+    # (every path under tmp_path: a test never writes the checkout's data/ or output/)
+    return make_resources(
+        deployment="local", studies=studies_root, database=tmp_path / "cohort.duckdb", output=tmp_path / "output"
+    )
 
 
 @pytest.fixture()

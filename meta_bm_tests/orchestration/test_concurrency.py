@@ -19,7 +19,7 @@ def _run(home: str, studies: str, db: str, keys: list[str], barrier, started: li
     from meta_bm.orchestration.jobs import range_tags
     from meta_bm.orchestration.resources import make_resources
 
-    defs = build_defs(make_resources(studies=studies, database=db))
+    defs = build_defs(make_resources(studies=studies, database=db, output=os.path.join(home, "output")))
     job = defs.resolve_job_def("study_refresh")
     with dg.DagsterInstance.get() as instance:
         barrier.wait(timeout=240)  # both processes imported and ready: start together
