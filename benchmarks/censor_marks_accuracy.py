@@ -19,15 +19,14 @@ Run:  .venv/bin/python benchmarks/censor_marks_accuracy.py [--pairs 60] [--seed 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections import defaultdict
 
 import numpy as np
+from _common import STYLE_NAMES, digitized, parse_args, print_header, record_curve, record_log_hr, truth_sets
 
 from meta_bm.reconstruction import clicks_from_arrays, reconstruct, risk_table_from_arrays
-from meta_bm.simulation import CAREFUL, SLOPPY, digitize, km_area_difference, parametric_pairs, public_pairs
-from meta_bm.survival.coxph import cox_ph
+from meta_bm.simulation import CAREFUL
 
 MODES = ("risk table", "no risk table")
 MARKS = ("none", "exact", "jittered", "merged")
@@ -70,63 +69,46 @@ def mark_times(
 
 
 def run(n_pairs: int, seed: int) -> dict:
-    pairs = public_pairs() + list(parametric_pairs(n_pairs, seed))
+    pairs = truth_sets(n_pairs, seed)
     rows: dict[tuple[str, str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     failures: dict[tuple[str, str, str], int] = defaultdict(int)
-    for p_i, pair in enumerate(pairs):
-        for style in (CAREFUL, SLOPPY):
-            sims = [digitize(t, e, style, seed=seed * 1000 + p_i * 2 + a) for a, (t, e) in enumerate(pair.arms)]
-            true_b = cox_ph(
-                np.r_[pair.arms[0][0], pair.arms[1][0]],
-                np.r_[pair.arms[0][1], pair.arms[1][1]],
-                np.r_[np.zeros(pair.arms[0][0].size), np.ones(pair.arms[1][0].size)],
-            ).coef[0]
-            for mode in MODES:
-                for kind in MARKS:
-                    key = (style.name, mode, kind)
-                    recs = []
-                    for a, ((t, e), sim) in enumerate(zip(pair.arms, sims, strict=True)):
-                        rng = np.random.default_rng(seed * 7919 + p_i * 4 + a)
-                        try:
-                            clicks = clicks_from_arrays(sim.click_time, sim.click_survival, pair.name)
-                            table = risk_table_from_arrays(sim.risk_time, sim.n_risk) if mode == "risk table" else None
-                            marks = mark_times(t, e, sim.x_max, kind, rng)
-                            rec = reconstruct(clicks, table, total_n=sim.total_n, censor_times=marks)
-                        except Exception as exc:
-                            failures[key] += 1
-                            print(f"FAIL {pair.name} {style.name} {mode} {kind}: {exc}", file=sys.stderr)
-                            recs.append(None)
-                            continue
-                        r = rows[key]
-                        r["area"].append(km_area_difference(rec.time, rec.event, t, e, float(t.max())))
-                        r["events"].append(abs(int(rec.event.sum()) - int(e.sum())) / t.size)
-                        r["censor"].append(censor_time_error(rec.time, rec.event, t, e))
-                        r["warned"].append(float(any("mark" in w for w in rec.warnings)))
-                        recs.append(rec)
-                    if all(x is not None for x in recs):
-                        b = cox_ph(
-                            np.r_[recs[0].time, recs[1].time],
-                            np.r_[recs[0].event, recs[1].event],
-                            np.r_[np.zeros(recs[0].time.size), np.ones(recs[1].time.size)],
-                        ).coef[0]
-                        rows[key]["loghr"].append(abs(b - true_b))
+    for d in digitized(pairs, seed):
+        pair, style = d.pair, d.style
+        for mode in MODES:
+            for kind in MARKS:
+                key = (style.name, mode, kind)
+                recs = []
+                for a, ((t, e), sim) in enumerate(zip(pair.arms, d.sims, strict=True)):
+                    rng = np.random.default_rng(seed * 7919 + d.index * 4 + a)
+                    try:
+                        clicks = clicks_from_arrays(sim.click_time, sim.click_survival, pair.name)
+                        table = risk_table_from_arrays(sim.risk_time, sim.n_risk) if mode == "risk table" else None
+                        marks = mark_times(t, e, sim.x_max, kind, rng)
+                        rec = reconstruct(clicks, table, total_n=sim.total_n, censor_times=marks)
+                    except Exception as exc:
+                        failures[key] += 1
+                        print(f"FAIL {pair.name} {style.name} {mode} {kind}: {exc}", file=sys.stderr)
+                        recs.append(None)
+                        continue
+                    r = rows[key]
+                    record_curve(r, rec, t, e)
+                    r["censor"].append(censor_time_error(rec.time, rec.event, t, e))
+                    r["warned"].append(float(any("mark" in w for w in rec.warnings)))
+                    recs.append(rec)
+                record_log_hr(rows[key], recs, d.true_log_hr)
     return {"rows": rows, "failures": failures, "n_curves": 2 * len(pairs)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=int, default=60, help="simulated Weibull pairs (plus 10 public pairs)")
-    ap.add_argument("--seed", type=int, default=7)
-    args = ap.parse_args(argv)
+    args = parse_args(__doc__, argv)
     res = run(args.pairs, args.seed)
     print(f"curves per row: {res['n_curves']}")
     hdr = (
         f"{'style':8} {'mode':14} {'marks':9} {'fail':>4} {'area':>8} {'|ev err|/N':>10} {'|logHR err|':>11} "
         f"{'|cens t err|':>12} {'mark warn':>9}"
     )
-    print(hdr)
-    print("-" * len(hdr))
-    for style in ("careful", "sloppy"):
+    print_header(hdr)
+    for style in STYLE_NAMES:
         for mode in MODES:
             for kind in MARKS:
                 r = res["rows"][(style, mode, kind)]

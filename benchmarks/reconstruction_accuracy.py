@@ -17,17 +17,15 @@ Run:  .venv/bin/python benchmarks/reconstruction_accuracy.py [--pairs 60] [--see
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
 from collections import defaultdict
 
 import numpy as np
+from _common import STYLE_NAMES, digitized, parse_args, print_header, record_curve, record_log_hr, truth_sets
 
 from meta_bm.reconstruction import clean_clicks, clicks_from_arrays, reconstruct, risk_table_from_arrays
-from meta_bm.simulation import CAREFUL, SLOPPY, digitize, km_area_difference, parametric_pairs, public_pairs
-from meta_bm.survival.coxph import cox_ph
 from meta_bm.survival.km import kaplan_meier
 
 MODES = ("risk table", "no risk table", "risk table + events", "no risk table + events")
@@ -45,71 +43,52 @@ def digitizing_floor(sim, t: np.ndarray, e: np.ndarray) -> float:
 
 
 def run(n_pairs: int, seed: int, repeats: int = 5) -> dict:
-    pairs = public_pairs() + list(parametric_pairs(n_pairs, seed))
+    pairs = truth_sets(n_pairs, seed)
     rows: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     failures: dict[tuple[str, str], int] = defaultdict(int)
     timings: list[float] = []
-    for p_i, pair in enumerate(pairs):
-        for style in (CAREFUL, SLOPPY):
-            sims = [digitize(t, e, style, seed=seed * 1000 + p_i * 2 + a) for a, (t, e) in enumerate(pair.arms)]
-            for (t, e), sim in zip(pair.arms, sims, strict=True):
-                rows[(style.name, "floor")]["area"].append(digitizing_floor(sim, t, e))
-            true_b = cox_ph(
-                np.r_[pair.arms[0][0], pair.arms[1][0]],
-                np.r_[pair.arms[0][1], pair.arms[1][1]],
-                np.r_[np.zeros(pair.arms[0][0].size), np.ones(pair.arms[1][0].size)],
-            ).coef[0]
-            for mode in MODES:
-                recs = []
-                for (t, e), sim in zip(pair.arms, sims, strict=True):
-                    try:
-                        clicks = clicks_from_arrays(sim.click_time, sim.click_survival, pair.name)
-                        with_table = not mode.startswith("no risk table")
-                        table = risk_table_from_arrays(sim.risk_time, sim.n_risk) if with_table else None
-                        kw = dict(
-                            total_n=sim.total_n, total_events=sim.total_events if mode.endswith("events") else None
-                        )
-                        t0 = time.perf_counter()
-                        for _ in range(repeats):
-                            rec = reconstruct(clicks, table, **kw)
-                        timings.append((time.perf_counter() - t0) / repeats)
-                    except Exception as exc:
-                        failures[(style.name, mode)] += 1
-                        print(f"FAIL {pair.name} {style.name} {mode}: {exc}", file=sys.stderr)
-                        recs.append(None)
-                        continue
-                    r = rows[(style.name, mode)]
-                    r["area"].append(km_area_difference(rec.time, rec.event, t, e, float(t.max())))
-                    r["events"].append(abs(int(rec.event.sum()) - int(e.sum())) / t.size)
-                    # by N: up to 166 single events are visible steps (the risk-set path alone)
-                    r["events N<=166" if t.size <= 166 else "events N>166"].append(r["events"][-1])
-                    r["rmse"].append(rec.fidelity.rmse)
-                    r["max_err"].append(rec.fidelity.max_abs_error)
-                    recs.append(rec)
-                if all(x is not None for x in recs):
-                    b = cox_ph(
-                        np.r_[recs[0].time, recs[1].time],
-                        np.r_[recs[0].event, recs[1].event],
-                        np.r_[np.zeros(recs[0].time.size), np.ones(recs[1].time.size)],
-                    ).coef[0]
-                    rows[(style.name, mode)]["loghr"].append(abs(b - true_b))
+    for d in digitized(pairs, seed):
+        pair, style = d.pair, d.style
+        for (t, e), sim in zip(pair.arms, d.sims, strict=True):
+            rows[(style.name, "floor")]["area"].append(digitizing_floor(sim, t, e))
+        for mode in MODES:
+            recs = []
+            for (t, e), sim in zip(pair.arms, d.sims, strict=True):
+                try:
+                    clicks = clicks_from_arrays(sim.click_time, sim.click_survival, pair.name)
+                    with_table = not mode.startswith("no risk table")
+                    table = risk_table_from_arrays(sim.risk_time, sim.n_risk) if with_table else None
+                    kw = dict(total_n=sim.total_n, total_events=sim.total_events if mode.endswith("events") else None)
+                    t0 = time.perf_counter()
+                    for _ in range(repeats):
+                        rec = reconstruct(clicks, table, **kw)
+                    timings.append((time.perf_counter() - t0) / repeats)
+                except Exception as exc:
+                    failures[(style.name, mode)] += 1
+                    print(f"FAIL {pair.name} {style.name} {mode}: {exc}", file=sys.stderr)
+                    recs.append(None)
+                    continue
+                r = rows[(style.name, mode)]
+                record_curve(r, rec, t, e)
+                # by N: up to 166 single events are visible steps (the risk-set path alone)
+                r["events N<=166" if t.size <= 166 else "events N>166"].append(r["events"][-1])
+                r["rmse"].append(rec.fidelity.rmse)
+                r["max_err"].append(rec.fidelity.max_abs_error)
+                recs.append(rec)
+            record_log_hr(rows[(style.name, mode)], recs, d.true_log_hr)
     return {"rows": rows, "failures": failures, "timings": timings, "n_curves": 2 * len(pairs)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=int, default=60, help="simulated Weibull pairs (plus 10 public pairs)")
-    ap.add_argument("--seed", type=int, default=7)
-    args = ap.parse_args(argv)
+    args = parse_args(__doc__, argv)
     res = run(args.pairs, args.seed)
     print(f"curves per style and mode: {res['n_curves']}")
     hdr = (
         f"{'style':8} {'mode':22} {'fail':>4} {'area':>8} {'area p90':>8} {'|ev err|/N':>10} "
         f"{'|logHR err|':>11} {'RMSE':>7} {'max err':>7}"
     )
-    print(hdr)
-    print("-" * len(hdr))
-    for style in ("careful", "sloppy"):
+    print_header(hdr)
+    for style in STYLE_NAMES:
         for mode in MODES:
             r = res["rows"][(style, mode)]
             print(
@@ -118,11 +97,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{np.mean(r['rmse']):7.4f} {np.mean(r['max_err']):7.4f}"
             )
     print("\nwithout a risk table, |event error|/N by N (curves):")
-    for style in ("careful", "sloppy"):
+    for style in STYLE_NAMES:
         r = res["rows"][(style, "no risk table")]
         parts = [f"{k[7:]}: {np.mean(r[k]):.4f} ({len(r[k])})" for k in ("events N<=166", "events N>166") if r[k]]
         print(f"  {style:8} " + ", ".join(parts))
-    for style in ("careful", "sloppy"):
+    for style in STYLE_NAMES:
         floor = np.mean(res["rows"][(style, "floor")]["area"])
         print(f"{style:8} {'digitized clicks (floor)':22} {'':>4} {floor:8.5f}")
     tm = np.asarray(res["timings"]) * 1e3

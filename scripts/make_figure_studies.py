@@ -31,23 +31,23 @@ OS = {"re_resection": 14.74, "non_surgical": 10.34, "re_srs": 10.97}
 HETEROGENEITY_SD = 0.12  # between-study SD of log median, as the other examples
 
 
+def drawn_arms(rng: np.random.Generator, specs: list[tuple[str, str, str, int]]) -> list[ArmSpec]:
+    """``ArmSpec`` per ``(arm id, label, treatment, n)``, its median drawn around the reported one (``OS``)."""
+    draw = np.exp(rng.normal(0, HETEROGENEITY_SD, len(specs)))
+    return [ArmSpec(aid, label, tr, n, OS[tr] * d) for (aid, label, tr, n), d in zip(specs, draw, strict=True)]
+
+
 def write_quinn(out: Path) -> None:
     rng = np.random.default_rng(2024)
-    draw = np.exp(rng.normal(0, HETEROGENEITY_SD, 2))
-    arms = [
-        ArmSpec("rr", "Re-resection", "re_resection", 48, OS["re_resection"] * draw[0]),
-        ArmSpec("ns", "Non-surgical management", "non_surgical", 40, OS["non_surgical"] * draw[1]),
-    ]
+    arms = drawn_arms(
+        rng, [("rr", "Re-resection", "re_resection", 48), ("ns", "Non-surgical management", "non_surgical", 40)]
+    )
     write_figure_study(out, "quinn_2024", arms, style="mpl_journal_colours", fmt="pdf", seed=2024)
 
 
 def write_ruiz(out: Path) -> None:
     rng = np.random.default_rng(2023)
-    draw = np.exp(rng.normal(0, HETEROGENEITY_SD, 2))
-    arms = [
-        ArmSpec("srs", "Repeat SRS", "re_srs", 60, OS["re_srs"] * draw[0]),
-        ArmSpec("ns", "Non-surgical", "non_surgical", 52, OS["non_surgical"] * draw[1]),
-    ]
+    arms = drawn_arms(rng, [("srs", "Repeat SRS", "re_srs", 60), ("ns", "Non-surgical", "non_surgical", 52)])
     truth: dict = {}
     folder = write_figure_study(
         out, "ruiz_2023", arms, style="lifelines_default", fmt="png", dpi=150, year=2023, seed=2023, truth=truth

@@ -489,19 +489,21 @@ def _tick_candidates(
     for p in paths:
         if p.marker is not None or not p.stroke or p.curved or len(p.segments) != 1:
             continue
-        x0, y0, x1, y1 = (float(v) for v in p.segments[0])
-        if axis == "x" and abs(x1 - x0) <= AXIS_EPS:
-            length = abs(y1 - y0)
-            on_edge = min(abs(y0 - frame.y0), abs(y1 - frame.y0)) <= TICK_EDGE_EPS
-            inside = frame.x0 - TICK_EDGE_EPS <= x0 <= frame.x1 + TICK_EDGE_EPS
+        # u runs along the axis, v across it: a tick is a short v-stroke at one u, touching the frame's edge
+        if axis == "x":
+            u0, v0, u1, v1 = (float(c) for c in p.segments[0])
+            lo, hi, edge = frame.x0, frame.x1, frame.y0
+        elif axis == "y":
+            v0, u0, v1, u1 = (float(c) for c in p.segments[0])
+            lo, hi, edge = frame.y0, frame.y1, frame.x0
+        else:
+            continue
+        if abs(u1 - u0) <= AXIS_EPS:
+            length = abs(v1 - v0)
+            on_edge = min(abs(v0 - edge), abs(v1 - edge)) <= TICK_EDGE_EPS
+            inside = lo - TICK_EDGE_EPS <= u0 <= hi + TICK_EDGE_EPS
             if MIN_TICK <= length <= MAX_TICK and on_edge and inside:
-                out.append(((p.stroke_rgb, round(p.width, 2), round(length, 1)), x0, length))
-        elif axis == "y" and abs(y1 - y0) <= AXIS_EPS:
-            length = abs(x1 - x0)
-            on_edge = min(abs(x0 - frame.x0), abs(x1 - frame.x0)) <= TICK_EDGE_EPS
-            inside = frame.y0 - TICK_EDGE_EPS <= y0 <= frame.y1 + TICK_EDGE_EPS
-            if MIN_TICK <= length <= MAX_TICK and on_edge and inside:
-                out.append(((p.stroke_rgb, round(p.width, 2), round(length, 1)), y0, length))
+                out.append(((p.stroke_rgb, round(p.width, 2), round(length, 1)), u0, length))
     return out
 
 

@@ -37,6 +37,7 @@ import json
 import math
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -283,6 +284,37 @@ class FigureTruth:
     dpi: int | None
     plot_area: tuple[float, float, float, float] | None = None
 
+    @classmethod
+    def of_drawing(
+        cls,
+        style: FigureStyle,
+        arms: list[ArmTruth],
+        x_max: float,
+        ticks: np.ndarray,
+        path: Path,
+        fmt: str,
+        dpi: int,
+        plot_area: tuple[float, float, float, float],
+    ) -> FigureTruth:
+        """The truth of a figure just drawn: the y scale from ``style.percent``, no dpi for a PDF.
+
+        >>> t = FigureTruth.of_drawing(STYLES["mpl_percent"], [], 24.0, np.array([0.0, 24]), Path("a.pdf"), "pdf",
+        ...                            150, (0.1, 0.1, 0.9, 0.9))
+        >>> t.y_scale, t.dpi
+        ('percent', None)
+        """
+        return cls(
+            style=style,
+            arms=arms,
+            x_max=x_max,
+            x_ticks=ticks,
+            y_scale="percent" if style.percent else "probability",
+            path=path,
+            fmt=fmt,
+            dpi=None if fmt == "pdf" else int(dpi),
+            plot_area=plot_area,
+        )
+
     def to_json(self) -> str:
         """The truth as JSON (floats written exactly, so :meth:`from_json` gives the same numbers back)."""
 
@@ -439,8 +471,16 @@ def month_ticks(t_end: float) -> tuple[float, np.ndarray]:
 # ---- the truth of one arm --------------------------------------------------------------------------------
 
 
-def _checked_arms(arms: Any, where: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """The arms as (label, float times, 0/1 events), or an InputError naming the arm and the problem."""
+def checked_arms(arms: Any, where: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The arms as (label, float times, int8 0/1 events), or an :class:`~meta_bm.errors.InputError` naming
+    ``where``, the arm and the problem (shared by the figure drawers of this package).
+
+    >>> [(label, t.tolist(), e.tolist()) for label, t, e in checked_arms([("A", [2, 1], [1, 0])], "km.pdf")]
+    [('A', [2.0, 1.0], [1, 0])]
+    >>> checked_arms([("A", [1.0], [2])], "km.pdf")
+    Traceback (most recent call last):
+    meta_bm.errors.InputError: km.pdf: arm 'A': event must be coded 0 (censored) / 1 (event)
+    """
     try:
         arms = list(arms)
     except TypeError:
@@ -552,7 +592,14 @@ def extraction_error(
 # ---- drawing ---------------------------------------------------------------------------------------------
 
 
-def _check_format(fmt: str, dpi: int, jpeg_quality: int, where: str) -> None:
+def check_format(fmt: str, dpi: int, jpeg_quality: int, where: str) -> None:
+    """Refuse (:class:`~meta_bm.errors.InputError` naming ``where``) a format other than PDF/PNG/JPEG, a dpi
+    outside [``MIN_DPI``, ``MAX_DPI``] or a JPEG quality outside Pillow's useful range.
+
+    >>> check_format("png", 20, 85, "km.png")
+    Traceback (most recent call last):
+    meta_bm.errors.InputError: km.png: dpi must be in [50, 600], got 20
+    """
     if fmt not in ("pdf", "png", "jpeg"):
         raise InputError(f"fmt must be 'pdf', 'png' or 'jpeg', got {fmt!r}", where)
     if not MIN_DPI <= int(dpi) <= MAX_DPI:
@@ -810,8 +857,8 @@ def draw_km_figure(
     where = str(path)
     if not isinstance(style, FigureStyle):
         raise InputError(f"style must be a FigureStyle, got {type(style).__name__}", where)
-    _check_format(fmt, dpi, jpeg_quality, where)
-    checked = _checked_arms(arms, where)
+    check_format(fmt, dpi, jpeg_quality, where)
+    checked = checked_arms(arms, where)
     n_arms = len(checked)
     colours = style.colours(n_arms)
     dashes = style.dashes(n_arms)
@@ -882,17 +929,7 @@ def draw_km_figure(
         )
         for i, ((label, t, e), km) in enumerate(zip(checked, kms, strict=True))
     ]
-    return FigureTruth(
-        style=style,
-        arms=arm_truths,
-        x_max=x_max,
-        x_ticks=ticks,
-        y_scale="percent" if style.percent else "probability",
-        path=path,
-        fmt=fmt,
-        dpi=None if fmt == "pdf" else int(dpi),
-        plot_area=plot_area,
-    )
+    return FigureTruth.of_drawing(style, arm_truths, x_max, ticks, path, fmt, dpi, plot_area)
 
 
 def _save(fig: Figure, path: Path, fmt: str, dpi: int, jpeg_quality: int) -> None:
@@ -940,24 +977,45 @@ def write_gallery(outdir: Path, styles: list[str], formats: list[str], dpi: int,
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m meta_bm.simulation.km_figures",
-        description="Write KM figures of every style with their truth JSON.",
-    )
+GalleryWriter = Callable[[Path, list[str], list[str], int, int], list[Path]]
+
+
+def gallery_main(
+    argv: list[str] | None, prog: str, description: str, styles: list[str], write: GalleryWriter, noun: str
+) -> int:
+    """The command line of a figure gallery: ``OUTDIR [--styles ...] [--formats ...] [--dpi N] [--seed N]``
+    handed to ``write(outdir, styles, formats, dpi, seed)``, which returns the files written (counted as
+    ``noun``). Bad input is one ``error:`` line and exit code 2, never a traceback.
+
+    >>> gallery_main(["out", "--styles", "b"], "demo", "demo", ["a", "b"], lambda *args: [Path("b.pdf")], "figures")
+    wrote 1 figures to out
+    0
+    """
+    p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("outdir", type=Path)
-    p.add_argument("--styles", nargs="+", default=list(STYLES), choices=list(STYLES), metavar="STYLE")
+    p.add_argument("--styles", nargs="+", default=list(styles), choices=list(styles), metavar="STYLE")
     p.add_argument("--formats", nargs="+", default=["pdf", "png"], choices=["pdf", "png", "jpeg"])
     p.add_argument("--dpi", type=int, default=150)
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
     try:
-        files = write_gallery(args.outdir, args.styles, args.formats, args.dpi, args.seed)
+        files = write(args.outdir, args.styles, args.formats, args.dpi, args.seed)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {len(files)} files to {args.outdir}")
+    print(f"wrote {len(files)} {noun} to {args.outdir}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return gallery_main(
+        argv,
+        "python -m meta_bm.simulation.km_figures",
+        "Write KM figures of every style with their truth JSON.",
+        list(STYLES),
+        write_gallery,
+        "files",
+    )
 
 
 __all__ = [
@@ -966,8 +1024,12 @@ __all__ = [
     "ExtractionError",
     "FigureStyle",
     "FigureTruth",
+    "GalleryWriter",
+    "check_format",
+    "checked_arms",
     "draw_km_figure",
     "extraction_error",
+    "gallery_main",
     "month_ticks",
     "simulate_arms",
     "true_survival",

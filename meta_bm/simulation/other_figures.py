@@ -32,41 +32,37 @@ Example
 
 from __future__ import annotations
 
-import argparse
 import io
 import itertools
 import math
 import sys
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 
 from meta_bm.errors import InputError
 from meta_bm.simulation.km_figures import (
+    MAX_ARMS,
     ArmTruth,
     FigureStyle,
     FigureTruth,
+    Format,
+    check_format,
+    checked_arms,
+    gallery_main,
     month_ticks,
     simulate_arms,
 )
 from meta_bm.survival.km import kaplan_meier
 
 Layout = Literal["ggplot", "sas", "stata", "prism", "journal_page", "journal_panels"]
-Format = Literal["pdf", "png", "jpeg"]
 
 # ---- constants (one line of reason each) --------------------------------------------------------------------
-# Raster resolution: below 50 dpi text is unreadable, above 600 dpi one figure exceeds 100 MB of pixels.
-MIN_DPI, MAX_DPI = 50, 600
-# Pillow's JPEG quality scale: above 95 only the file grows.
-MIN_JPEG_QUALITY, MAX_JPEG_QUALITY = 1, 95
 # Anti-aliased looks are drawn this many times larger and downscaled (what Cairo/ragg/Prism's renderer do).
 SUPERSAMPLE = 3
-# Arms per figure: the palettes below have four colours.
-MAX_ARMS = 4
-# Patients per drawn arm: every censored time is a mark; beyond this a figure takes long to draw.
-MAX_DRAW_N = 20_000
 # A4 and US letter in points: the article pages the journal layouts are drawn on.
 A4 = (595.28, 841.89)
 LETTER = (612.0, 792.0)
@@ -87,6 +83,8 @@ PRISM_COLOURS = ("#000000", "#d62728", "#1f4e9c", "#2e8b57")
 PRISM_LINE, PRISM_AXIS = 2.5, 1.5
 # The house style of a journal's redrawn figure: two-colour print, 1 pt lines, ticks inward.
 JOURNAL_COLOURS = ("#0b3c5d", "#d9534f", "#328cc1", "#6b6b6b")
+# checked_arms (km_figures) admits MAX_ARMS arms: every palette needs a colour for each.
+assert all(len(p) >= MAX_ARMS for p in (GG_HUES, SAS_COLOURS, STATA_COLOURS, PRISM_COLOURS, JOURNAL_COLOURS))
 
 BODY_TEXT = (
     "Patients with recurrent brain metastases after initial surgery were identified from the institutional "
@@ -198,12 +196,33 @@ class OtherFigure:
 # ---- the canvas: one drawing API over reportlab and Pillow --------------------------------------------------
 
 
-class _Canvas(Protocol):
+@dataclass(frozen=True)
+class _TextStyle:
+    """How one piece of text is set: size (points), colour, anchor ``l``/``c``/``r`` of ``x``, bold, turned 90
+    degrees, serif (Times) instead of sans (Helvetica)."""
+
+    size: float
+    rgb: str
+    anchor: str = "l"
+    bold: bool = False
+    rotate: bool = False
+    serif: bool = False
+
+
+class _Canvas(ABC):
+    """The drawing calls the drawers use, in points with the origin bottom-left."""
+
+    @abstractmethod
     def line(self, x0: float, y0: float, x1: float, y1: float, rgb: str, width: float) -> None: ...
+
+    @abstractmethod
     def polyline(self, pts: list[tuple[float, float]], rgb: str, width: float) -> None: ...
+
+    @abstractmethod
     def rect(
         self, x0: float, y0: float, x1: float, y1: float, fill: str | None, stroke: str | None, w: float
     ) -> None: ...
+
     def text(
         self,
         x: float,
@@ -215,14 +234,19 @@ class _Canvas(Protocol):
         bold: bool = False,
         rotate: bool = False,
         serif: bool = False,
-    ) -> None: ...
+    ) -> None:
+        """Text ``s`` with its baseline at ``y`` (``x`` per ``anchor``)."""
+        self._text(x, y, s, _TextStyle(size, rgb, anchor, bold, rotate, serif))
+
+    @abstractmethod
+    def _text(self, x: float, y: float, s: str, ts: _TextStyle) -> None: ...
 
 
 def _rgb(hexcol: str) -> tuple[int, int, int]:
     return int(hexcol[1:3], 16), int(hexcol[3:5], 16), int(hexcol[5:7], 16)
 
 
-class _PdfCanvas:
+class _PdfCanvas(_Canvas):
     """reportlab: each call is one path (``m l S``), rectangles as ``re``, text in standard Type 1 fonts."""
 
     def __init__(self, target: io.BytesIO, size: tuple[float, float]) -> None:
@@ -256,24 +280,14 @@ class _PdfCanvas:
             self._stroke(stroke, w)
         self.c.rect(x0, y0, x1 - x0, y1 - y0, stroke=int(bool(stroke)), fill=int(bool(fill)))
 
-    def text(
-        self,
-        x: float,
-        y: float,
-        s: str,
-        size: float,
-        rgb: str,
-        anchor: str = "l",
-        bold: bool = False,
-        rotate: bool = False,
-        serif: bool = False,
-    ) -> None:
-        font = ("Times-Bold" if bold else "Times-Roman") if serif else ("Helvetica-Bold" if bold else "Helvetica")
-        r, g, b = _rgb(rgb)
+    def _text(self, x: float, y: float, s: str, ts: _TextStyle) -> None:
+        bold = ts.bold
+        font = ("Times-Bold" if bold else "Times-Roman") if ts.serif else ("Helvetica-Bold" if bold else "Helvetica")
+        r, g, b = _rgb(ts.rgb)
         self.c.setFillColorRGB(r / 255, g / 255, b / 255)
-        self.c.setFont(font, size)
-        draw = {"l": self.c.drawString, "c": self.c.drawCentredString, "r": self.c.drawRightString}[anchor]
-        if rotate:
+        self.c.setFont(font, ts.size)
+        draw = {"l": self.c.drawString, "c": self.c.drawCentredString, "r": self.c.drawRightString}[ts.anchor]
+        if ts.rotate:
             self.c.saveState()
             self.c.translate(x, y)
             self.c.rotate(90)
@@ -287,7 +301,7 @@ class _PdfCanvas:
         self.c.save()
 
 
-class _PixelCanvas:
+class _PixelCanvas(_Canvas):
     """Pillow ImageDraw in points (origin bottom-left) at ``dpi`` (x ``SUPERSAMPLE`` when anti-aliased)."""
 
     def __init__(self, size: tuple[float, float], dpi: int, antialias: bool, bitmap_font: bool) -> None:
@@ -339,21 +353,11 @@ class _PixelCanvas:
                 self._fonts[key] = ImageFont.truetype(str(path), max(6, key[0]))
         return self._fonts[key]
 
-    def text(
-        self,
-        x: float,
-        y: float,
-        s: str,
-        size: float,
-        rgb: str,
-        anchor: str = "l",
-        bold: bool = False,
-        rotate: bool = False,
-        serif: bool = False,
-    ) -> None:
+    def _text(self, x: float, y: float, s: str, ts: _TextStyle) -> None:
         from PIL import Image, ImageDraw
 
-        font = self._font(size, bold, serif)
+        size, rgb, anchor, rotate = ts.size, ts.rgb, ts.anchor, ts.rotate
+        font = self._font(size, ts.bold, ts.serif)
         left, top, right, bottom = self.draw.textbbox((0, 0), s, font=font)  # type: ignore[arg-type]
         w, h = right - left, bottom - top
         # the baseline sits at y: bring the text's bottom (descenders aside) there, as a PDF places it
@@ -444,11 +448,15 @@ def _fmt_tick(v: float) -> str:
 
 
 @dataclass(frozen=True)
-class _Drawn:
-    """What a drawer placed: the data map (for the truth's plot area) and the panel's outer box."""
+class _Panel:
+    """What a drawer draws: the figure box (x0, y0, width, height in points), the arms, the x axis (its end and
+    ticks) and the style. A drawer returns the data map it placed the curves with (the truth's plot area)."""
 
-    m: _Map
     box: tuple[float, float, float, float]
+    arms: list[_Arm]
+    x_max: float
+    ticks: np.ndarray
+    style: OtherStyle
 
 
 def _curve_and_marks(
@@ -475,15 +483,8 @@ def _curve_and_marks(
             cv.line(x - mark_h / 2, y, x + mark_h / 2, y, colour, mark_w)
 
 
-def _draw_ggplot(
-    cv: _Canvas,
-    box: tuple[float, float, float, float],
-    arms: list[_Arm],
-    x_max: float,
-    ticks: np.ndarray,
-    st: OtherStyle,
-) -> _Drawn:
-    bx, by, bw, bh = box
+def _draw_ggplot(cv: _Canvas, p: _Panel) -> _Map:
+    (bx, by, bw, bh), arms, ticks = p.box, p.arms, p.ticks
     n = len(arms)
     table_h = 30 + 13 * n
     px0, px1 = bx + 112, bx + bw - 12
@@ -491,7 +492,7 @@ def _draw_ggplot(
     cv.rect(px0, py0, px1, py1, GG_PANEL, None, 0)
     # ggplot expands continuous scales by 5 % on each side
     ex, ey = 0.05 * (px1 - px0) / 1.1, 0.05 * (py1 - py0) / 1.1
-    m = _Map(px0 + ex, (px1 - px0 - 2 * ex) / x_max, py0 + ey, py1 - py0 - 2 * ey)
+    m = _Map(px0 + ex, (px1 - px0 - 2 * ex) / p.x_max, py0 + ey, py1 - py0 - 2 * ey)
     yv = [0.0, 0.25, 0.5, 0.75, 1.0]
     for a, b in itertools.pairwise(yv):
         y = m(0, (a + b) / 2)[1]
@@ -536,18 +537,11 @@ def _draw_ggplot(
         cv.line(x, tb - 2.75, x, tb, GG_TICK, GG_LINE)
         cv.text(x, tb - 12, _fmt_tick(float(v)), 8.8, GG_TEXT, "c")
     cv.text((px0 + px1) / 2, tb - 25, "Time", 11, "#000000", "c")
-    return _Drawn(m, (bx, by, bx + bw, by + bh))
+    return m
 
 
-def _draw_sas(
-    cv: _Canvas,
-    box: tuple[float, float, float, float],
-    arms: list[_Arm],
-    x_max: float,
-    ticks: np.ndarray,
-    st: OtherStyle,
-) -> _Drawn:
-    bx, by, bw, bh = box
+def _draw_sas(cv: _Canvas, p: _Panel) -> _Map:
+    (bx, by, bw, bh), arms, ticks = p.box, p.arms, p.ticks
     n = len(arms)
     fx0, fx1 = bx + 62, bx + bw - 14
     fy0, fy1 = by + 74, by + bh - 46
@@ -556,7 +550,7 @@ def _draw_sas(
     cv.rect(fx0, fy0, fx1, fy1, None, "#000000", 0.75)
     # the numbers at risk sit inside the frame: survival 0 is raised above them
     zero = fy0 + 10 + 11 * n
-    m = _Map(fx0 + 6, (fx1 - fx0 - 12) / x_max, zero, fy1 - 6 - zero)
+    m = _Map(fx0 + 6, (fx1 - fx0 - 12) / p.x_max, zero, fy1 - 6 - zero)
     for v in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
         y = m(0, v)[1]
         cv.line(fx0 - 4, y, fx0, y, "#000000", 0.75)
@@ -586,18 +580,11 @@ def _draw_sas(
     cv.line(x + 4, ly - 2.6, x + 4, ly + 2.6, "#000000", SAS_LINE)
     cv.line(x + 1.4, ly, x + 6.6, ly, "#000000", SAS_LINE)
     cv.text(x + 12, ly - 3, "Censored", 8, "#000000")
-    return _Drawn(m, (bx, by, bx + bw, by + bh))
+    return m
 
 
-def _draw_stata(
-    cv: _Canvas,
-    box: tuple[float, float, float, float],
-    arms: list[_Arm],
-    x_max: float,
-    ticks: np.ndarray,
-    st: OtherStyle,
-) -> _Drawn:
-    bx, by, bw, bh = box
+def _draw_stata(cv: _Canvas, p: _Panel) -> _Map:
+    (bx, by, bw, bh), arms, ticks = p.box, p.arms, p.ticks
     n = len(arms)
     cv.rect(bx, by, bx + bw, by + bh, STATA_REGION, None, 0)
     table_h = 18 + 11 * n
@@ -606,14 +593,16 @@ def _draw_stata(
     cv.rect(ax0, ay0, ax1, ay1, "#ffffff", None, 0)
     cv.text(bx + bw / 2, by + bh - 20, "Kaplan-Meier survival estimates", 12, "#1e1e1e", "c")
     # the plot region keeps a margin inside the axes
-    m = _Map(ax0 + 5, (ax1 - ax0 - 10) / x_max, ay0 + 5, ay1 - ay0 - 10)
+    m = _Map(ax0 + 5, (ax1 - ax0 - 10) / p.x_max, ay0 + 5, ay1 - ay0 - 10)
     values = (0.0, 0.25, 0.5, 0.75, 1.0)
-    labels = st.percent_labels or (("0", "25", "50", "75", "100") if st.percent else tuple(f"{v:.2f}" for v in values))
+    labels = p.style.percent_labels or (
+        ("0", "25", "50", "75", "100") if p.style.percent else tuple(f"{v:.2f}" for v in values)
+    )
     for v, lab in zip(values, labels, strict=True):
         y = m(0, v)[1]
         cv.line(ax0, y, ax1, y, STATA_REGION, 0.5)
         cv.line(ax0 - 3.5, y, ax0, y, "#000000", 0.5)
-        if st.rotated_y_labels:
+        if p.style.rotated_y_labels:
             cv.text(ax0 - 6, y, lab, 8.5, "#000000", "c", rotate=True)
         else:
             cv.text(ax0 - 6, y - 3, lab, 8.5, "#000000", "r")
@@ -641,22 +630,15 @@ def _draw_stata(
         lab = f"treatment = {arm.label}"
         cv.text(x + 28, ly - 3, lab, 8, "#000000")
         x += 28 + 4.4 * len(lab) + 12
-    return _Drawn(m, (bx, by, bx + bw, by + bh))
+    return m
 
 
-def _draw_prism(
-    cv: _Canvas,
-    box: tuple[float, float, float, float],
-    arms: list[_Arm],
-    x_max: float,
-    ticks: np.ndarray,
-    st: OtherStyle,
-) -> _Drawn:
-    bx, by, bw, bh = box
+def _draw_prism(cv: _Canvas, p: _Panel) -> _Map:
+    (bx, by, bw, bh), arms, ticks = p.box, p.arms, p.ticks
     gap = 9.0  # Prism's "offset X and Y axes": the axis lines stop short of each other
     xa0, xa1 = bx + 72, bx + bw - 130
     ya0, ya1 = by + 62, by + bh - 20
-    m = _Map(xa0, (xa1 - xa0) / x_max, ya0, ya1 - ya0)
+    m = _Map(xa0, (xa1 - xa0) / p.x_max, ya0, ya1 - ya0)
     cv.line(xa0 - gap, ya0, xa0 - gap, ya1, "#000000", PRISM_AXIS)
     cv.line(xa0, ya0 - gap, xa1, ya0 - gap, "#000000", PRISM_AXIS)
     for v in (0.0, 0.25, 0.5, 0.75, 1.0):
@@ -676,24 +658,16 @@ def _draw_prism(
         cv.line(xa1 + 14, y, xa1 + 40, y, PRISM_COLOURS[k], PRISM_LINE)
         cv.text(xa1 + 46, y - 4, arm.label, 10, "#000000", bold=True)
         y -= 18
-    return _Drawn(m, (bx, by, bx + bw, by + bh))
+    return m
 
 
-def _draw_journal(
-    cv: _Canvas,
-    box: tuple[float, float, float, float],
-    arms: list[_Arm],
-    x_max: float,
-    ticks: np.ndarray,
-    st: OtherStyle,
-    letter: str | None = None,
-) -> _Drawn:
+def _draw_journal(cv: _Canvas, p: _Panel, letter: str | None = None) -> _Map:
     """A journal's redraw: L axes meeting at the origin, inward ticks, legend in the plot, 'No. at risk'."""
-    bx, by, bw, bh = box
+    (bx, by, bw, bh), arms, ticks = p.box, p.arms, p.ticks
     n = len(arms)
     ax0, ax1 = bx + 64, bx + bw - 10
     ay0, ay1 = by + 40 + 11 * n + 14, by + bh - 14
-    m = _Map(ax0, (ax1 - ax0) / x_max, ay0, ay1 - ay0)
+    m = _Map(ax0, (ax1 - ax0) / p.x_max, ay0, ay1 - ay0)
     cv.line(ax0, ay0, ax0, ay1, "#000000", 0.6)
     cv.line(ax0, ay0, ax1, ay0, "#000000", 0.6)
     for v in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
@@ -721,7 +695,7 @@ def _draw_journal(
             cv.text(m(float(v), 0)[0], yy, str(int(c)), 7, "#000000", "c")
     if letter:
         cv.text(bx + 2, by + bh - 10, letter, 11, "#000000", bold=True)
-    return _Drawn(m, (bx, by, bx + bw, by + bh))
+    return m
 
 
 _DRAWERS = {"ggplot": _draw_ggplot, "sas": _draw_sas, "stata": _draw_stata, "prism": _draw_prism}
@@ -741,32 +715,22 @@ def _paragraphs(cv: _Canvas, x0: float, x1: float, y_top: float, y_bottom: float
         y -= 12.5
 
 
-def _draw_page(
-    cv: _Canvas,
-    size: tuple[float, float],
-    arms: list[_Arm],
-    x_max: float,
-    ticks: np.ndarray,
-    st: OtherStyle,
-    other: list[_Arm] | None,
-) -> tuple[_Drawn, tuple[float, float, float, float]]:
-    w, h = size
-    if st.layout == "journal_page":
+def _caption(cv: _Canvas, x: float, y: float, s: str) -> None:
+    """A figure caption under the figure: Times bold 8 pt."""
+    cv.text(x, y, s, 8, "#000000", bold=True, serif=True)
+
+
+def _draw_page(cv: _Canvas, p: _Panel, other: list[_Arm] | None) -> tuple[_Map, tuple[float, float, float, float]]:
+    """The figure of ``p`` on an article page (``p.box`` is the page): the data map and the figure's box."""
+    _, _, w, h = p.box
+    if p.style.layout == "journal_page":
         fx0, fx1, fy0, fy1 = 110.0, w - 110.0, 330.0, 610.0
         _paragraphs(cv, 56, w - 56, h - 60, fy1 + 20)
         cv.rect(fx0 - 8, fy0 - 36, fx1 + 8, fy1 + 8, None, "#000000", 0.5)
-        drawn = _draw_journal(cv, (fx0, fy0, fx1 - fx0, fy1 - fy0), arms, x_max, ticks, st)
-        cv.text(
-            fx0,
-            fy0 - 16,
-            "Figure 2. Overall survival by treatment after recurrence (Kaplan-Meier).",
-            8,
-            "#000000",
-            bold=True,
-            serif=True,
-        )
+        m = _draw_journal(cv, replace(p, box=(fx0, fy0, fx1 - fx0, fy1 - fy0)))
+        _caption(cv, fx0, fy0 - 16, "Figure 2. Overall survival by treatment after recurrence (Kaplan-Meier).")
         _paragraphs(cv, 56, w - 56, fy0 - 56, 50)
-        return drawn, (fx0 - 6, fy0 - 6, fx1 + 6, fy1 + 6)
+        return m, (fx0 - 6, fy0 - 6, fx1 + 6, fy1 + 6)
     # two panels side by side: A (another endpoint) and B (the truth)
     fy0, fy1 = 300.0, 540.0
     _paragraphs(cv, 54, w - 54, h - 60, fy1 + 30)
@@ -775,48 +739,23 @@ def _draw_page(
     assert other is not None
     o_end = max(float(a.time.max()) for a in other)
     o_max, o_ticks = month_ticks(o_end)
-    _draw_journal(cv, pa, other, o_max, o_ticks, st, letter="A")
-    drawn = _draw_journal(cv, pb, arms, x_max, ticks, st, letter="B")
-    cv.text(
-        54,
-        fy0 - 18,
-        "Figure 3. (A) Progression-free and (B) overall survival by treatment.",
-        8,
-        "#000000",
-        bold=True,
-        serif=True,
-    )
+    _draw_journal(cv, _Panel(pa, other, o_max, o_ticks, p.style), letter="A")
+    m = _draw_journal(cv, replace(p, box=pb), letter="B")
+    _caption(cv, 54, fy0 - 18, "Figure 3. (A) Progression-free and (B) overall survival by treatment.")
     _paragraphs(cv, 54, w - 54, fy0 - 50, 50)
-    return drawn, (pb[0] - 4, pb[1] - 4, pb[0] + pb[2] + 4, pb[1] + pb[3] + 4)
+    return m, (pb[0] - 4, pb[1] - 4, pb[0] + pb[2] + 4, pb[1] + pb[3] + 4)
 
 
 # ---- entry point ----------------------------------------------------------------------------------------------
 
 
 def _checked(arms: object, where: str) -> list[_Arm]:
-    try:
-        items = list(arms)  # type: ignore[call-overload]
-    except TypeError:
-        raise InputError("arms must be a list of (label, time, event)", where) from None
-    if not 1 <= len(items) <= MAX_ARMS:
-        raise InputError(f"need 1..{MAX_ARMS} arms, got {len(items)}", where)
+    """:func:`~meta_bm.simulation.km_figures.checked_arms`, and labels the standard PDF fonts can print."""
     out = []
-    for i, item in enumerate(items):
-        try:
-            label, time, event = item
-            t = np.asarray(time, float)
-            e = np.asarray(event, np.int8)
-        except (TypeError, ValueError):
-            raise InputError(f"arm {i + 1} is not a (label, time, event) triple of numbers", where) from None
-        if not isinstance(label, str) or not label.strip() or not all(ord(ch) < 256 for ch in label):
-            raise InputError(f"arm {i + 1}: label must be non-empty Latin-1 text (WinAnsi fonts), got {label!r}", where)
-        if t.ndim != 1 or t.shape != e.shape or not 1 <= t.size <= MAX_DRAW_N:
-            raise InputError(f"arm {label!r}: time and event must be 1-D, equally long, 1..{MAX_DRAW_N}", where)
-        if not np.all(np.isfinite(t)) or t.min() <= 0 or not np.all((e == 0) | (e == 1)):
-            raise InputError(f"arm {label!r}: times must be finite and > 0, events 0/1", where)
+    for label, t, e in checked_arms(arms, where):
+        if not all(ord(ch) < 256 for ch in label):
+            raise InputError(f"arm {label!r}: label must be Latin-1 text (WinAnsi fonts)", where)
         out.append(_arm(label, t, e))
-    if len({a.label for a in out}) != len(out):
-        raise InputError("arm labels must be distinct", where)
     return out
 
 
@@ -836,10 +775,7 @@ def draw_other_figure(
     where = str(path)
     if not isinstance(style, OtherStyle):
         raise InputError(f"style must be an OtherStyle, got {type(style).__name__}", where)
-    if fmt not in ("pdf", "png", "jpeg"):
-        raise InputError(f"fmt must be 'pdf', 'png' or 'jpeg', got {fmt!r}", where)
-    if not MIN_DPI <= int(dpi) <= MAX_DPI or not MIN_JPEG_QUALITY <= int(jpeg_quality) <= MAX_JPEG_QUALITY:
-        raise InputError(f"dpi must be in [{MIN_DPI}, {MAX_DPI}] and jpeg_quality in [1, 95]", where)
+    check_format(fmt, dpi, jpeg_quality, where)
     checked = _checked(arms, where)
     x_max, ticks = month_ticks(max(float(a.time.max()) for a in checked))
     page = style.layout in ("journal_page", "journal_panels")
@@ -848,12 +784,13 @@ def draw_other_figure(
     cv: _PdfCanvas | _PixelCanvas
     cv = _PdfCanvas(buf, size) if fmt == "pdf" else _PixelCanvas(size, int(dpi), style.antialias, style.bitmap_font)
     panel: tuple[float, float, float, float] | None = None
+    whole = _Panel((0.0, 0.0, *size), checked, x_max, ticks, style)
     if page:
         # panel A: the same patients' progression-free survival (times shortened), drawn from the arms themselves
         other = [_arm(a.label, a.time * 0.6, a.event) for a in checked] if style.layout == "journal_panels" else None
-        drawn, panel = _draw_page(cv, size, checked, x_max, ticks, style, other)
+        m, panel = _draw_page(cv, whole, other)
     else:
-        drawn = _DRAWERS[style.layout](cv, (0.0, 0.0, *size), checked, x_max, ticks, style)
+        m = _DRAWERS[style.layout](cv, whole)
     try:
         if isinstance(cv, _PdfCanvas):
             cv.save()
@@ -883,7 +820,6 @@ def draw_other_figure(
         )
         for k, a in enumerate(checked)
     ]
-    m = drawn.m
     w, h = size
     area = (m.x0 / w, m.y0 / h, (m.x0 + m.sx * x_max) / w, (m.y0 + m.sy) / h)
     summary = FigureStyle(
@@ -894,17 +830,7 @@ def draw_other_figure(
         n_arms=max(1, min(MAX_ARMS, len(checked))),
         figsize=(max(2.0, w / 72), max(2.0, h / 72)),
     )
-    truth = FigureTruth(
-        style=summary,
-        arms=arm_truths,
-        x_max=x_max,
-        x_ticks=ticks,
-        y_scale="percent" if style.percent else "probability",
-        path=path,
-        fmt=fmt,
-        dpi=None if fmt == "pdf" else int(dpi),
-        plot_area=area,
-    )
+    truth = FigureTruth.of_drawing(summary, arm_truths, x_max, ticks, path, fmt, dpi, area)
     pixels = None
     if panel is not None and fmt != "pdf":
         k = int(dpi) / 72.0
@@ -917,33 +843,34 @@ def draw_other_figure(
     return OtherFigure(truth, style, panel, pixels, ticks, (0.0, 1.0))
 
 
+def write_other_gallery(outdir: Path, styles: list[str], formats: list[str], dpi: int, seed: int) -> list[Path]:
+    """Every style in ``styles`` drawn in each of ``formats`` into ``outdir``; returns the files written. The
+    ``i``-th style drawn gets :func:`~meta_bm.simulation.km_figures.simulate_arms` with its ``n_arms`` arms and
+    seed ``seed + i``."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, name in enumerate(styles):
+        st = OTHER_STYLES[name]
+        arms = simulate_arms(st.n_arms, seed + i)
+        for fmt in formats:
+            ext = "jpg" if fmt == "jpeg" else fmt
+            fig = draw_other_figure(arms, st, outdir / f"{name}.{ext}", fmt=fmt, dpi=dpi)  # type: ignore[arg-type]
+            written.append(fig.truth.path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m meta_bm.simulation.other_figures",
-        description="Write KM figures in other software's looks (PDF and PNG).",
+    return gallery_main(
+        argv,
+        "python -m meta_bm.simulation.other_figures",
+        "Write KM figures in other software's looks (PDF and PNG).",
+        list(OTHER_STYLES),
+        write_other_gallery,
+        "figures",
     )
-    p.add_argument("outdir", type=Path)
-    p.add_argument("--styles", nargs="+", default=list(OTHER_STYLES), choices=list(OTHER_STYLES), metavar="STYLE")
-    p.add_argument("--formats", nargs="+", default=["pdf", "png"], choices=["pdf", "png", "jpeg"])
-    p.add_argument("--dpi", type=int, default=150)
-    p.add_argument("--seed", type=int, default=1)
-    args = p.parse_args(argv)
-    args.outdir.mkdir(parents=True, exist_ok=True)
-    try:
-        for i, name in enumerate(args.styles):
-            st = OTHER_STYLES[name]
-            arms = simulate_arms(st.n_arms, args.seed + i)
-            for fmt in args.formats:
-                ext = "jpg" if fmt == "jpeg" else fmt
-                draw_other_figure(arms, st, args.outdir / f"{name}.{ext}", fmt=fmt, dpi=args.dpi)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {len(args.styles) * len(args.formats)} figures to {args.outdir}")
-    return 0
 
 
-__all__ = ["OTHER_STYLES", "OtherFigure", "OtherStyle", "draw_other_figure"]
+__all__ = ["OTHER_STYLES", "OtherFigure", "OtherStyle", "draw_other_figure", "write_other_gallery"]
 
 if __name__ == "__main__":
     sys.exit(main())

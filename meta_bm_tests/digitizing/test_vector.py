@@ -20,10 +20,11 @@ import pytest
 from matplotlib.figure import Figure
 
 from meta_bm.digitizing import digitize_bytes
-from meta_bm.digitizing.figure import DigitizeError
+from meta_bm.digitizing.figure import DigitizedCurve, DigitizeError
 from meta_bm.digitizing.vector import digitize_pdf
 from meta_bm.simulation.km_figures import (
     STYLES,
+    ArmTruth,
     FigureTruth,
     draw_km_figure,
     extraction_error,
@@ -31,6 +32,32 @@ from meta_bm.simulation.km_figures import (
 )
 
 TOL = 1e-4  # the promise: time and survival to 1e-4
+
+
+def assert_step_marks_and_risk_read(curve: DigitizedCurve, arm: ArmTruth) -> None:
+    """The read ``curve`` is ``arm``'s step function, censor marks and numbers at risk (shared with the held-out
+    figures of other software, test_other_software.py)."""
+    # the step function on a fine grid, with each extracted time taken as the true step time it is
+    # within 1e-4 of (extraction_error's grid ends exactly on the last drop, where a 1e-8 error in
+    # time would count the whole drop)
+    idx = np.clip(np.searchsorted(arm.km_time, curve.time), 1, arm.km_time.size - 1)
+    nearest = np.where(
+        np.abs(arm.km_time[idx] - curve.time) < np.abs(arm.km_time[idx - 1] - curve.time),
+        arm.km_time[idx],
+        arm.km_time[idx - 1],
+    )
+    assert np.max(np.abs(nearest - curve.time)) <= TOL
+    assert extraction_error(nearest, curve.survival, arm).max_abs <= TOL
+    # censor marks: one per distinct censored time
+    assert curve.censor_times is not None
+    assert curve.censor_times.size == arm.censor_times.size
+    assert np.max(np.abs(curve.censor_times - np.sort(arm.censor_times)), initial=0.0) <= TOL
+    # numbers at risk, exactly
+    if arm.n_risk is None:
+        assert curve.n_risk is None
+    else:
+        assert curve.n_risk is not None and curve.n_risk.tolist() == arm.n_risk.tolist()
+        assert curve.risk_time is not None and curve.risk_time.tolist() == arm.risk_time.tolist()
 
 
 def _draw(style_name: str, folder: Path, seed: int) -> tuple[FigureTruth, bytes]:
@@ -91,27 +118,7 @@ def test_every_style_read_exactly(figures, name):
         assert np.max(np.abs(got - want)) <= TOL
         assert curve.time[0] == 0.0 and curve.survival[0] == 1.0
         assert np.all(np.diff(curve.time) >= 0) and np.all(np.diff(curve.survival) <= 0)
-        # the step function on a fine grid, with each extracted time taken as the true step time it is
-        # within 1e-4 of (extraction_error's grid ends exactly on the last drop, where a 1e-8 error in
-        # time would count the whole drop)
-        idx = np.clip(np.searchsorted(arm.km_time, curve.time), 1, arm.km_time.size - 1)
-        nearest = np.where(
-            np.abs(arm.km_time[idx] - curve.time) < np.abs(arm.km_time[idx - 1] - curve.time),
-            arm.km_time[idx],
-            arm.km_time[idx - 1],
-        )
-        assert np.max(np.abs(nearest - curve.time)) <= TOL
-        assert extraction_error(nearest, curve.survival, arm).max_abs <= TOL
-        # censor marks: one per distinct censored time
-        assert curve.censor_times is not None
-        assert curve.censor_times.size == arm.censor_times.size
-        assert np.max(np.abs(curve.censor_times - np.sort(arm.censor_times)), initial=0.0) <= TOL
-        # numbers at risk, exactly
-        if arm.n_risk is None:
-            assert curve.n_risk is None
-        else:
-            assert curve.n_risk is not None and curve.n_risk.tolist() == arm.n_risk.tolist()
-            assert curve.risk_time is not None and curve.risk_time.tolist() == arm.risk_time.tolist()
+        assert_step_marks_and_risk_read(curve, arm)
         assert curve.quality.method == "vector paths" and curve.quality.confidence == "high"
         assert curve.quality.points == curve.time.size
         if truth.style.colour:

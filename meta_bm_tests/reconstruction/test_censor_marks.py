@@ -15,18 +15,7 @@ from meta_bm.reconstruction import (
 )
 from meta_bm.reconstruction.censor_marks import gap_counts, survivors_at_marks
 from meta_bm.simulation import CAREFUL, digitize, km_area_difference, simulate_ipd
-from meta_bm.survival.km import kaplan_meier
-
-
-def corner_clicks(time, event):
-    """Noise-free corner clicks of the KM curve of (time, event), ending at the last time."""
-    km = kaplan_meier(np.asarray(time, float), np.asarray(event))
-    has = km.n_event > 0
-    ts, after = km.time[has], km.survival[has]
-    before = np.concatenate(([1.0], after[:-1]))
-    t = np.concatenate(([0.0], np.repeat(ts, 2), [float(np.max(time))]))
-    s = np.concatenate(([1.0], np.column_stack([before, after]).ravel(), [after[-1]]))
-    return t, s
+from meta_bm_tests.reconstruction.test_engine import corner_clicks
 
 
 def ipd(rec) -> list[tuple[float, int]]:
