@@ -42,8 +42,16 @@ from PIL import Image, UnidentifiedImageError
 
 from meta_bm.digitizing.figure import AxisMap, CurveQuality, DigitizedCurve, DigitizedFigure, DigitizeError
 from meta_bm.digitizing.raster_bw import trace_dark_curves
-from meta_bm.digitizing.raster_frame import Frame, find_frame, find_ticks
-from meta_bm.digitizing.raster_ink import InkClass, background_colour, colour_classes, dark_classes, remove_gridlines
+from meta_bm.digitizing.raster_frame import DARK_LUMINANCE, Frame, find_frame, find_ticks_side, luminance
+from meta_bm.digitizing.raster_ink import (
+    MIN_CHROMA,
+    InkClass,
+    background_colour,
+    colour_classes,
+    dark_classes,
+    remove_gridlines,
+    srgb_to_lab,
+)
 from meta_bm.digitizing.raster_trace import Trace, trace_curve
 
 __all__ = ["MAX_MEGAPIXELS", "digitize_image"]
@@ -62,6 +70,19 @@ HIGH_GAP, HIGH_OVERLAP, LOW_GAP = 0.05, 0.15, 0.2
 # The outermost detected tick may lie this share of a tick spacing inside the frame's end before a tick may have
 # been missed there (a tick fits in a whole spacing): then the scale the user's range gives would be skewed.
 TICK_END_SHARE = 0.75
+# A traced candidate whose own pixels lie on an already kept curve in at least this share of their columns is a
+# shadow of it, not a curve: JPEG chroma blurs two colours crossing or running close into a third colour, seen
+# only where they meet (measured: a spurious third curve in 14 of 45 two-curve JPEG q75 figures without it).
+DUPLICATE_SHARE = 0.8
+# ... "on" it: within this many pixels (or SHADOW_WIDTHS line widths: the blend also rims its censor marks) of its
+# level, a column either side.
+DUPLICATE_PIXELS = 2.0
+SHADOW_WIDTHS = 3.0
+# Inward tick marks painted over: this many pixels either side of a tick's centre, as deep as this share of the
+# frame (3.5 pt ticks are ~2 % of a 3 in plot) but at least INWARD_TICK_MIN_DEPTH pixels.
+INWARD_TICK_HALF_WIDTH = 2
+INWARD_TICK_DEPTH_SHARE = 0.03
+INWARD_TICK_MIN_DEPTH = 4
 MISSING_X = "give --x-range MIN MAX (the values of the outermost labelled ticks) or calibration points (--x-points)"
 
 
@@ -157,16 +178,21 @@ def _calibrate(
     y_points: tuple[tuple[float, float], tuple[float, float]] | None,
     percent: bool,
     warnings_: list[str],
+    inward: list[tuple[str, np.ndarray]],
 ) -> tuple[float, float, float, float, str]:
     """(x0, x_scale, y0, y_scale, how) in index coordinates of the cropped image; y maps survival (0..1).
-    A tick range that may miss an outermost tick adds a warning to ``warnings_``."""
+    A tick range that may miss an outermost tick adds a warning to ``warnings_``; ticks drawn inside the frame
+    are added to ``inward`` as ``(axis, centres)``."""
     how = []
     if x_points is not None:
         (p1, v1), (p2, v2) = x_points
         x0, xs = _linear(p1 - offset[0], v1, p2 - offset[0], v2)
         how.append("calibration points")
     elif x_range is not None:
-        ticks = find_ticks(img, frame, "x")
+        found = find_ticks_side(img, frame, "x")
+        ticks = found.centres
+        if found.inward:
+            inward.append(("x", ticks))
         if ticks.size < 2:
             raise DigitizeError("no tick marks found on the x axis: give calibration points (--x-points)", source)
         first, last = _outer_ticks(ticks)
@@ -184,7 +210,10 @@ def _calibrate(
         how.append("calibration points")
     else:
         lo, hi = y_range if y_range is not None else (0.0, unit)
-        ticks = find_ticks(img, frame, "y")
+        found = find_ticks_side(img, frame, "y")
+        ticks = found.centres
+        if found.inward:
+            inward.append(("y", ticks))
         if ticks.size < 2:
             raise DigitizeError("no tick marks found on the y axis: give calibration points (--y-points)", source)
         # rows grow downwards: the lowest tick (largest row) carries the smallest value
@@ -231,6 +260,77 @@ def _corners(tr: Trace, x0: float, xs: float, y0: float, ys: float, left: int, t
     t = np.maximum.accumulate(np.maximum(t, 0.0))
     s = np.minimum.accumulate(np.clip(s, 0.0, 1.0))
     return t, s
+
+
+def _blank_inward_ticks(
+    region: np.ndarray, bg: np.ndarray, inward: list[tuple[str, np.ndarray]], frame: Frame
+) -> np.ndarray:
+    """A copy of the frame's region with the black ink of inward tick marks painted in the background colour:
+    a dark curve ending on the last x tick would otherwise drop along it to the axis. Coloured ink (a curve
+    over a tick) is kept.
+
+    >>> region = np.ones((40, 60, 3), np.float32)
+    >>> region[36:40, 20] = 0.0; region[30:40, 40] = (0.8, 0.1, 0.1)   # a black tick, a red curve's drop
+    >>> f = Frame(10, 69, 0, 39, 9.0, 40.0, 1.0, "spines")
+    >>> out = _blank_inward_ticks(region, np.ones(3, np.float32), [("x", np.array([30.0, 50.0]))], f)
+    >>> float(out[36:40, 20].min()), round(float(out[36:40, 40, 1].max()), 2)  # ticks at image columns 30, 50
+    (1.0, 0.1)
+    """
+    out = region.copy()
+    h, w = out.shape[:2]
+    half = INWARD_TICK_HALF_WIDTH
+    for axis, centres in inward:
+        depth = max(INWARD_TICK_MIN_DEPTH, int(np.ceil(INWARD_TICK_DEPTH_SHARE * (h if axis == "x" else w))))
+        for p in centres:
+            if axis == "x":
+                c = round(float(p)) - frame.left
+                rs, cs = slice(max(0, h - depth), h), slice(max(0, c - half), max(0, min(w, c + half + 1)))
+            else:
+                r = round(float(p)) - frame.top
+                rs, cs = slice(max(0, r - half), max(0, min(h, r + half + 1))), slice(0, min(w, depth))
+            sub = out[rs, cs]
+            if sub.size == 0:
+                continue
+            lab = srgb_to_lab(sub.reshape(-1, 3)).reshape(sub.shape)
+            black = (luminance(sub) < DARK_LUMINANCE) & (np.hypot(lab[..., 1], lab[..., 2]) < MIN_CHROMA)
+            sub[black] = bg
+    return out
+
+
+def _levels(tr: Trace, width: int) -> np.ndarray:
+    """The trace's step level in each column of the frame (NaN outside its span)."""
+    out = np.full(width, np.nan)
+    for xa, xb, lvl in tr.blocks:
+        out[max(0, int(np.ceil(xa))) : min(width, int(np.floor(xb)) + 1)] = lvl
+    return out
+
+
+def _drop_shadows(traces: list[tuple[InkClass, Trace]], width: int) -> list[tuple[InkClass, Trace]]:
+    """The candidates, best covered first, without those seen only on kept curves (see ``DUPLICATE_SHARE``).
+
+    >>> t1 = Trace([(0.0, 99.0, 10.0)], np.zeros(0), 0, 0.0, 0.0, 0.9, 2.0, np.full(100, 10))
+    >>> path = np.full(100, -1); path[40:50] = 11
+    >>> t2 = Trace([(0.0, 99.0, 11.0)], np.zeros(0), 0, 0.0, 0.0, 0.1, 2.0, path)
+    >>> c = InkClass(np.zeros((1, 1)), "#000000", None, "raster colour")
+    >>> len(_drop_shadows([(c, t2), (c, t1)], 100))
+    1
+    """
+    kept: list[tuple[InkClass, Trace, np.ndarray]] = []
+    for cls, tr in sorted(traces, key=lambda ct: -ct[1].coverage):
+        cols = np.nonzero(tr.path >= 0)[0]
+        near = np.zeros(cols.size, bool)
+        for _, other, lv in kept:
+            tol = max(DUPLICATE_PIXELS, SHADOW_WIDTHS * max(tr.width, other.width))
+            # the kept curve covers, in a column, the rows between its levels a column either side (its drops)
+            around = np.stack([lv[np.clip(cols + d, 0, width - 1)] for d in (-1, 0, 1)])
+            lo = np.min(np.where(np.isnan(around), np.inf, around), axis=0)
+            hi = np.max(np.where(np.isnan(around), -np.inf, around), axis=0)
+            near |= (tr.path[cols] >= lo - tol) & (tr.path[cols] <= hi + tol)
+        # on one kept curve or another: a blend of two colours lies on both, each in part
+        shadow = bool(cols.size) and float(near.mean()) >= DUPLICATE_SHARE
+        if not shadow:
+            kept.append((cls, tr, _levels(tr, width)))
+    return [(cls, tr) for cls, tr, _ in kept]
 
 
 def digitize_image(
@@ -281,12 +381,15 @@ def digitize_image(
             source,
         )
     warnings_: list[str] = []
+    inward: list[tuple[str, np.ndarray]] = []
     x0, xs, y0, ys, how = _calibrate(
-        img, frame, source, (cx, cy), x_range, y_range, x_points, y_points, percent, warnings_
+        img, frame, source, (cx, cy), x_range, y_range, x_points, y_points, percent, warnings_, inward
     )
     tick_doubt = bool(warnings_)
     region = img[frame.top : frame.bottom + 1, frame.left : frame.right + 1]
     bg = background_colour(region).astype(region.dtype)  # float32 like the image: no float64 copies of it
+    if inward:
+        region = _blank_inward_ticks(region, bg, inward, frame)
     clean, n_grid = remove_gridlines(region, bg)
     classes, notes = _classes(clean, bg, n_curves)
     if n_grid:
@@ -303,7 +406,11 @@ def digitize_image(
         tr = trace_curve(cls.weight, other, MIN_CURVE_COVERAGE)
         if tr is not None:
             traces.append((cls, tr))
-    if n_curves is not None:
+    if n_curves is None:
+        # with the number of curves given, the least covered candidates are dropped instead: a shadow
+        # test could also drop one of two nearly coincident true curves
+        traces = _drop_shadows(traces, region.shape[1])
+    else:
         if len(traces) < n_curves:
             raise DigitizeError(
                 f"{len(traces)} curve(s) told apart in the image, {n_curves} expected "

@@ -302,6 +302,19 @@ def find_ticks(img: np.ndarray, frame: Frame, axis: str) -> np.ndarray:
     dark pixels starting at the spine (panel edge) and going away from it; its centre is the darkness-weighted
     centroid across the tick.
     """
+    return find_ticks_side(img, frame, axis).centres
+
+
+@dataclass(frozen=True)
+class Ticks:
+    """Tick centres of one axis (index coordinates) and whether they were found inside the frame (inward)."""
+
+    centres: np.ndarray
+    inward: bool
+
+
+def find_ticks_side(img: np.ndarray, frame: Frame, axis: str) -> Ticks:
+    """:func:`find_ticks` and the side the ticks were found on."""
     darkness = 1.0 - luminance(img)
     half = frame.spine_width / 2.0
     if axis == "x":
@@ -350,5 +363,5 @@ def find_ticks(img: np.ndarray, frame: Frame, axis: str) -> np.ndarray:
         if inward and found.size >= 2:
             found = _complete_inward(found, band, other, half, *ends)
         if found.size >= 2:
-            return found
-    return np.zeros(0)
+            return Ticks(found, bool(inward))
+    return Ticks(np.zeros(0), False)

@@ -23,6 +23,7 @@ from meta_bm.digitizing import digitize_bytes
 from meta_bm.digitizing.figure import DigitizeError
 from meta_bm.simulation.km_figures import extraction_error, simulate_arms
 from meta_bm.simulation.other_figures import OTHER_STYLES, OtherFigure, draw_other_figure
+from meta_bm_tests.digitizing.test_vector import assert_step_marks_and_risk_read
 
 TOL = 1e-4  # the vector promise: time and survival to 1e-4
 SEEDS = (11, 47)  # two data sets per style (different follow-up, arm sizes, numbers of marks)
@@ -90,20 +91,7 @@ def test_vector_reads_other_software_exactly(pdfs, key):
         got = np.c_[curve.time, curve.survival]
         assert got.shape == want.shape, (arm.label, got.shape, want.shape)
         assert np.max(np.abs(got - want)) <= TOL
-        # on a fine grid, each time taken as the true step time it is within 1e-4 of (the grid ends on the last
-        # drop, where a time read 1e-8 late would count the whole drop)
-        idx = np.clip(np.searchsorted(arm.km_time, curve.time), 1, arm.km_time.size - 1)
-        lo, hi = arm.km_time[idx - 1], arm.km_time[idx]
-        nearest = np.where(np.abs(hi - curve.time) < np.abs(lo - curve.time), hi, lo)
-        assert np.max(np.abs(nearest - curve.time)) <= TOL
-        assert extraction_error(nearest, curve.survival, arm).max_abs <= TOL
-        assert curve.censor_times is not None and curve.censor_times.size == arm.censor_times.size
-        assert np.max(np.abs(curve.censor_times - np.sort(arm.censor_times)), initial=0.0) <= TOL
-        if arm.n_risk is None:
-            assert curve.n_risk is None
-        else:
-            assert curve.n_risk is not None and curve.n_risk.tolist() == arm.n_risk.tolist()
-            assert curve.risk_time is not None and curve.risk_time.tolist() == arm.risk_time.tolist()
+        assert_step_marks_and_risk_read(curve, arm)
         assert curve.style["color"] == arm.color and curve.style["dash"] == "solid"
         assert curve.quality.confidence == "high"
 
@@ -144,6 +132,9 @@ RASTER_CASES = [
     ("stata_sts", "png", 150, 0.007, 0.06),  # 0.0047, 0.049
     ("stata_sts", "jpeg", 150, 0.007, 0.06),  # 0.0044, 0.049
     ("stata_percent", "png", 300, 0.007, 0.15),  # 0.0049, 0.126
+    # JPEG: a dark 1 px line greyed by chroma subsampling is not taken in with another hue's colour
+    ("stata_percent", "jpeg", 150, 0.008, 0.18),  # 0.0055, 0.129
+    ("sas_lifetest", "jpeg", 150, 0.010, 0.15),  # 0.0070, 0.128
     # inward ticks, the origin tick under the other axis, the 1.0 tick under the curves' start
     ("journal_page", "png", 150, 0.006, 0.07),  # 0.0041, 0.047
     ("journal_panels", "png", 150, 0.009, 0.07),  # 0.0064, 0.046
@@ -152,8 +143,7 @@ RASTER_CASES = [
 ]
 # What the raster reader gets wrong today (strict xfail: a fix turns into XPASS, then into a bound above).
 RASTER_KNOWN_FAILURES = [
-    ("prism", "png", 150, 0.02, "offset axes (Prism): 'no plot frame (axes) found'"),
-    ("stata_percent", "jpeg", 150, 0.02, "JPEG: one of three curves lost (2 colours told apart)"),
+    ("prism", "png", 150, 0.02, "without n_curves a black curve beside a coloured one is not looked for"),
 ]
 
 
@@ -208,5 +198,9 @@ def test_drawer_refuses_bad_input(tmp_path):
     style = OTHER_STYLES["prism"]
     with pytest.raises(InputError, match=r"km\.pdf.*fmt must be"):
         draw_other_figure(simulate_arms(2, 1), style, tmp_path / "km.pdf", fmt="svg")  # type: ignore[arg-type]
-    with pytest.raises(InputError, match=r"km\.pdf: arm 'A': times must be finite"):
+    with pytest.raises(InputError, match=r"km\.pdf: arm 'A': follow-up times must be finite"):
         draw_other_figure([("A", [1.0, -2.0], [1, 0])], style, tmp_path / "km.pdf")
+    # reportlab's standard fonts print WinAnsi (Latin-1) text only
+    with pytest.raises(InputError, match=r"km\.pdf: arm '\u0100': label must be Latin-1"):
+        draw_other_figure([("\u0100", [1.0, 2.0], [1, 0])], style, tmp_path / "km.pdf")
+    assert not (tmp_path / "km.pdf").exists()

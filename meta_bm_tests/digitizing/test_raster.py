@@ -130,6 +130,18 @@ def test_low_quality_jpeg_keeps_every_curve(tmp_path, name, seed):
         assert err.rmse <= 0.01, (name, seed, err)  # measured 0.004-0.0065; a lost curve gives > 0.1
 
 
+def test_jpeg_colour_blend_is_not_a_curve_when_the_count_is_not_given(tmp_path):
+    """JPEG q75 blurs the orange curve's rim and marks into a brown seen only along it (seed 11): without
+    ``n_curves`` that shadow was a third curve; now exactly the two drawn curves come back, each on its arm."""
+    style = STYLES["mpl_colour"]
+    truth = draw_km_figure(simulate_arms(2, 11), style, tmp_path / "km.jpg", fmt="jpeg", dpi=150, jpeg_quality=75)
+    data, sha = _read(truth)
+    fig = digitize_image(data, "km.jpg", sha, x_range=(float(truth.x_ticks[0]), float(truth.x_ticks[-1])))
+    assert len(fig.curves) == 2, [c.style for c in fig.curves]
+    for err in _matched_errors(fig, truth):
+        assert err.rmse <= 0.008, err
+
+
 def test_offset_axes_make_one_frame():
     """Axes drawn apart (GraphPad Prism): the left spine ends 15 px above the bottom one, which starts 15 px to
     its right; both are still the frame."""
@@ -141,6 +153,49 @@ def test_offset_axes_make_one_frame():
     f = find_frame(img)
     assert f is not None and f.kind == "spines"
     assert (f.left, f.right, f.top, f.bottom) == (42, 379, 20, 274)
+
+
+def _inward_tick_figure() -> np.ndarray:
+    """L axes meeting at (40, 260) with ticks drawn inwards (journal redraws): x ticks every 60 px from the origin,
+    y ticks every 50 px from the origin up to the axis' top (row 60, survival 1); a dark curve starts at 1.0
+    along the top tick and is drawn into the 0.8 tick (rows 108-110) before dropping."""
+    img = np.ones((300, 400, 3))
+    img[260, 40:381] = 0.0  # bottom axis (row 260, columns 40..380)
+    img[60:261, 40] = 0.0  # left axis (column 40, rows 60..260)
+    for x in (40, 100, 160, 220, 280, 340):
+        img[254:260, x] = 0.0  # inward: upwards from the bottom axis; the origin's lies on the left axis
+    for y in (60, 110, 160, 210, 260):
+        img[y, 41:47] = 0.0  # inward: rightwards from the left axis; the origin's lies on the bottom axis
+    img[60, 41:150] = 0.2  # the curve at 1.0 over the top tick
+    img[60:112, 150] = 0.2
+    img[108:112, 44:47] = 0.0  # a blot of ink (a mark, a curve's corner) on the 0.8 tick pulls its centre down
+    return img
+
+
+def test_inward_ticks_complete_at_the_origin_and_under_the_curve():
+    """Inward ticks: the origin tick hidden under the other axis and the 1.0 tick under the curve's start are
+    restored on the ticks' regular spacing, and a tick pulled off it by ink is put back: the calibration's ends
+    are the origin (column 40, row 260) and the axis' top (row 60), each to a pixel's fraction."""
+    from meta_bm.digitizing.raster_frame import find_frame, find_ticks
+
+    img = _inward_tick_figure()
+    f = find_frame(img)
+    assert f is not None and f.kind == "spines"
+    xt, yt = find_ticks(img, f, "x"), find_ticks(img, f, "y")
+    assert xt == pytest.approx([40, 100, 160, 220, 280, 340], abs=0.3)
+    assert yt == pytest.approx([60, 110, 160, 210, 260], abs=0.3)
+
+
+def test_thin_axis_lines_split_over_two_pixels_make_a_frame():
+    """A 0.6 pt axis at 100 dpi anti-aliased over two grey rows (columns), neither dark alone, is still an axis."""
+    from meta_bm.digitizing.raster_frame import find_frame
+
+    img = np.ones((200, 300, 3))
+    img[170:172, 30:290] = 0.65  # bottom axis over rows 170-171
+    img[20:172, 30:32] = 0.65  # left axis over columns 30-31
+    f = find_frame(img)
+    assert f is not None
+    assert (f.left, f.right, f.top, f.bottom) == (32, 289, 20, 169)
 
 
 def _tick_figure(spine_end: int) -> bytes:
