@@ -45,6 +45,7 @@ __all__ = [
     "DigitizeError",
     "DigitizedCurve",
     "DigitizedFigure",
+    "curve_index",
     "digitize",
     "digitize_bytes",
     "figure_kind",
@@ -229,12 +230,41 @@ def _norm(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+def _no_legend(fig: DigitizedFigure, n_names: int) -> DigitizeError:
+    return DigitizeError(
+        f"{len(fig.curves)} curve(s) found but {n_names} name(s) given, and the figure has no readable "
+        "legend to match them by",
+        fig.source,
+        fig.page,
+    )
+
+
+def curve_index(fig: DigitizedFigure, name: str) -> int:
+    """The index of the curve ``name`` names: the one whose legend label equals it (case and spacing
+    aside), else the one whose label starts with or contains it; a figure without labels must have one
+    curve. :class:`DigitizeError` (listing the legend) when no curve or several match.
+    """
+    labels = [c.label for c in fig.curves]
+    if all(label is None for label in labels):
+        if len(fig.curves) != 1:
+            raise _no_legend(fig, 1)
+        return 0
+    key = _norm(name)
+    exact = [i for i, label in enumerate(labels) if label is not None and _norm(label) == key]
+    near = [i for i, label in enumerate(labels) if label is not None and key in _norm(label)]
+    hits = exact or near
+    if len(hits) != 1:
+        found = ", ".join(repr(label) for label in labels if label is not None)
+        why = "matches no curve" if not hits else f"matches {len(hits)} curves"
+        raise DigitizeError(f"arm {name!r} {why}; the legend reads {found}", fig.source, fig.page)
+    return hits[0]
+
+
 def select_curves(fig: DigitizedFigure, arms: Sequence[str]) -> DigitizedFigure:
     """The figure with only the curves named by ``arms``, in that order, labelled with those names.
 
-    With legend labels, each name picks the curve whose label equals it (case and spacing aside),
-    else the one curve whose label starts with or contains it. Without labels, the names are given
-    to the curves in figure order and their number must match.
+    With legend labels, each name picks its curve as :func:`curve_index` does. Without labels, the
+    names are given to the curves in figure order and their number must match.
 
     Example
     -------
@@ -248,31 +278,14 @@ def select_curves(fig: DigitizedFigure, arms: Sequence[str]) -> DigitizedFigure:
     ['non-surgical', 'RE-RESECTION']
     """
     arms = list(arms)
-    labels = [c.label for c in fig.curves]
     if len(set(map(_norm, arms))) != len(arms):
         raise DigitizeError(f"--arms names a curve twice: {', '.join(arms)}", fig.source, fig.page)
-    if all(label is None for label in labels):
+    if all(c.label is None for c in fig.curves):
         if len(arms) != len(fig.curves):
-            raise DigitizeError(
-                f"{len(fig.curves)} curve(s) found but {len(arms)} name(s) given, and the figure has no readable "
-                "legend to match them by",
-                fig.source,
-                fig.page,
-            )
+            raise _no_legend(fig, len(arms))
         return replace(fig, curves=[replace(c, label=a) for c, a in zip(fig.curves, arms, strict=True)])
-    chosen = []
-    found = ", ".join(repr(label) for label in labels if label is not None)
-    for name in arms:
-        key = _norm(name)
-        exact = [c for c in fig.curves if c.label is not None and _norm(c.label) == key]
-        near = [
-            c for c in fig.curves if c.label is not None and (_norm(c.label).startswith(key) or key in _norm(c.label))
-        ]
-        hits = exact or near
-        if len(hits) != 1:
-            why = "matches no curve" if not hits else f"matches {len(hits)} curves"
-            raise DigitizeError(f"arm {name!r} {why}; the legend reads {found}", fig.source, fig.page)
-        chosen.append(replace(hits[0], label=name))
-    if len({id(c) for c in chosen}) != len(chosen):
+    picked = [curve_index(fig, name) for name in arms]
+    if len(set(picked)) != len(picked):
+        found = ", ".join(repr(c.label) for c in fig.curves if c.label is not None)
         raise DigitizeError(f"two arms name the same curve; the legend reads {found}", fig.source, fig.page)
-    return replace(fig, curves=chosen)
+    return replace(fig, curves=[replace(fig.curves[i], label=name) for i, name in zip(picked, arms, strict=True)])

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from meta_bm.errors import MAX_CLICKS, InputError
-from meta_bm.reconstruction.censoring_placement import MIN_RISK_SET_SD, STEP_NOISE, spread_into
-from meta_bm.reconstruction.event_tracking import mean_click_error, track_events
+from meta_bm.reconstruction.censoring_placement import MIN_RISK_SET_SD, STEP_NOISE, event_drops, spread_into
+from meta_bm.reconstruction.event_tracking import censored_given_events, mean_click_error, track_events
 from meta_bm.reconstruction.isotonic import pav_increasing
 from meta_bm.reconstruction.jit import kernel
 from meta_bm.reconstruction.parsing import CensorMarks
@@ -266,33 +266,11 @@ def place_at_marks(
     intervals' censoring times, the last interval's (its survivors not yet placed), and per
     interval the marks beyond its censorings and the censorings placed without a mark.
     """
-    t, level_before, delta, j_of, tau, nr = g.t, g.level_before, g.delta, g.j_of, g.tau, g.nr
+    t, tau, nr = g.t, g.tau, g.nr
     n_int = nr.size
     last_j = n_int - 1
-    # per drop with events (the clicks on one vertical line are one drop)
-    tk = np.empty(t.size)
-    je = np.empty(t.size, np.int64)
-    dd = np.empty(t.size, np.int64)
-    dl = np.empty(t.size)
-    lv = np.empty(t.size)
-    n_drops, i = 0, 0
-    while i < t.size:
-        k, d_sum, delta_sum = i, 0, 0.0
-        while k < t.size and t[k] == t[i]:
-            d_sum += d[k]
-            delta_sum += delta[k]
-            k += 1
-        if d_sum > 0 and delta_sum > 0.0:
-            tk[n_drops], je[n_drops], dd[n_drops], dl[n_drops], lv[n_drops] = (
-                t[i],
-                j_of[i],
-                d_sum,
-                delta_sum,
-                level_before[i],
-            )
-            n_drops += 1
-        i = k
-    cut = np.searchsorted(je[:n_drops], np.arange(n_int + 1))
+    tk, je, dd, dl, lv = event_drops(g, d, n_int)  # (every interval's drops, the last one's too)
+    cut = np.searchsorted(je, np.arange(n_int + 1))
     mark_cut = np.searchsorted(marks, tau, side="left")  # marks at a risk time belong to the interval it starts
     d_last = 0
     for k in range(g.first[last_j], t.size):
@@ -365,17 +343,11 @@ def marks_and_track(
     changes); the placement is redone for the final events, so every censoring is at a mark and
     every published number at risk holds. Returns events per click and :func:`place_at_marks`'
     four arrays."""
-    n_int = g.nr.size
     d, counts = d_int, c_int
     placed = place_at_marks(g, d, counts, marks, prior_weight)
     for _ in range(passes + 1):
         d_new = track_events(g, placed[0], placed[1])[0]
-        ev_j = np.zeros(n_int, np.int64)
-        for k in range(g.t.size):
-            ev_j[g.j_of[k]] += d_new[k]
-        c_new = counts.copy()
-        for j in range(g.last_j):
-            c_new[j] = max(drop[j] - ev_j[j], 0)
+        c_new = censored_given_events(g, d_new, drop, counts)
         same = np.array_equal(d_new, d) and np.array_equal(c_new, counts)
         d, counts = d_new, c_new
         if same:

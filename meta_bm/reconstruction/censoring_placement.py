@@ -50,6 +50,32 @@ def spread_into(out: np.ndarray, at: int, start: float, length: float, count: in
 
 
 @kernel
+def event_drops(g: CurveGeometry, d: np.ndarray, n_intervals: int) -> tuple:
+    """The drops with events in the first ``n_intervals`` intervals, in time order: time, interval,
+    events, height and the level before. The clicks on one vertical line are one drop (a top corner
+    clicked low splits its height, and each piece would imply a risk set of its own; ``g.t`` is
+    sorted, so the clicks of a drop are consecutive)."""
+    t, delta, j_of = g.t, g.delta, g.j_of
+    tk = np.empty(t.size)
+    je = np.empty(t.size, np.int64)
+    dd = np.empty(t.size, np.int64)
+    dl = np.empty(t.size)
+    lv = np.empty(t.size)
+    m, i = 0, 0
+    while i < t.size:
+        k, d_sum, delta_sum = i, 0, 0.0
+        while k < t.size and t[k] == t[i]:
+            d_sum += d[k]
+            delta_sum += delta[k]
+            k += 1
+        if d_sum > 0 and delta_sum > 0.0 and j_of[i] < n_intervals:
+            tk[m], je[m], dd[m], dl[m], lv[m] = t[i], j_of[i], d_sum, delta_sum, g.level_before[i]
+            m += 1
+        i = k
+    return tk[:m], je[:m], dd[:m], dl[:m], lv[:m]
+
+
+@kernel
 def place_censoring(g: CurveGeometry, d_int: np.ndarray, counts: np.ndarray, prior_weight: float) -> np.ndarray:
     """Censoring times inside each risk interval (``counts[j]`` of them in interval j; the last
     interval is :mod:`meta_bm.reconstruction.last_interval`'s), guided by the step heights.
@@ -60,32 +86,14 @@ def place_censoring(g: CurveGeometry, d_int: np.ndarray, counts: np.ndarray, pri
     counts[j]]``, says how many censorings fall between consecutive event clicks, spread evenly
     there. Returns the censoring times, interval by interval.
     """
-    t, level_before, delta, j_of, tau, length, nr = g.t, g.level_before, g.delta, g.j_of, g.tau, g.length, g.nr
+    tau, length, nr = g.tau, g.length, g.nr
     n_risk_int = counts.size - 1
     out = np.empty(max(counts[:n_risk_int].sum(), 0))
     if out.size == 0:
         return out
-    # Per drop with events (the clicks on one vertical line are one drop: a top corner clicked low
-    # splits its height, and each piece would imply a risk set of its own; the clicks of an
-    # interval are consecutive, t sorted): the implied number censored before it and its weight,
-    # prior included.
-    tk = np.empty(t.size)
-    je = np.empty(t.size, np.int64)
-    dd = np.empty(t.size, np.int64)
-    dl = np.empty(t.size)
-    lv = np.empty(t.size)
-    m, i = 0, 0
-    while i < t.size:
-        k, d_sum, delta_sum = i, 0, 0.0
-        while k < t.size and t[k] == t[i]:
-            d_sum += d_int[k]
-            delta_sum += delta[k]
-            k += 1
-        if d_sum > 0 and delta_sum > 0.0 and j_of[i] < n_risk_int:
-            tk[m], je[m], dd[m], dl[m], lv[m] = t[i], j_of[i], d_sum, delta_sum, level_before[i]
-            m += 1
-        i = k
-    tk, je = tk[:m], je[:m]
+    # per drop with events, the implied number censored before it and its weight, prior included
+    tk, je, dd, dl, lv = event_drops(g, d_int, n_risk_int)
+    m = tk.size
     shape = censoring_shape(tk, je, tau, length, nr, counts)
     y, wy = np.empty(m), np.empty(m)
     d_before, prev_j = 0, -1

@@ -103,6 +103,19 @@ def track_events(
 
 
 @kernel
+def censored_given_events(g: CurveGeometry, d: np.ndarray, drop: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each risk interval's censorings once its events are ``d`` (per click): the table's decrease
+    ``drop`` minus them, at least 0; the last interval's entry of ``counts`` is kept."""
+    ev_j = np.zeros(g.nr.size, np.int64)
+    for k in range(g.t.size):
+        ev_j[g.j_of[k]] += d[k]
+    out = counts.copy()
+    for j in range(g.last_j):
+        out[j] = max(drop[j] - ev_j[j], 0)
+    return out
+
+
+@kernel
 def place_and_track(
     g: CurveGeometry,
     d_int: np.ndarray,
@@ -120,17 +133,11 @@ def place_and_track(
     from; ``drop``: each interval's decrease in the number at risk. Returns events per click, the
     risk intervals' and the last interval's censoring times, and the placement used.
     """
-    n_int = g.nr.size
     placed = place_censoring(g, d_int, c_int, prior_weight)
     d, c_times, c_now_last = track_events(g, placed, c_last)
     d_prev, c_prev = d_int, c_int
     for _ in range(passes):
-        ev_j = np.zeros(n_int, np.int64)
-        for k in range(g.t.size):
-            ev_j[g.j_of[k]] += d[k]
-        c_now = c_int.copy()
-        for j in range(g.last_j):
-            c_now[j] = max(drop[j] - ev_j[j], 0)
+        c_now = censored_given_events(g, d, drop, c_int)
         if np.array_equal(c_now, c_prev) and np.array_equal(d, d_prev):
             break
         d_prev, c_prev = d, c_now

@@ -31,7 +31,7 @@ from typing import get_args
 import numpy as np
 import polars as pl
 
-from meta_bm.digitizing import DigitizedCurve, DigitizedFigure, DigitizeError, digitize_bytes, select_curves
+from meta_bm.digitizing import DigitizedCurve, DigitizedFigure, DigitizeError, curve_index, digitize_bytes
 from meta_bm.errors import MAX_AGE, MAX_INPUT_BYTES, MAX_KPS, MAX_N, MAX_TIME, InputError
 from meta_bm.reconstruction import (
     Clicks,
@@ -481,11 +481,10 @@ def _figure_curve(
         chosen = fig.curves[wanted - 1]
     else:
         try:
-            named = select_curves(fig, [wanted]).curves[0]
+            chosen = fig.curves[curve_index(fig, wanted)]
         except DigitizeError as exc:
             how = "figure_curve" if c.figure_curve is not None else "the arm's label (set figure_curve)"
             raise DigitizeError(f"curves[{c.curve_id}], by {how}: {exc.problem}", source, fig.page) from None
-        chosen = next(k for k in fig.curves if k.time is named.time)  # (the curve with its legend label)
     return FigureCurve(spec.figure_id, spec.file, fig.page, hashes[spec.file], chosen)
 
 
