@@ -430,9 +430,19 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         if t["analysis_cox"].height:
             print("\nCox (Efron ties):")
             print(t["analysis_cox"].drop("analysis_id"))
-        if t["analysis_meta"].height:
-            print("\ntwo-stage meta-analysis (per-study Cox log HR):")
-            print(t["analysis_meta"].drop("analysis_id"))
+        extra = (
+            ("analysis_frailty", "shared gamma frailty by study (R's default fit and the profile maximum):"),
+            ("analysis_meta", "two-stage meta-analysis (per-study Cox log HR; test knha = Hartung-Knapp-Sidik-Jonkman):"),
+            ("analysis_leave1out", "leave-one-out (REML):"),
+            ("analysis_cumulative", "cumulative meta-analysis (REML):"),
+            ("analysis_egger", "Egger's regression test (rma = metafor regtest default, lm = classic):"),
+        )
+        for name, title in extra:
+            if t[name].height:
+                print(f"\n{title}")
+                print(t[name].drop("analysis_id"))
+    for f in t["analysis_flags"].iter_rows(named=True):
+        print(f"{f['severity']}: {f['message']}", file=sys.stderr)
     for n in res.notes:
         print(f"note: {n}", file=sys.stderr)
     return 0

@@ -1,7 +1,7 @@
 """Second stage of a two-stage meta-analysis: pooling per-study estimates as metafor's ``rma.uni`` does.
 
-Implements R's ``metafor::rma.uni(yi, vi, method=...)`` (metafor 3.8, default ``test="z"``, no
-moderators, i.e. an intercept-only model) for three estimators of the between-study variance tau²:
+Implements R's ``metafor::rma.uni(yi, vi, method=..., test=...)`` (metafor 3.8, no moderators, i.e.
+an intercept-only model) for three estimators of the between-study variance tau² and two tests:
 
 ``"FE"``
     Fixed (equal) effect, inverse-variance weights ``1/vi``; tau² is 0 by construction.
@@ -32,6 +32,14 @@ none); the prediction interval is ``predict(res)`` for ``rma.uni``: estimate ± 
 (so it equals the confidence interval for FE). With a single study metafor skips the tau²
 estimation (tau² = 0, Q = 0 with p = 1, I² = 0, H² = 1), and so does this module.
 
+Hartung–Knapp–Sidik–Jonkman (``test="knha"``, metafor's ``rma(..., test="knha")``): estimate and tau²
+are those of the z-test fit; the variance of the estimate is multiplied by the weighted residual
+variance ``Σw(yi - μ̂)²/(k - 1)`` with ``w = 1/(vi + tau²)``, *not* truncated at 1 (metafor's default;
+the factor can be below 1 and shrink the SE); the CI and p-value use the t distribution with k - 1
+degrees of freedom, and so does ``predict(res)``'s prediction interval:
+estimate ± t_{k-1}·sqrt(tau² + se²). As metafor, a single study falls back to the z test (with a
+warning), and knha with the FE model is allowed but warned about.
+
 Why hand-written: statsmodels' ``statsmodels.stats.meta_analysis.combine_effects`` (the project's
 preferred library where it is correct) offers only DerSimonian–Laird (``method_re="chi2"``) and
 Paule–Mandel (``"iterated"``), no REML, and statsmodels is not installed in this environment anyway;
@@ -55,9 +63,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["METHODS", "MetaResult", "meta_analysis"]
+__all__ = ["METHODS", "TESTS", "MetaResult", "meta_analysis"]
 
 METHODS = ("FE", "DL", "REML")
+TESTS = ("z", "knha")
 
 # metafor's defaults are threshold = 1e-5 and maxiter = 100; see the module docstring.
 _REML_THRESHOLD = 1e-10
@@ -77,8 +86,9 @@ class MetaResult:
     k : int
         Number of studies.
     estimate, se, lower, upper, z, p_value : float
-        Pooled estimate, its standard error, the ``level`` confidence interval, the Wald z statistic
-        and its two-sided p-value (normal distribution, metafor's ``test="z"``).
+        Pooled estimate, its standard error, the ``level`` confidence interval, the test statistic
+        and its two-sided p-value: Wald z and the normal distribution for ``test="z"``; for
+        ``test="knha"`` the Hartung–Knapp SE, and ``z`` holds the t statistic (t with ``df`` df).
     tau2 : float
         Between-study variance (0 for FE).
     tau2_se : float or None
@@ -90,11 +100,17 @@ class MetaResult:
     q, q_df, q_p : float, int, float
         Cochran's Q (fixed-effect weights), its degrees of freedom k - 1 and its chi-square p-value.
     pi_lower, pi_upper : float
-        Prediction interval as metafor's ``predict(res)``: estimate ± z·sqrt(tau² + se²).
+        Prediction interval as metafor's ``predict(res)``: estimate ± z·sqrt(tau² + se²), with the
+        t quantile (k - 1 df) in place of z for ``test="knha"``.
     level : float
         Confidence level of the intervals, e.g. 0.95.
     weights : numpy.ndarray
         Percent weights ``100·w/Σw`` with ``w = 1/(vi + tau²)``, as metafor's ``weights(res)``.
+    test : str
+        ``"z"`` or ``"knha"``: the test actually used (``"z"`` when knha was asked for with k = 1,
+        as metafor).
+    df : int or None
+        Degrees of freedom of the t distribution (k - 1) for ``test="knha"``, None for the z test.
     """
 
     method: str
@@ -116,6 +132,8 @@ class MetaResult:
     pi_upper: float
     level: float
     weights: np.ndarray
+    test: str = "z"
+    df: int | None = None
 
 
 def meta_analysis(
@@ -124,11 +142,12 @@ def meta_analysis(
     method: str = "REML",
     level: float = 0.95,
     labels: Sequence[object] | None = None,
+    test: str = "z",
 ) -> MetaResult:
     """Pool per-study estimates ``yi`` with sampling variances ``vi`` as ``metafor::rma.uni``.
 
-    Reproduces ``rma.uni(yi, vi, method=method, level=100*level)`` of metafor 3.8 (intercept only,
-    ``test="z"``), with REML iterated to the maximum of its likelihood rather than stopped at
+    Reproduces ``rma.uni(yi, vi, method=method, test=test, level=100*level)`` of metafor 3.8
+    (intercept only), with REML iterated to the maximum of its likelihood rather than stopped at
     metafor's 1e-5 step size (see the module docstring).
 
     Parameters
@@ -144,6 +163,11 @@ def meta_analysis(
         Confidence level for the confidence and prediction intervals, strictly between 0 and 1.
     labels : sequence, optional
         Study labels, used in error messages; defaults to ``"study 1"``, ``"study 2"``, ...
+    test : {"z", "knha"}
+        ``"z"``: Wald test with the normal distribution (metafor's default); ``"knha"``:
+        Hartung–Knapp–Sidik–Jonkman adjustment with the t distribution on k - 1 df (metafor's
+        ``test="knha"``, scaling factor not truncated at 1). With k = 1 knha falls back to z, and
+        with ``method="FE"`` it is computed but warned about, both as in metafor.
 
     Returns
     -------
@@ -165,11 +189,31 @@ def meta_analysis(
     >>> fe = meta_analysis([0.1, 0.3, 0.35, -0.2], [0.04, 0.02, 0.05, 0.03], method="FE")
     >>> round(fe.estimate, 4), fe.tau2, fe.tau2_se, (fe.pi_lower, fe.pi_upper) == (fe.lower, fe.upper)
     (0.139, 0.0, None, True)
+    >>> hk = meta_analysis([0.1, 0.3, 0.35, -0.2], [0.04, 0.02, 0.05, 0.03], test="knha")
+    >>> hk.test, hk.df, round(hk.se, 4), round(hk.lower, 4), round(hk.upper, 4)
+    ('knha', 3, 0.1257, -0.2667, 0.5336)
     """
     method = _check_method(method)
     level = _check_level(level)
+    test = _check_test(test)
     y, v = _check_data(yi, vi, labels)
+    if test == "knha":
+        if y.size == 1:
+            warnings.warn("Setting test='z' since k = 1 (as metafor does)", UserWarning, stacklevel=2)
+        elif method == "FE":
+            warnings.warn(
+                "the Knapp-Hartung adjustment is not meant for the FE model (metafor warns alike)",
+                UserWarning,
+                stacklevel=2,
+            )
+    return _pool(y, v, method, level, test)
+
+
+def _pool(y: np.ndarray, v: np.ndarray, method: str, level: float, test: str) -> MetaResult:
+    """The fit on validated data (no warnings); knha with k = 1 silently becomes z, as in metafor's cumul()."""
     k = y.size
+    if k == 1:
+        test = "z"
 
     w_fe = 1.0 / v
     q = _cochran_q(y, w_fe) if k > 1 else 0.0
@@ -186,9 +230,17 @@ def meta_analysis(
     sw = float(w.sum())
     estimate = float(np.dot(w, y) / sw)
     se = math.sqrt(1.0 / sw)
-    z = estimate / se
-    p_value = float(2.0 * stats.norm.sf(abs(z)))
-    crit = float(stats.norm.ppf(0.5 + level / 2.0))
+    df: int | None = None
+    if test == "knha":
+        df = k - 1
+        # weighted residual variance with the random-effects weights; not truncated at 1 (metafor's default)
+        se *= math.sqrt(float(np.dot(w, (y - estimate) ** 2)) / df)
+        dist = stats.t(df)
+    else:
+        dist = stats.norm
+    z = _ratio(estimate, se)
+    p_value = float(2.0 * dist.sf(abs(z)))
+    crit = float(dist.ppf(0.5 + level / 2.0))
     pi_half = crit * math.sqrt(tau2 + se * se)
 
     if k > 1:
@@ -223,7 +275,16 @@ def meta_analysis(
         pi_upper=estimate + pi_half,
         level=level,
         weights=100.0 * w / sw,
+        test=test,
+        df=df,
     )
+
+
+def _ratio(estimate: float, se: float) -> float:
+    """estimate/se as R's double division (knha can give se = 0 when all estimates coincide)."""
+    if se > 0.0:
+        return estimate / se
+    return math.nan if estimate == 0.0 else math.copysign(math.inf, estimate)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,6 +295,12 @@ def _check_method(method: str) -> str:
     if not isinstance(method, str) or method.upper() not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     return method.upper()
+
+
+def _check_test(test: str) -> str:
+    if not isinstance(test, str) or test.lower() not in TESTS:
+        raise ValueError(f"test must be one of {', '.join(TESTS)}; got {test!r}")
+    return test.lower()
 
 
 def _check_level(level: float) -> float:

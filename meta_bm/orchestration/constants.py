@@ -29,6 +29,6 @@ STUDY_CODE_VERSIONS = {
     "harmonized_cohort": "2",
 }
 COHORT_SUMMARY_CODE_VERSION = "2"
-ANALYSIS_CODE_VERSION = "2"  # 2: forest plots draw at most FOREST_MAX_STUDIES studies
-REPORT_CODE_VERSION = "2"  # 2: published comparison and rejected studies
+ANALYSIS_CODE_VERSION = "3"  # 3: frailty, HKSJ, leave-one-out, cumulative, Egger, guard rails; journal figures
+REPORT_CODE_VERSION = "3"  # 3: templates, flow diagram, every announced table
 PIPELINE_VERSION = hashlib.sha256(repr(sorted(STUDY_CODE_VERSIONS.items())).encode()).hexdigest()[:12]

@@ -106,11 +106,82 @@ def test_results_agree_with_independent_code(cohort):
     assert fe.estimate == pytest.approx(float(np.sum(w * eff["log_hr"].to_numpy()) / w.sum()), abs=1e-10)
     tables = res.tables()
     assert set(tables["analysis_cox"]["model"]) == {"unstratified", "stratified_by_study", "cluster_robust_by_study"}
-    assert tables["analysis_groups"].height == 2 and tables["analysis_meta"].height == 3
+    # FE, DL, REML (z) and DL, REML with Hartung-Knapp-Sidik-Jonkman
+    assert tables["analysis_groups"].height == 2 and tables["analysis_meta"].height == 5
+    assert sorted(tables["analysis_meta"].select("method", "test").rows()) == [
+        ("DL", "knha"), ("DL", "z"), ("FE", "z"), ("REML", "knha"), ("REML", "z")
+    ]  # fmt: skip
+
+
+# The columns the report reads (the contract of meta_bm.analysis.result_tables).
+CONTRACT = {
+    "analysis_groups": ["median_spss_se", "median_note", "followup_median", "followup_max", "rmst", "rmst_se"],
+    "analysis_cox": ["model", "group", "hr", "hr_lower", "hr_upper", "wald_p", "clusters", "headline"],
+    "analysis_frailty": ["fit", "group", "coef", "se", "hr", "hr_lower", "hr_upper", "p", "theta", "c_loglik"],
+    "analysis_meta": ["method", "test", "df", "hr", "hr_lower", "hr_upper", "tau2", "i2", "q", "q_p", "pi_lower"],
+    "analysis_leave1out": ["group", "omitted", "omitted_label", "k", "hr", "hr_lower", "hr_upper", "i2"],
+    "analysis_cumulative": ["group", "step", "added", "added_label", "year", "k", "hr", "hr_lower", "hr_upper"],
+    "analysis_egger": ["group", "model", "k", "statistic", "df", "p_value", "limit_estimate"],
+    "analysis_flags": ["group", "severity", "flag", "message"],
+    "analysis_study_effects": ["study_label", "year", "events_group", "n_group", "events_reference", "n_reference"],
+    "analysis_tests": ["test", "chisq", "df", "p_value"],
+}
+
+
+def test_tables_carry_the_report_contract_and_the_guard_rails(cohort):
+    info = {"s1": ("Smith 2019", 2019), "s2": ("Jones 2012", 2012), "s4": ("Institutional cohort 2025", 2025)}
+    res = run_analysis(cohort, CFG.get("rr_ns"), study_info=info)
+    tables = res.tables()
+    for name, cols in CONTRACT.items():
+        assert set(cols) <= set(tables[name].columns), name
+    # three studies: a sandwich variance from 3 clusters is flagged and is not the headline; no Egger test
+    flags = tables["analysis_flags"]
+    assert flags.filter(pl.col("flag") == "few_clusters")["severity"].to_list() == ["warn"]
+    assert flags.filter(pl.col("flag") == "egger_not_done")["group"].to_list() == ["re_resection"]
+    assert tables["analysis_egger"].height == 0
+    cox = tables["analysis_cox"]
+    assert cox.filter(pl.col("headline"))["model"].to_list() == ["unstratified"]
+    # cumulative by publication year: Jones 2012, Smith 2019, the institutional cohort 2025
+    cum = tables["analysis_cumulative"]
+    assert cum["added_label"].to_list() == ["Jones 2012", "Smith 2019", "Institutional cohort 2025"]
+    assert cum["k"].to_list() == [1, 2, 3] and cum["year"].to_list() == [2012, 2019, 2025]
+    # its last step is the REML model on every study; leaving one out gives k - 1
+    reml = res.meta["re_resection"]["REML"]
+    assert cum["log_hr"][-1] == pytest.approx(reml.estimate, abs=1e-12)
+    assert tables["analysis_leave1out"]["k"].to_list() == [2, 2, 2]
+    # tests: log-rank, stratified, cox.zph global and per term
+    assert set(tables["analysis_tests"]["test"]) == {
+        "logrank", "logrank_stratified_by_study", "cox_zph_global", "cox_zph:re_resection"
+    }  # fmt: skip
+    g = tables["analysis_groups"].row(0, named=True)
+    assert g["median_spss_se"] == pytest.approx((g["median_spss_upper"] - g["median_spss_lower"]) / 3.92, rel=1e-12)
+    # reverse KM follow-up of the re-resection group, by hand: KM of the censoring indicator
+    rr = res.data.frame.filter(pl.col("group") == "re_resection")
+    rev = kaplan_meier(rr["time"].to_numpy(), 1 - rr["event"].to_numpy())
+    assert g["followup_median"] == rev.median() and g["followup_max"] == rr["time"].max()
+
+
+def test_median_not_reached_is_flagged_with_the_reason(cohort):
+    early = cohort.with_columns(
+        pl.when(pl.col("modality") == "re_resection").then(0).otherwise(pl.col("event")).alias("event")
+    )
+    early = early.with_columns(
+        pl.when((pl.col("modality") == "re_resection") & (pl.col("patient_id") == "rr_0"))
+        .then(1)
+        .otherwise(pl.col("event"))
+        .alias("event")
+    )
+    res = run_analysis(early, CFG.get("rr_ns"))
+    g = res.tables()["analysis_groups"].filter(pl.col("group") == "re_resection").row(0, named=True)
+    assert g["median"] is None or not np.isfinite(g["median"])
+    assert g["median_note"].startswith("not reached: survival stays above 50%")
+    assert [f.group for f in res.flags if f.flag == "median_not_reached"] == ["re_resection"]
 
 
 def test_missing_group_and_single_study(cohort):
     res = run_analysis(cohort.filter(pl.col("study_id") == "s3"), CFG.get("rr_ns"))
     assert res.cox == {} and any("fewer than two groups" in n for n in res.notes)
+    assert [f.flag for f in res.flags] == ["no_comparison"]
     one = run_analysis(cohort.filter(pl.col("study_id") == "s1"), CFG.get("rr_ns"))
-    assert set(one.cox) == {"unstratified"} and one.meta == {}
+    assert set(one.cox) == {"unstratified"} and one.meta == {} and one.frailty == {}
+    assert {f.flag for f in one.flags} >= {"single_study", "no_pooled_model"}

@@ -309,8 +309,8 @@ def test_spss_worked_example_leukemia_6mp():
     assert greenwood_se(km)[km.time == 23.0][0] == pytest.approx(0.13459, abs=5e-6)
     m = median_ci(km, "spss")
     assert (m.median, m.method, m.level) == (23.0, "spss", 0.95)
-    se = (m.upper - m.lower) / (2 * 1.96)
-    assert se == pytest.approx(5.2554, abs=5e-5)
+    assert m.se == pytest.approx(5.2554, abs=5e-5)  # what SPSS prints as the median's Std. Error
+    assert (m.upper - m.lower) / (2 * 1.96) == pytest.approx(m.se, rel=1e-12)
     assert (round(m.lower, 3), round(m.upper, 3)) == (12.699, 33.301)
     assert (0.6275 - 0.4482) / (23 - 16) == pytest.approx(0.02561, abs=5e-6)
 
