@@ -432,7 +432,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             print(t["analysis_cox"].drop("analysis_id"))
         extra = (
             ("analysis_frailty", "shared gamma frailty by study (R's default fit and the profile maximum):"),
-            ("analysis_meta", "two-stage meta-analysis (per-study Cox log HR; test knha = Hartung-Knapp-Sidik-Jonkman):"),
+            ("analysis_meta", "two-stage meta-analysis (per-study Cox log HR; knha = Hartung-Knapp-Sidik-Jonkman):"),
             ("analysis_leave1out", "leave-one-out (REML):"),
             ("analysis_cumulative", "cumulative meta-analysis (REML):"),
             ("analysis_egger", "Egger's regression test (rma = metafor regtest default, lm = classic):"),
