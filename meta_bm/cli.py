@@ -487,17 +487,26 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", required=True, help="folder to write the curves, curves.json and overlay.png")
     d.add_argument("--page", type=int, help="1-based PDF page (default: the one page holding a plot)")
     d.add_argument(
-        "--crop", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
+        "--crop",
+        type=float,
+        nargs=4,
+        metavar=("X0", "Y0", "X1", "Y1"),
         help="region holding one plot: PDF points from the bottom left, or image pixels from the top left",
     )
     d.add_argument("--x-range", type=float, nargs=2, metavar=("MIN", "MAX"), help="values of the outermost x ticks")
     d.add_argument("--y-range", type=float, nargs=2, metavar=("MIN", "MAX"), help="values of the outermost y ticks")
     d.add_argument(
-        "--x-points", type=float, nargs=4, metavar=("PX1", "V1", "PX2", "V2"),
+        "--x-points",
+        type=float,
+        nargs=4,
+        metavar=("PX1", "V1", "PX2", "V2"),
         help="image calibration: two x pixel positions and their axis values",
     )
     d.add_argument(
-        "--y-points", type=float, nargs=4, metavar=("PY1", "V1", "PY2", "V2"),
+        "--y-points",
+        type=float,
+        nargs=4,
+        metavar=("PY1", "V1", "PY2", "V2"),
         help="image calibration: two y pixel positions and their axis values",
     )
     d.add_argument("--y-scale", choices=["probability", "percent"], help="how the survival axis is labelled")

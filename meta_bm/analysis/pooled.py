@@ -39,7 +39,16 @@ from meta_bm.metaanalysis.sensitivity import Cumulative, LeaveOneOut, cumulative
 from meta_bm.survival.coxph import CoxResult, CoxZphResult, cox_ph, cox_zph
 from meta_bm.survival.frailty import FrailtyCoxResult, gamma_frailty_cox
 from meta_bm.survival.km import KaplanMeier, kaplan_meier
-from meta_bm.survival.km_inference import MEDIAN_METHODS, RMST, MedianCI, SurvivalAt, median_ci, rmst, survival_at
+from meta_bm.survival.km_inference import (
+    MEDIAN_METHODS,
+    RMST,
+    MedianCI,
+    SurvivalAt,
+    median_ci,
+    median_followup,
+    rmst,
+    survival_at,
+)
 from meta_bm.survival.logrank import LogRankResult, logrank_test
 
 TIME_RESOLUTION = 1e-6  # months
@@ -212,8 +221,7 @@ def analyze(data: AnalysisData, level: float = 0.95) -> PooledResult:
                 medians={m: median_ci(km, method=m, level=level) for m in REPORTED_MEDIAN_METHODS},
                 landmarks=survival_at(km, analysis.landmarks_months, level=level),
                 rmst=rmst(km, horizon, level=level) if km.time.size and km.time[-1] >= horizon else None,
-                # reverse KM: follow-up is "censored" by death (Schemper & Smith 1996)
-                followup_median=kaplan_meier(t_g, 1 - e_g).median() if part.height else float("nan"),
+                followup_median=median_followup(t_g, e_g),
             )
         )
         if km.time.size and km.time[-1] < horizon:

@@ -150,9 +150,7 @@ def digitize_bytes(
             raise DigitizeError("calibration points are for images; a PDF's axes are read from its tick labels", source)
         from meta_bm.digitizing.vector import digitize_pdf
 
-        fig = digitize_pdf(
-            data, source, sha, page=page, crop=crop, x_range=x_range, y_range=y_range, y_scale=y_scale
-        )
+        fig = digitize_pdf(data, source, sha, page=page, crop=crop, x_range=x_range, y_range=y_range, y_scale=y_scale)
     else:
         if page not in (None, 1):
             raise DigitizeError(f"an image has one page, not page {page}", source)

@@ -54,6 +54,7 @@ from scipy import linalg, stats
 from meta_bm.metaanalysis.two_stage import (
     _LL0_TOL,
     _REML_MAXITER,
+    _REML_STEPADJ,
     _REML_THRESHOLD,
     _check_data,
     _check_level,
@@ -390,16 +391,22 @@ def _tau2_reml(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
     # Hedges start: (y'P₀y - tr(P₀V))/(k - p) with the unweighted hat matrix, truncated at 0
     ols = _WLS(X, y, np.ones(k))
     tau2 = max(0.0, (ols.rss - float(np.dot(np.diag(ols.P), v))) / (k - p))
-    for _ in range(_REML_MAXITER):
-        fit = _WLS(X, y, 1.0 / (v + tau2))
-        adj = (float(fit.py @ fit.py) - fit.trace_p()) / fit.trace_pp()
-        if tau2 == 0.0 and adj < 0.0:
-            adj = 0.0
-        while tau2 + adj < 0.0:
-            adj /= 2.0
-        tau2 += adj
-        if abs(adj) <= _REML_THRESHOLD:
-            break
+    start = tau2
+    for stepadj in _REML_STEPADJ:  # damped only when the plain steps oscillate (see two_stage)
+        tau2 = start
+        for _ in range(_REML_MAXITER):
+            fit = _WLS(X, y, 1.0 / (v + tau2))
+            adj = stepadj * (float(fit.py @ fit.py) - fit.trace_p()) / fit.trace_pp()
+            if tau2 == 0.0 and adj < 0.0:
+                adj = 0.0
+            while tau2 + adj < 0.0:
+                adj /= 2.0
+            tau2 += adj
+            if abs(adj) <= _REML_THRESHOLD:
+                break
+        else:
+            continue
+        break
     else:
         raise RuntimeError(f"REML Fisher scoring did not converge in {_REML_MAXITER} iterations (last tau² = {tau2!r})")
     if tau2 < 100.0 * _REML_THRESHOLD:

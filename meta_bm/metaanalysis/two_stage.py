@@ -13,7 +13,10 @@ an intercept-only model) for three estimators of the between-study variance tau�
     is ``(y'PPy - tr(P)) / tr(PP)``, halved while it would make tau² negative, and metafor's check
     that tau² = 0 does not have a larger restricted likelihood is kept.
 
-Departure from metafor, beyond its printed precision only: metafor stops when a step changes tau² by
+Departure from metafor: where its undamped Fisher scoring does not converge (it oscillates with many studies
+of very different precision; metafor stops with an error and suggests ``control=list(stepadj=0.5)``), the
+steps are damped by 1/2, then 1/4, 1/8, which converges to the same REML maximum. Otherwise, beyond its
+printed precision only: metafor stops when a step changes tau² by
 less than 1e-5, so its tau² sits up to about that far from the REML maximum. Here the iteration runs
 to a change below 1e-10 (1000 steps at most, metafor allows 100), so tau² is the maximum of the REML
 likelihood to about 1e-10; and when the maximum is on the boundary (the iterates fall to ~1e-10 and
@@ -71,6 +74,11 @@ TESTS = ("z", "knha")
 # metafor's defaults are threshold = 1e-5 and maxiter = 100; see the module docstring.
 _REML_THRESHOLD = 1e-10
 _REML_MAXITER = 1000
+# Step-length factors tried in turn when Fisher scoring does not converge. With many studies of very
+# different precision the undamped steps can oscillate for ever (metafor then stops with "Fisher scoring
+# algorithm did not converge" and its manual suggests control = list(stepadj = 0.5)); a damped step has
+# the same fixed point, the maximum of the restricted likelihood.
+_REML_STEPADJ = (1.0, 0.5, 0.25, 0.125)
 # metafor's con$tol (.Machine$double.eps^0.25), used in its 'll0 - ll > tol' check.
 _LL0_TOL = float(np.finfo(float).eps) ** 0.25
 
@@ -412,16 +420,22 @@ def _tau2_reml(y: np.ndarray, v: np.ndarray) -> tuple[float, float]:
     rss = float(np.sum((y - y.mean()) ** 2))
     tau2 = max(0.0, (rss - float(v.sum()) * (k - 1) / k) / (k - 1))
 
-    for _ in range(_REML_MAXITER):
-        ypy, tr_p, tr_pp = _reml_score_parts(y, v, tau2)
-        adj = (ypy - tr_p) / tr_pp
-        if tau2 == 0.0 and adj < 0.0:  # already on the boundary and pushed against it
-            adj = 0.0
-        while tau2 + adj < 0.0:  # step-halving keeps tau² >= 0
-            adj /= 2.0
-        tau2 += adj
-        if abs(adj) <= _REML_THRESHOLD:
-            break
+    start = tau2
+    for stepadj in _REML_STEPADJ:
+        tau2 = start
+        for _ in range(_REML_MAXITER):
+            ypy, tr_p, tr_pp = _reml_score_parts(y, v, tau2)
+            adj = stepadj * (ypy - tr_p) / tr_pp
+            if tau2 == 0.0 and adj < 0.0:  # already on the boundary and pushed against it
+                adj = 0.0
+            while tau2 + adj < 0.0:  # step-halving keeps tau² >= 0
+                adj /= 2.0
+            tau2 += adj
+            if abs(adj) <= _REML_THRESHOLD:
+                break
+        else:
+            continue  # the undamped steps oscillated: damp them, as metafor's control = list(stepadj=) does
+        break
     else:
         raise RuntimeError(f"REML Fisher scoring did not converge in {_REML_MAXITER} iterations (last tau² = {tau2!r})")
 

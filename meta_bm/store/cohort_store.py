@@ -98,6 +98,11 @@ ANALYSIS_TABLES = (
     "analysis_study_effects",
     "analysis_meta",
     "analysis_studies",
+    "analysis_frailty",
+    "analysis_leave1out",
+    "analysis_cumulative",
+    "analysis_egger",
+    "analysis_flags",
 )
 
 
@@ -108,6 +113,7 @@ _REPORT_SOURCES = {
     "fidelity": "SELECT * FROM fidelity",
     "published_comparison": "SELECT * FROM published_comparison",
     "arms": "SELECT * FROM arms",
+    "curves": "SELECT study_id, curve_id, arm_id, endpoint, time_unit, figure_id FROM curves",
 }
 
 
@@ -269,9 +275,16 @@ class CohortStore:
             return {name: con.sql(sql, params={"ids": list(study_ids)}).pl() for name, sql in queries.items()}
 
     def report_inputs(self) -> dict[str, pl.DataFrame]:
-        """What the report shows besides the analyses: ``studies`` (characteristics: citation, year,
-        source, endpoints, cohort rows, modalities), ``fidelity`` per curve, ``published`` (the published
-        comparison) and ``rejected`` (studies whose last folder version could not be used, with why)."""
+        """What the report shows besides the analyses (see :func:`meta_bm.reports.html.write_report`).
+
+        ``studies`` (characteristics: citation, year, source, endpoints, cohort rows, modalities),
+        ``fidelity`` per curve, ``published`` (the published comparison), ``rejected`` (studies whose last
+        folder version could not be used, with why), ``study_status`` (every study folder seen, for the
+        flow diagram), ``curves`` (each published curve with ``figure_id`` and ``digitized``: read from a
+        figure by the digitizer), ``arms`` (labels and modality of each arm), ``cohort`` (patients and events
+        per study, endpoint and arm, with the maximum follow-up in months) and ``followup`` (the time and
+        event of every cohort row, for the reverse Kaplan-Meier median follow-up per study).
+        """
         queries = {
             "studies": """WITH ep AS (SELECT study_id, string_agg(DISTINCT endpoint, ', ') AS curve_endpoints
                                       FROM curves GROUP BY study_id),
@@ -288,6 +301,17 @@ class CohortStore:
                            FROM fidelity ORDER BY study_id, curve_id""",
             "published": "SELECT * FROM published_comparison ORDER BY study_id, curve_id, figure",
             "rejected": "SELECT study_id, status, stage, message FROM study_status WHERE status <> 'ok' ORDER BY 1",
+            "study_status": "SELECT study_id, stage, status, message FROM study_status ORDER BY study_id",
+            "curves": """SELECT study_id, curve_id, arm_id, endpoint, time_unit, figure_id,
+                                figure_id IS NOT NULL AS digitized
+                         FROM curves ORDER BY study_id, curve_id""",
+            "arms": "SELECT study_id, arm_id, label, modality FROM arms ORDER BY study_id, arm_id",
+            "cohort": """SELECT study_id, endpoint, arm_id, any_value(arm_label) AS arm_label,
+                                any_value(modality) AS modality, any_value(source) AS source,
+                                count(*) AS n, sum(event)::INTEGER AS events, max(time_months) AS max_time_months
+                         FROM cohort GROUP BY study_id, endpoint, arm_id ORDER BY study_id, endpoint, arm_id""",
+            "followup": """SELECT study_id, endpoint, time_months, event::INTEGER AS event
+                           FROM cohort ORDER BY study_id, endpoint, time_months""",
         }
         with self.connect() as con:
             return {name: con.sql(sql).pl() for name, sql in queries.items()}
@@ -481,6 +505,14 @@ class CohortStore:
                       bool_and(synthetic) AS synthetic
                FROM cohort GROUP BY study_id, endpoint, arm_id ORDER BY study_id, endpoint, arm_id"""
         )
+
+    def study_info(self) -> dict[str, tuple[str, int | None]]:
+        """``{study_id: ("Author Year", year)}`` of every stored study (see :mod:`meta_bm.studies.citation`)."""
+        from meta_bm.studies.citation import study_labels
+
+        rows = self.query("SELECT study_id, citation, year, source FROM studies ORDER BY study_id").rows()
+        labels = study_labels(rows)
+        return {sid: (labels[sid], year) for sid, _, year, _ in rows}
 
     def stored_study_ids(self) -> list[str]:
         """Every study id that has rows in any table."""

@@ -164,4 +164,3 @@ def ingest_tables(study: LoadedStudy) -> dict[str, pl.DataFrame]:
         study.patients.with_columns(pl.lit(sid).alias("study_id")) if study.patients is not None else pl.DataFrame()
     )
     return tables
-

@@ -18,7 +18,7 @@ Example
 >>> from meta_bm.survival.km import kaplan_meier
 >>> km = kaplan_meier(np.array([1, 2, 2, 3, 4, 5.0]), np.array([1, 1, 0, 1, 0, 1]))
 >>> median_ci(km)
-MedianCI(median=3.0, lower=2.0, upper=nan, method='log', level=0.95)
+MedianCI(median=3.0, lower=2.0, upper=nan, method='log', level=0.95, se=nan)
 >>> round(rmst(km, 4.0).estimate, 4)  # 1 + 5/6 + 4/6 + 4/9
 2.9444
 """
@@ -32,9 +32,20 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-from meta_bm.survival.km import KaplanMeier, quantile_time
+from meta_bm.survival.km import KaplanMeier, event_indicator, kaplan_meier, quantile_time
 
-__all__ = ["RMST", "MedianCI", "SurvivalAt", "greenwood_se", "median_ci", "rmst", "survival_at"]
+__all__ = [
+    "RMST",
+    "MedianCI",
+    "SurvivalAt",
+    "SurvivalCI",
+    "greenwood_se",
+    "median_ci",
+    "median_followup",
+    "rmst",
+    "survival_at",
+    "survival_ci",
+]
 
 CONF_TYPES = ("log", "log-log", "plain")
 MEDIAN_METHODS = (*CONF_TYPES, "spss")
@@ -44,13 +55,19 @@ _TOL = 1e-12
 
 @dataclass(frozen=True)
 class MedianCI:
-    """Median survival time and its confidence interval; NaN where undefined or not reached."""
+    """Median survival time and its confidence interval; NaN where undefined or not reached.
+
+    ``se`` is the standard error of the median where the method has one: SPSS's
+    ``SE(S(t50)) / f`` (the value SPSS prints as "Std. Error" of the median); NaN for the
+    transformed-band methods, whose limits are read off the pointwise CI curves instead.
+    """
 
     median: float
     lower: float
     upper: float
     method: str
     level: float
+    se: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -161,9 +178,10 @@ def median_ci(km: KaplanMeier, method: str = "log", level: float = 0.95) -> Medi
     >>> from meta_bm.survival.km import kaplan_meier
     >>> km = kaplan_meier(np.arange(1, 11.0), np.ones(10))
     >>> median_ci(km, "plain")
-    MedianCI(median=5.5, lower=3.0, upper=8.0, method='plain', level=0.95)
-    >>> round(median_ci(km, "spss").upper, 4)  # t50 = 5, f = (0.6 - 0.4) / (6 - 4), SE = sqrt(0.5 * 0.5 / 10) / f
-    8.099
+    MedianCI(median=5.5, lower=3.0, upper=8.0, method='plain', level=0.95, se=nan)
+    >>> spss = median_ci(km, "spss")  # t50 = 5, f = (0.6 - 0.4) / (6 - 4), SE = sqrt(0.5 * 0.5 / 10) / f
+    >>> round(spss.se, 4), round(spss.upper, 4)
+    (1.5811, 8.099)
     """
     if method not in MEDIAN_METHODS:
         raise ValueError(f"method must be one of {MEDIAN_METHODS}, got {method!r}")
@@ -195,7 +213,7 @@ def _median_ci_spss(km: KaplanMeier, z: float, level: float) -> MedianCI:
     se = float(se_s[i]) * (l_time - u) / (s_u - s_l)
     if not math.isfinite(se):
         return MedianCI(t50, nan, nan, "spss", level)
-    return MedianCI(t50, t50 - z * se, t50 + z * se, "spss", level)
+    return MedianCI(t50, t50 - z * se, t50 + z * se, "spss", level, se)
 
 
 def survival_at(
@@ -283,3 +301,57 @@ def rmst(km: KaplanMeier, horizon: float, level: float = 0.95) -> RMST:
         h = np.where(n > d, d / (n * (n - d)), 0.0)
     se = math.sqrt(float(np.sum(tail**2 * h)))
     return RMST(horizon, estimate, se, estimate - z * se, estimate + z * se)
+
+
+@dataclass(frozen=True, eq=False)
+class SurvivalCI:
+    """Pointwise confidence limits of S at every row of a :class:`~meta_bm.survival.km.KaplanMeier` table.
+
+    ``time`` and ``survival`` are the table's; ``lower`` / ``upper`` are NaN where R gives NA.
+    """
+
+    time: np.ndarray
+    survival: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    conf_type: str
+    level: float
+
+
+def survival_ci(km: KaplanMeier, conf_type: str = "log", level: float = 0.95) -> SurvivalCI:
+    """Pointwise CI curves of S, as R's ``survfit(..., conf.type=conf_type, conf.int=level)`` ``lower`` / ``upper``.
+
+    Greenwood SE of log S with the ``conf_type`` transform (``"log"`` is R's default); NaN where R gives NA
+    (S = 0, and S = 1 for ``log-log``). Before the first time S = 1 with limits (1, 1); that origin is not a row.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from meta_bm.survival.km import kaplan_meier
+    >>> ci = survival_ci(kaplan_meier(np.array([1, 2, 3, 4.0]), np.array([1, 0, 1, 1])))
+    >>> ci.lower.round(4).tolist(), ci.upper.round(4).tolist()  # R: survfit(Surv(time, event) ~ 1)$lower / $upper
+    ([0.4259, 0.4259, 0.0839, nan], [1.0, 1.0, 1.0, nan])
+    """
+    if conf_type not in CONF_TYPES:
+        raise ValueError(f"conf_type must be one of {CONF_TYPES}, got {conf_type!r}")
+    lower, upper = _pointwise_ci(km.survival, _log_sigma(km), conf_type, _z(level))
+    return SurvivalCI(km.time, km.survival, lower, upper, conf_type, level)
+
+
+def median_followup(time, event) -> float:
+    """Median follow-up by the reverse Kaplan–Meier method (Schemper & Smith 1996): the KM median of the
+    time to censoring, with the event indicator flipped and R's median rule (midpoint where the curve lies
+    on 0.5). NaN when not reached (nobody censored at or beyond half the cohort) or with no patients.
+
+    As R ``quantile(survfit(Surv(time, 1 - event) ~ 1), 0.5)``.
+
+    >>> median_followup([1, 2, 3, 4, 5, 6], [1, 0, 1, 0, 0, 0])
+    5.0
+    """
+    t = np.asarray(time, dtype=float)
+    if t.ndim != 1:
+        raise ValueError("follow-up: time must be one-dimensional")
+    if not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise ValueError("follow-up: times must be finite and non-negative")
+    censored = ~event_indicator(event, t.size)
+    return kaplan_meier(t, censored.astype(np.int64)).median() if t.size else math.nan

@@ -494,3 +494,31 @@ def test_method_is_case_insensitive_and_result_is_frozen():
     assert isinstance(res, MetaResult) and res.method == "REML"
     with pytest.raises(dataclasses.FrozenInstanceError):
         res.tau2 = 1.0  # type: ignore[misc]
+
+
+def test_reml_converges_where_plain_fisher_scoring_oscillates():
+    """137 studies of very different precision: metafor's undamped steps oscillate for ever (its error
+    "Fisher scoring algorithm did not converge"); damped steps reach the REML maximum, checked by brute force."""
+    from scipy.optimize import minimize_scalar
+
+    from meta_bm.metaanalysis.two_stage import _reml_loglik, _reml_score_parts
+
+    rng = np.random.default_rng(84)
+    k = int(rng.integers(20, 200))
+    v = rng.uniform(0.005, 0.5, k) * rng.choice([1, 10, 100], k)
+    y = rng.normal(-0.3, np.sqrt(v + rng.choice([0, 0.01, 0.2])))
+    # the plain iteration does not settle: consecutive steps stay large
+    tau2, steps = 0.0, []
+    for _ in range(200):
+        ypy, tr_p, tr_pp = _reml_score_parts(y, v, tau2)
+        adj = (ypy - tr_p) / tr_pp
+        while tau2 + adj < 0:
+            adj /= 2
+        tau2 += adj
+        steps.append(abs(adj))
+    assert min(steps[-50:]) > 1e-6
+    res = meta_analysis(y, v, method="REML")
+    best = minimize_scalar(lambda t: -_reml_loglik(y, v, t), bounds=(0, 1), method="bounded", options={"xatol": 1e-12})
+    assert res.tau2 == pytest.approx(best.x, abs=1e-7)
+    ypy, tr_p, _ = _reml_score_parts(y, v, res.tau2)
+    assert abs(ypy - tr_p) < 1e-6  # the REML score is zero there

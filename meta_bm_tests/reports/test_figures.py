@@ -1,72 +1,42 @@
-"""Figures: what the forest plot draws when a comparison has many studies; the reconstruction overlay."""
+"""Figures: saving in journal formats, and the reconstruction overlay of a study."""
 
 import io
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 from matplotlib.text import Text
 from PIL import Image
 
-from meta_bm.metaanalysis.two_stage import meta_analysis
 from meta_bm.reports.figures import (
-    FOREST_MAX_STUDIES,
     OverlayCurve,
-    forest_figure,
     overlay_curves,
     overlay_figure,
+    save_figure,
     study_figure,
     study_figure_png,
 )
 from meta_bm.studies import load_study, reconstruct_study
+from meta_bm_tests.reports.text_layout import assert_no_clipped_text
 
 
-def _per_study(k: int) -> pl.DataFrame:
-    rng = np.random.default_rng(1)
-    se = rng.uniform(0.1, 0.8, k)
-    log_hr = rng.normal(-0.2, 0.2, k)
-    return pl.DataFrame(
-        {
-            "study_id": [f"s{i:04d}" for i in range(k)],
-            "hr": np.exp(log_hr),
-            "hr_lower": np.exp(log_hr - 1.96 * se),
-            "hr_upper": np.exp(log_hr + 1.96 * se),
-            "se": se,
-            "log_hr": log_hr,
-        }
-    )
+def test_km_and_forest_figures_are_still_reachable_from_figures():
+    from meta_bm.reports import figures, km_plot, meta_plots
+
+    assert figures.km_figure is km_plot.km_figure
+    assert figures.forest_figure is meta_plots.forest_figure
 
 
-def _drawn_labels(fig) -> list[str]:
-    return [t.get_text() for t in fig.axes[0].texts]
-
-
-def _pooled(per_study: pl.DataFrame) -> dict:
-    y, v = per_study["log_hr"].to_numpy(), per_study["se"].to_numpy() ** 2
-    return {m: meta_analysis(y, v, method=m) for m in ("FE", "DL", "REML")}
-
-
-def test_forest_draws_every_study_up_to_the_cap():
-    per = _per_study(12)
-    labels = _drawn_labels(forest_figure(per, _pooled(per)))
-    assert [t for t in labels if t.startswith("s0")] == per["study_id"].to_list()
-    assert not [t for t in labels if "more studies" in t]
-
-
-def test_forest_beyond_the_cap_draws_the_heaviest_studies_and_counts_the_rest():
-    k = FOREST_MAX_STUDIES + 140
-    per = _per_study(k)
-    pooled = _pooled(per)  # pooled over all k studies
-    labels = _drawn_labels(forest_figure(per, pooled))
-    drawn = [t for t in labels if t.startswith("s0")]
-    heaviest = per.sort("se").head(FOREST_MAX_STUDIES)["study_id"].sort().to_list()
-    assert drawn == heaviest  # the largest inverse-variance weights, in study order
-    note = "… 140 more studies (lower weight; every study is in analysis_study_effects)"
-    assert [t for t in labels if "more studies" in t] == [note]
-    # the pooled rows still show the estimates over every study
-    reml = pooled["REML"]
-    assert f"{np.exp(reml.estimate):.2f} [{np.exp(reml.lower):.2f}, {np.exp(reml.upper):.2f}]" in labels
-    assert reml.k == k
+def test_save_figure_writes_png_at_300_dpi_svg_and_pdf(tmp_path):
+    fig = study_figure([_simulated(1, 40, risk_every=10.0)], title="one")
+    paths = save_figure(fig, tmp_path / "sub" / "study")
+    assert [p.name for p in paths] == ["study.png", "study.svg", "study.pdf"]
+    png = Image.open(io.BytesIO(paths[0].read_bytes()))
+    assert png.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+    assert png.size == (round(fig.get_figwidth() * 300), round(fig.get_figheight() * 300))
+    assert b"<svg" in paths[1].read_bytes()[:500]
+    assert paths[2].read_bytes()[:5] == b"%PDF-"
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -132,6 +102,7 @@ def test_crowded_study_has_no_overlapping_labels_and_nothing_clipped():
         curves[5].ipd_event,
     )
     fig = study_figure(curves, title="crowded")
+    assert_no_clipped_text(fig)
     png = study_figure_png(curves, title="crowded")
     assert len(png) <= 120_000
     assert len(fig.legends[0].get_texts()) == 6

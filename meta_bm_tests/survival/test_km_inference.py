@@ -26,7 +26,16 @@ from lifelines.utils import median_survival_times, restricted_mean_survival_time
 from scipy.stats import norm
 
 from meta_bm.survival.km import KaplanMeier, kaplan_meier
-from meta_bm.survival.km_inference import RMST, MedianCI, SurvivalAt, greenwood_se, median_ci, rmst, survival_at
+from meta_bm.survival.km_inference import (
+    RMST,
+    MedianCI,
+    SurvivalAt,
+    greenwood_se,
+    median_ci,
+    median_followup,
+    rmst,
+    survival_at,
+)
 
 Z95 = norm.ppf(0.975)
 NAN = math.nan
@@ -660,3 +669,28 @@ def test_data_matches_r_lung_encoding():
     assert sorted(d["status"].unique().tolist()) == [0, 1]
     assert len(d) == 228 and int(d["status"].sum()) == 165
     assert isinstance(d, pd.DataFrame)
+
+
+# -- reverse Kaplan-Meier follow-up, against R ------------------------------------------------------------
+# R 4.2.2, survival 3.5-3: quantile(survfit(Surv(t, 1 - e) ~ 1), 0.5)$quantile
+
+
+@pytest.mark.parametrize(
+    ("time", "event", "r_median"),
+    [
+        ([1, 2, 2, 3, 4, 5, 5, 6, 7, 8, 9, 10, 12, 12, 15], [1, 0, 1, 0, 1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 0], 10.0),
+        ([1, 2, 3, 4, 5, 6], [1, 0, 1, 0, 0, 0], 5.0),
+        ([2, 4, 6, 8], [0, 0, 0, 0], 5.0),  # the curve sits on 0.5 from 4 to 6: R takes the midpoint
+    ],
+)
+def test_median_followup_matches_r(time, event, r_median):
+    assert median_followup(time, event) == r_median
+
+
+def test_median_followup_not_reached_and_bad_input():
+    assert math.isnan(median_followup([1, 2, 3], [1, 1, 1]))  # nobody censored
+    assert math.isnan(median_followup([], []))
+    with pytest.raises(ValueError, match="coded 0"):
+        median_followup([1, 2], [1, 2])
+    with pytest.raises(ValueError, match="non-negative"):
+        median_followup([-1, 2], [1, 0])

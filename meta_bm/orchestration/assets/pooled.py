@@ -15,7 +15,6 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
-import polars as pl
 
 from meta_bm.analysis.config import AnalysesConfig, Analysis
 from meta_bm.orchestration.checks import INVARIANTS_CHECK, cohort_row_problems
@@ -204,44 +203,48 @@ def _cohort_summary(context, store, current: set[str]) -> tuple[dict, dg.AssetCh
 
 def _analysis(context, a: Analysis, store, output: OutputDir, versions: dict[str, str]) -> dict:
     from meta_bm.analysis.pooled import run_analysis
-    from meta_bm.reports.figures import forest_figure, km_figure, png_bytes, save_figure
-    from meta_bm.reports.html import results_layout
+    from meta_bm.reports.analysis_figures import write_analysis_figures
 
     cohort = store.cohort(a.endpoint)
     context.log.info(f"analysis {a.id}: {cohort.height} rows of endpoint {a.endpoint}")
-    result = run_analysis(cohort, a)
+    result = run_analysis(cohort, a, study_info=store.study_info())
     tables = result.tables()
     store.replace_analysis(a.id, tables, versions)
     metadata: dict = {
         "patients": result.data.frame.height,
         "studies": dg.MetadataValue.json(result.data.studies),
+        "guard_rails": dg.MetadataValue.md(
+            "\n".join(f"- **{f.severity}**: {f.message}" for f in result.flags) or "nothing flagged"
+        ),
         "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in result.notes) or "none"),
     }
-    figs = output.figures()
-    if result.groups:
-        fig = km_figure(result)
-        metadata["km_plot"] = png_metadata(png_bytes(fig, dpi=80), a.title)
-        save_figure(fig, figs / f"km_{a.id}")
-        metadata["results"] = table_metadata(
-            results_layout(tables["analysis_groups"], tables["analysis_cox"], tables["analysis_tests"])
-        )
-    else:
-        for stale in figs.glob(f"km_{a.id}.*"):
-            stale.unlink()
-    for stale in figs.glob(f"forest_{a.id}.*"):
-        stale.unlink()
-    for contrast, pooled in result.meta.items():
-        eff = result.per_study.filter(pl.col("group") == contrast)
-        label = next(g.label for g in a.group_defs() if g.id == a.reference)
-        fig = forest_figure(eff, pooled, title=f"{a.title}: {contrast}", reference_label=label)
-        save_figure(fig, figs / f"forest_{a.id}" if len(result.meta) == 1 else figs / f"forest_{a.id}_{contrast}")
-        metadata[f"pooled_hr_reml_{contrast}"] = float(np.exp(pooled["REML"].estimate))
+    written = write_analysis_figures(result, output.figures())
+    km = written.get(f"km_{a.id}")
+    if km is not None:
+        metadata["km_plot"] = png_metadata(_small_png(km), a.title)
+    for contrast, models in result.meta.items():
+        reml = models["REML"]
+        metadata[f"pooled_hr_reml_{contrast}"] = float(np.exp(reml.estimate))
     cox = result.cox.get("unstratified")
     if cox is not None:
         for i, name in enumerate(cox.names):
             metadata[f"hr_{name}"] = float(cox.hr[i])
             metadata[f"wald_p_{name}"] = float(cox.p[i])
     return metadata
+
+
+def _small_png(path: Path, width: int = 700) -> bytes:
+    """The 300-dpi PNG scaled down for the UI's metadata panel."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        im.thumbnail((width, width * 4))
+        buf = io.BytesIO()
+        im.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
 
 
 def build_report(store, config: AnalysesConfig, output: OutputDir) -> tuple[Path, bool]:
@@ -263,6 +266,7 @@ def build_report(store, config: AnalysesConfig, output: OutputDir) -> tuple[Path
     for old in [*figs.glob("overlay_*.png"), *figs.glob("overlay_*.svg")]:  # per-curve figures of earlier versions
         old.unlink()
     synthetic = bool(studies["synthetic"].any()) if studies.height else False
+    extra = {k: v for k, v in inputs.items() if k not in ("studies", "fidelity")}
     path = write_report(
         output.report(),
         config,
@@ -273,7 +277,6 @@ def build_report(store, config: AnalysesConfig, output: OutputDir) -> tuple[Path
         RECONSTRUCTION_VERSION,
         TIME_RESOLUTION,
         synthetic,
-        published=inputs["published"],
-        rejected=inputs["rejected"],
+        **extra,
     )
     return path, synthetic
