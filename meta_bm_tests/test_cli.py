@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -209,6 +210,35 @@ def test_analyze_table_and_json(tmp_path, capsys):
     assert {r["test"] for r in out["analysis_tests"]} >= {"logrank", "logrank_stratified_by_study"}
     assert main(["analyze", str(csv), "--time", "t", "--event", "e", "--group", "arm"]) == 0
     assert "Cox (Efron ties)" in capsys.readouterr().out
+
+
+def test_analyze_json_carries_every_method_of_an_ipd_meta_analysis(capsys):
+    """``--json`` on 12 studies: frailty (both fits), HKSJ, leave-one-out, cumulative, Egger and the guard rails,
+    with the values R gives on the same file (meta_bm_tests/analysis/data, scripts/r_reference_pooled.R)."""
+    import json
+
+    data = Path(__file__).parent / "analysis" / "data"
+    ref = json.loads((data / "os_many_studies.r.json").read_text())
+    args = ["analyze", str(data / "os_many_studies.csv"), "--time", "time", "--event", "event", "--group", "group"]
+    assert main([*args, "--study", "study_id", "--reference", "non_surgical", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    frailty = {r["fit"]: r for r in out["analysis_frailty"]}
+    assert frailty["r_default"]["theta"] == pytest.approx(ref["frailty_default"]["theta"], abs=1e-6)
+    assert frailty["profile"]["theta"] == pytest.approx(ref["frailty_profile"]["theta"], abs=1e-5)
+    knha = {r["method"]: r for r in out["analysis_meta"] if r["test"] == "knha"}
+    assert knha["REML"]["df"] == 11
+    assert knha["REML"]["hr_lower"] == pytest.approx(math.exp(ref["meta"]["re_resection"]["REML_knha"]["ci_lb"]))
+    assert [r["k"] for r in out["analysis_leave1out"]] == [11] * 12
+    assert [r["step"] for r in out["analysis_cumulative"]] == list(range(1, 13))
+    egger = {r["model"]: r for r in out["analysis_egger"]}
+    assert egger["rma"]["statistic"] == pytest.approx(ref["meta"]["re_resection"]["regtest_rma"]["zval"], abs=1e-6)
+    assert egger["lm"]["df"] == 10
+    assert "few_clusters" not in {r["flag"] for r in out["analysis_flags"]}  # 12 clusters
+    # without --study: one "study", so no frailty, no meta-analysis, and the guard rail says why
+    assert main([*args, "--reference", "non_surgical", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "analysis_frailty" not in out and "analysis_meta" not in out
+    assert {r["flag"] for r in out["analysis_flags"]} >= {"single_study", "no_pooled_model"}
 
 
 def test_analyze_errors_name_file_and_row(tmp_path, capsys):

@@ -102,6 +102,6 @@ def _clean(obj):
 
 def result_json(result: PooledResult) -> str:
     """Every figure of a result as JSON (NaN and infinity as null)."""
-    out = {name: df.to_dicts() for name, df in result.tables().items() if df.height}
+    out = {name: df.to_dicts() for name, df in result.tables().items() if df.width}
     out["notes"] = result.notes
     return json.dumps(_clean(out), indent=2, default=str)

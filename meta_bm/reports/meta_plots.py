@@ -571,12 +571,15 @@ def leave_one_out_figure(
     group_label: str,
     reference_label: str,
     title: str = "",
+    max_rows: int = FOREST_MAX_STUDIES,
 ) -> Figure:
     """Leave-one-out analysis as a forest (metafor ``leave1out()``): the pooled HR with each study omitted.
 
     One row "Omitting <label>" per fit (``fits[i]`` pooled without study ``labels[i]``) with its HR [CI] and
     I², then the estimate over all studies (``overall``) as a diamond and a dotted reference line, so a study
-    that moves the estimate stands out. HR < 1 lies left, under "← Favours ``group_label``".
+    that moves the estimate stands out. HR < 1 lies left, under "← Favours ``group_label``". With more than
+    ``max_rows`` studies, the ``max_rows`` omissions that move the estimate most are drawn (in study order)
+    and a note row counts the others (every row is in the table ``analysis_leave1out``).
 
     Raises
     ------
@@ -585,11 +588,25 @@ def leave_one_out_figure(
     """
     _check_fits(labels, fits, "leave_one_out_figure")
     _check_result(overall, "leave_one_out_figure (overall)")
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be >= 1, got {max_rows}")
     pct = f"{100 * overall.level:g}%"
+    k_each = fits[0].k
+    labels, fits = list(labels), list(fits)
+    hidden = max(len(fits) - max_rows, 0)
+    if hidden:  # the omissions that move the pooled estimate most
+        shift = sorted(range(len(fits)), key=lambda i: (-abs(fits[i].estimate - overall.estimate), i))[:max_rows]
+        keep = sorted(shift)
+        labels, fits = [labels[i] for i in keep], [fits[i] for i in keep]
     marks = [_Mark("point", m.estimate, m.lower, m.upper) for m in fits]
     names = [f"Omitting {lab}" for lab in labels]
     hr = [_fmt_ci(m.estimate, m.lower, m.upper) for m in fits]
     i2 = [f"{m.i2:.1f}%" for m in fits]
+    if hidden:
+        marks.append(_Mark())
+        names.append(f"… {hidden} other omissions, each moving the estimate less (all in analysis_leave1out)")
+        hr.append("")
+        i2.append("")
     names += ["", f"All studies ({_model_label(overall)}, k = {overall.k})"]
     hr += ["", _fmt_ci(overall.estimate, overall.lower, overall.upper)]
     i2 += ["", f"{overall.i2:.1f}%"]
@@ -602,9 +619,9 @@ def leave_one_out_figure(
         marks=marks,
         favours=(f"Favours {group_label}", f"Favours {reference_label}"),
         xlabel="Pooled hazard ratio (log scale)",
-        footnotes=[f"Each row pools the other {fits[0].k} studies: {_model_label(fits[0])}."],
+        footnotes=[f"Each row pools the other {k_each} studies: {_model_label(fits[0])}."],
         ref_lines=[(0.0, _GREY, "-"), (overall.estimate, _GREY, ":")],
-        rule_before=[len(fits)],
+        rule_before=[len(names) - 2],
     )
     with matplotlib.rc_context(STYLE):
         return _table_figure(tab)
@@ -617,12 +634,15 @@ def cumulative_figure(
     group_label: str,
     reference_label: str,
     title: str = "",
+    max_rows: int = FOREST_MAX_STUDIES,
 ) -> Figure:
     """Cumulative meta-analysis as a forest (metafor ``cumul()``): the pooled HR as each study is added.
 
     Row i reads "+ <labels[i]>" with k (the studies pooled so far, ``fits[i].k``) and the pooled HR [CI] after
     adding it; for a living review, how the estimate and its precision moved. The last row is drawn as a
-    diamond (the current estimate). HR < 1 lies left, under "← Favours ``group_label``".
+    diamond (the current estimate). HR < 1 lies left, under "← Favours ``group_label``". With more than
+    ``max_rows`` steps, evenly spaced steps (the first and the last always) are drawn and the footnote says
+    so; every step is in the table ``analysis_cumulative``.
 
     Raises
     ------
@@ -630,7 +650,13 @@ def cumulative_figure(
         No fits, as many labels as fits not given, or a non-finite estimate.
     """
     _check_fits(labels, fits, "cumulative_figure")
+    if max_rows < 2:
+        raise ValueError(f"max_rows must be >= 2, got {max_rows}")
     pct = f"{100 * fits[-1].level:g}%"
+    n_steps = len(fits)
+    if n_steps > max_rows:
+        keep = sorted({int(i) for i in np.rint(np.linspace(0, n_steps - 1, max_rows))})
+        labels, fits = [labels[i] for i in keep], [fits[i] for i in keep]
     last = len(fits) - 1
     marks = [_Mark("diamond" if i == last else "point", m.estimate, m.lower, m.upper) for i, m in enumerate(fits)]
     bold = ["bold" if i == last else "normal" for i in range(len(fits))]
@@ -647,7 +673,8 @@ def cumulative_figure(
         marks=marks,
         favours=(f"Favours {group_label}", f"Favours {reference_label}"),
         xlabel="Pooled hazard ratio (log scale)",
-        footnotes=[f"Each row pools the studies up to and including it: {_model_label(fits[-1])}."],
+        footnotes=[f"Each row pools the studies up to and including it: {_model_label(fits[-1])}."]
+        + ([f"{len(fits)} of {n_steps} steps shown, evenly spaced."] if n_steps > len(fits) else []),
         ref_lines=[(0.0, _GREY, "-"), (fits[-1].estimate, _GREY, ":")],
     )
     with matplotlib.rc_context(STYLE):

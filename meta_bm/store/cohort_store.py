@@ -413,7 +413,9 @@ class CohortStore:
                         existing.discard(name)
                     else:
                         con.execute(f"DELETE FROM {name} WHERE analysis_id = $a", {"a": analysis_id})
-                if frame.height:
+                # a frame with columns but no rows (e.g. no Egger test: too few studies) still creates its
+                # table, so readers find every result table with its columns
+                if frame.width and (frame.height or name not in existing):
                     con.register("_incoming", frame.to_arrow())
                     if name not in existing:
                         con.execute(f"CREATE TABLE {name} AS SELECT * FROM _incoming LIMIT 0")

@@ -8,6 +8,7 @@ import pytest
 from matplotlib.patches import Polygon
 
 from meta_bm.metaanalysis import meta_analysis
+from meta_bm.metaanalysis.sensitivity import cumulative, leave_one_out
 from meta_bm.reports.meta_plots import (
     FOREST_MAX_STUDIES,
     ForestRow,
@@ -257,3 +258,29 @@ def test_forest_from_a_pooled_analysis_table():
     assert hr == [f"{h:.2f} [{lo:.2f}, {hi:.2f}]" for h, lo, hi in eff.select("hr", "hr_lower", "hr_upper").iter_rows()]
     assert_no_clipped_text(fig)
     assert_no_overlapping_text(fig)
+
+
+def test_leave_one_out_and_cumulative_figures_cap_their_rows():
+    """200 studies: the figures stay readable (rows capped) and still say what is left out."""
+    rng = np.random.default_rng(7)
+    yi = rng.normal(-0.3, 0.2, 200)
+    vi = rng.uniform(0.02, 0.2, 200)
+    labels = [f"Study {i} {2000 + i % 25}" for i in range(200)]
+    overall = meta_analysis(yi, vi, method="REML")
+    loo = leave_one_out(yi, vi, labels)
+    fig = leave_one_out_figure(loo.labels, loo.fits, overall, group_label="A", reference_label="B", max_rows=20)
+    texts = _texts(fig)
+    shown = [t for t in texts if t.startswith("Omitting ")]
+    assert len(shown) == 20
+    # the 20 omissions that move the estimate most
+    moved = sorted(range(200), key=lambda i: -abs(loo.fits[i].estimate - overall.estimate))[:20]
+    assert set(shown) == {f"Omitting {labels[i]}" for i in moved}
+    assert any(t.startswith("… 180 other omissions") for t in texts)
+    assert_no_clipped_text(fig)
+    cum = cumulative(yi, vi, labels)
+    fig = cumulative_figure(cum.labels, cum.fits, group_label="A", reference_label="B", max_rows=25)
+    texts = _texts(fig)
+    added = [t for t in texts if t.startswith("+ ")]
+    assert len(added) == 25 and added[0] == f"+ {labels[0]}" and added[-1] == f"+ {labels[-1]}"
+    assert "25 of 200 steps shown, evenly spaced." in texts
+    assert_no_clipped_text(fig)
