@@ -86,7 +86,8 @@ def pooled_specs(config: AnalysesConfig) -> list[dg.AssetSpec]:
                 code_version=analysis_code_version(a),
                 kinds={"duckdb", "matplotlib"},
                 tags={"layer": "pooled", "endpoint": a.endpoint},
-                description=_short(a.title) + ". KM, median CIs, log-rank, Cox, two-stage meta-analysis.",
+                description=_short(a.title) + ". KM, median CIs, log-rank, Cox, gamma frailty, two-stage "
+                "meta-analysis (FE/DL/REML, HKSJ), leave-one-out, cumulative, Egger; guard rails in metadata.",
                 automation_condition=ON_CODE_CHANGE,
                 skippable=True,
                 **common,
