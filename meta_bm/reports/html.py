@@ -433,6 +433,16 @@ _META_NAMES = {
 }
 
 
+# The columns of a pooled model in the leave-one-out and cumulative tables.
+_POOLED_COLUMNS = ("k", "HR [95% CI]", "p", "τ²", "I²")
+
+
+def _pooled_cells(r: dict) -> list[str]:
+    i2 = f"{fmt_num(_g(r, 'i2'), 0)}%" if _g(r, "i2") is not None else DASH
+    hr = fmt_hr(_g(r, "hr"), _g(r, "hr_lower"), _g(r, "hr_upper"))
+    return [fmt_int(_g(r, "k")), hr, fmt_p(_g(r, "p_value")), fmt_num(_g(r, "tau2"), 3), i2]
+
+
 class _Comparison:
     """The items (tables, figures, notes) of one configured comparison."""
 
@@ -854,17 +864,12 @@ class _Comparison:
         out: list = []
         loo = [r for r in _rows(self.t.get("analysis_leave1out")) if r.get("group") == gid]
         if loo:
-            b = _TableBuilder(("Study omitted", "k", "HR [95% CI]", "p", "τ²", "I²"))
+            b = _TableBuilder(("Study omitted", *_POOLED_COLUMNS))
             for r in loo:
-                i2 = f"{fmt_num(_g(r, 'i2'), 0)}%" if _g(r, "i2") is not None else DASH
                 b.add(
                     [
                         str(r.get("omitted_label") or self.study_label.get(r.get("omitted"), r.get("omitted"))),
-                        fmt_int(_g(r, "k")),
-                        fmt_hr(_g(r, "hr"), _g(r, "hr_lower"), _g(r, "hr_upper")),
-                        fmt_p(_g(r, "p_value")),
-                        fmt_num(_g(r, "tau2"), 3),
-                        i2,
+                        *_pooled_cells(r),
                     ]
                 )
             b.plain.append("REML random-effects estimate with each study left out in turn.")
@@ -876,20 +881,10 @@ class _Comparison:
             out.append(fig)
         cum = [r for r in _rows(self.t.get("analysis_cumulative")) if r.get("group") == gid]
         if cum:
-            b = _TableBuilder(("Step", "Study added", "k", "HR [95% CI]", "p", "τ²", "I²"))
+            b = _TableBuilder(("Step", "Study added", *_POOLED_COLUMNS))
             for r in sorted(cum, key=lambda r: r.get("step") or 0):
-                i2 = f"{fmt_num(_g(r, 'i2'), 0)}%" if _g(r, "i2") is not None else DASH
-                b.add(
-                    [
-                        fmt_int(_g(r, "step")),
-                        str(r.get("added_label") or self.study_label.get(r.get("added"), r.get("added"))),
-                        fmt_int(_g(r, "k")),
-                        fmt_hr(_g(r, "hr"), _g(r, "hr_lower"), _g(r, "hr_upper")),
-                        fmt_p(_g(r, "p_value")),
-                        fmt_num(_g(r, "tau2"), 3),
-                        i2,
-                    ]
-                )
+                added = str(r.get("added_label") or self.study_label.get(r.get("added"), r.get("added")))
+                b.add([fmt_int(_g(r, "step")), added, *_pooled_cells(r)])
             b.plain.append("REML random-effects estimate as studies are added by year of publication.")
             out.append(
                 self.doc.table(f"tab-{self.aid}-{gid}-cumulative", f"Cumulative meta-analysis{suffix}", b, "compact")

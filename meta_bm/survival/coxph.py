@@ -310,6 +310,16 @@ def _collapse(resid: np.ndarray, cluster_idx: np.ndarray, n_clusters: int) -> np
 # --------------------------------------------------------------------------------------------------------
 
 
+def covariate_names(names, x, p: int) -> list[str]:
+    """The names of the ``p`` columns of ``x``: as given, else ``x`` (one column) or ``x1, x2, ...``."""
+    if names is None:
+        names = ["x"] if np.ndim(x) == 1 else [f"x{j + 1}" for j in range(p)]
+    names = [str(v) for v in names]
+    if len(names) != p:
+        raise ValueError("names must have one entry per column of x")
+    return names
+
+
 def cox_ph(
     time,
     event,
@@ -357,11 +367,7 @@ def cox_ph(
     """
     data, xm = _prepare(time, event, x, strata)
     n, p = xm.shape
-    if names is None:
-        names = ["x"] if np.ndim(x) == 1 else [f"x{j + 1}" for j in range(p)]
-    names = [str(v) for v in names]
-    if len(names) != p:
-        raise ValueError("names must have one entry per column of x")
+    names = covariate_names(names, x, p)
     if not 0 < level < 1:
         raise ValueError("level must be in (0, 1)")
     n_events = int(data.event.sum())

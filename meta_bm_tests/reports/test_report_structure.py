@@ -992,7 +992,7 @@ def test_cox_frailty_and_tests_with_the_few_clusters_model_greyed(report):
     robust, cls = rows["Cox, cluster-robust variance by study"]
     assert robust[1:3] == ["1.01 [1.01–1.02]", "<0.001"] and cls == "muted"
     assert "2 clusters" in robust[3]
-    assert rows["Shared gamma frailty by study (headline fit)"][0][1:4] == [
+    assert rows["Shared gamma frailty by study (R's default fit)"][0][1:4] == [
         "0.59 [0.44–0.80]",
         "<0.001",
         "θ 0.123; 4 studies",
