@@ -8,23 +8,15 @@ pair, a homogeneous k = 5 set), FE/DL/REML x z/knha, plus REML/knha at level 90.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from meta_bm.metaanalysis import MetaResult, meta_analysis
-
-REF = json.loads((Path(__file__).parent / "data" / "metafor_reference.r.json").read_text())
-DATA = REF["datasets"]
-TOL = {"rel": 1e-6, "abs": 1e-9}
-# I² is in percent: where REML's maximum is on the boundary metafor stops at tau² ~ 1e-11 (I² ~ 2e-7 %) and
-# meta_bm returns exactly 0 (see two_stage's module docstring), so I² gets an absolute 1e-6.
-I2_TOL = {"rel": 1e-6, "abs": 1e-6}
+from meta_bm_tests.metaanalysis.metafor_reference import DATA, I2_TOL, REF, TOL
 
 
 def _case_id(r: dict) -> str:

@@ -7,23 +7,16 @@ study order for DL. metafor reports no tau² for FE (exported as an empty object
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
 from meta_bm.metaanalysis import Cumulative, LeaveOneOut, cumulative, leave_one_out, meta_analysis
+from meta_bm_tests.metaanalysis.metafor_reference import DATA, I2_TOL, REF, TOL
 
-REF = json.loads((Path(__file__).parent / "data" / "metafor_reference.r.json").read_text())
-DATA = REF["datasets"]
-TOL = {"rel": 1e-6, "abs": 1e-9}
-# I² is in percent: where REML's maximum is on the boundary metafor stops at tau² ~ 1e-11 (I² ~ 2e-7 %) and
-# meta_bm returns exactly 0 (see two_stage's module docstring), so I² gets an absolute 1e-6.
-I2_TOL = {"rel": 1e-6, "abs": 1e-6}
 COLUMNS = ["label", "k", "estimate", "se", "lower", "upper", "p_value", "tau2", "i2", "q", "q_p"]
 PAIRS = {
     "estimate": "estimate",
