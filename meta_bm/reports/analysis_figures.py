@@ -37,6 +37,14 @@ def _egger_text(tests) -> tuple[str, tuple[float, float] | None]:
     return "; ".join(parts), line
 
 
+def _order(per_study) -> str:
+    """How the cumulative analysis added the studies (see :func:`meta_bm.analysis.pooled.analyze`)."""
+    missing = per_study["year"].null_count()
+    if missing == per_study.height:
+        return "in study order (no publication years)"
+    return "by publication year" + (", studies without a year last" if missing else "")
+
+
 def _p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
@@ -88,7 +96,7 @@ def write_analysis_figures(result, figs_dir: str | Path) -> dict[str, Path]:
         cum = result.cumulative.get(contrast)
         if cum is not None:
             save(
-                cumulative_figure(cum.labels, cum.fits, title=f"{title}: cumulative by publication year", **sides),
+                cumulative_figure(cum.labels, cum.fits, title=f"{title}: cumulative, {_order(eff)}", **sides),
                 f"cumulative_{a.id}_{contrast}",
             )
         if contrast in result.egger:
