@@ -8,6 +8,10 @@ four of its studies (at most 5 clusters: R's non-sparse frailty), and ``frailty_
 subjects simulated with numpy (``default_rng(330)``: gamma frailties of variance 0.6, binary x with log HR 0.5,
 exponential event and censoring times, times rounded to 3 decimals), a data set on which R's default search
 stops far from the maximum of its own c.loglik.
+
+The ``*_dense_oracle`` tests compare the O(n) evaluation (no time x cluster arrays, Schur-complement solves,
+conjugate-gradient Newton steps) with the module's earlier dense implementation, kept below as the oracle, on
+random data with ties, 3 covariates, a one-subject cluster and a cluster without events.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from meta_bm.survival import frailty
 from meta_bm.survival.frailty import gamma_frailty_cox
 
 DATA = Path(__file__).parent / "data"
@@ -194,3 +199,130 @@ def test_input_validation() -> None:
         gamma_frailty_cox(t, e, x, c, level=1.0)
     with pytest.raises(ValueError, match="names"):
         gamma_frailty_cox(t, e, x, c, names=["a", "b"])
+
+
+# --------------------------------------------------------------------------------------------------------
+# Equivalence with the original dense implementation (the oracle below is that implementation's evaluation:
+# (time block x cluster) arrays of the risk-set shares mg and a dense (p + G) Hessian, O(n G) memory)
+# --------------------------------------------------------------------------------------------------------
+
+
+def _dense_oracle(prob, beta: np.ndarray, w: np.ndarray) -> frailty._Eval:
+    """Efron PL quantities from explicit per-term, per-cluster arrays (the pre-optimisation code)."""
+    from meta_bm.survival.coxph import _suffix_sum
+
+    data = prob.data
+    x, e, g, ng = data.x, data.event, prob.group, prob.n_clusters
+    nb, p = data.block_start.size, x.shape[1]
+    eta = x @ beta + w[g]
+    c = float(eta.max())
+    r = np.exp(eta - c)
+    rx = r[:, None] * x
+    starts = data.block_start
+    r0 = _suffix_sum(np.add.reduceat(r, starts), data)
+    r1 = _suffix_sum(np.add.reduceat(rx, starts, axis=0), data)
+    r2 = _suffix_sum(np.add.reduceat(rx[:, :, None] * x[:, None, :], starts, axis=0), data)
+    cell = data.block * ng + g
+    rg = _suffix_sum(np.bincount(cell, weights=r, minlength=nb * ng).reshape(nb, ng), data)
+    rgx = np.stack([np.bincount(cell, weights=rx[:, j], minlength=nb * ng) for j in range(p)], axis=-1)
+    rgx = _suffix_sum(rgx.reshape(nb, ng, p), data)
+    re, rex = np.where(e, r, 0.0), np.where(e[:, None], rx, 0.0)
+    d0, d1 = np.add.reduceat(re, starts), np.add.reduceat(rex, starts, axis=0)
+    d2 = np.add.reduceat(rex[:, :, None] * x[:, None, :], starts, axis=0)
+    dg = np.bincount(cell, weights=re, minlength=nb * ng).reshape(nb, ng)
+    dgx = np.stack([np.bincount(cell, weights=rex[:, j], minlength=nb * ng) for j in range(p)], axis=-1)
+    dgx = dgx.reshape(nb, ng, p)
+    tb, f = data.term_block, data.term_frac
+    s0 = r0[tb] - f * d0[tb]
+    m = (r1[tb] - f[:, None] * d1[tb]) / s0[:, None]
+    s2 = (r2[tb] - f[:, None, None] * d2[tb]) / s0[:, None, None]
+    mg = (rg[tb] - f[:, None] * dg[tb]) / s0[:, None]
+    mgx = (rgx[tb] - f[:, None, None] * dgx[tb]) / s0[:, None, None]
+    return frailty._Eval(
+        loglik=float(np.sum(eta[e] - c) - np.sum(np.log(s0))),
+        u_beta=x[e].sum(axis=0) - m.sum(axis=0),
+        u_w=prob.deaths_by_group - mg.sum(axis=0),
+        a=s2.sum(axis=0) - m.T @ m,
+        b=mgx.sum(axis=0).T - m.T @ mg,
+        f_full=np.diag(mg.sum(axis=0)) - mg.T @ mg,
+        f_diag=(mg * (1.0 - mg)).sum(axis=0),
+        share_sum=mg.sum(axis=0),
+        r=r,
+        s0=s0,
+    )
+
+
+def _dense_information(ev, pen2: np.ndarray, sparse: bool):
+    """R's information as one dense (p + G) matrix (the original code's solve and inverse)."""
+    f_block = np.diag(ev.f_diag + pen2) if sparse else ev.f_full + np.diag(pen2)
+    return frailty._Information(ev.a, ev.b, None, f_block)
+
+
+def _random_data(seed: int, n_clusters: int, n: int = 160) -> tuple:
+    """Ties (times on a 0.1 grid), 3 covariates, a cluster of size 1 and a cluster without events."""
+    rng = np.random.default_rng(seed)
+    g = np.concatenate((np.arange(n_clusters - 1), rng.integers(0, n_clusters - 1, n - n_clusters)))
+    g = np.append(g, n_clusters - 1)  # the last cluster: one subject
+    frail = rng.gamma(2.0, 0.5, n_clusters)
+    x = np.column_stack((rng.integers(0, 2, n), rng.normal(size=n), rng.uniform(-1, 1, n)))
+    t = np.round(rng.exponential(1.0 / (frail[g] * np.exp(x @ [0.5, -0.3, 0.2]))), 1) + 0.1
+    e = (rng.random(n) < 0.75).astype(float)
+    e[g == 0] = 0.0  # cluster 0 has no events
+    return t, e, x, g
+
+
+@pytest.mark.parametrize("n_clusters", [4, 13])
+def test_evaluation_matches_dense_oracle(n_clusters: int) -> None:
+    """Per-cluster sums, the information blocks, exact Newton steps and R's var equal the dense computation."""
+    from meta_bm.survival.coxph import _prepare
+
+    t, e, x, g = _random_data(7 + n_clusters, n_clusters)
+    data, _ = _prepare(t, e, x, None)
+    prob = frailty._make_problem(data, g, n_clusters)
+    assert prob.sparse == (n_clusters > 5) and len(set(t)) < t.size
+    rng = np.random.default_rng(n_clusters)
+    beta, w, theta = rng.normal(0, 0.3, 3), rng.normal(0, 0.5, n_clusters), 0.7
+    fast, dense = frailty._evaluate(prob, beta, w), _dense_oracle(prob, beta, w)
+    assert fast.loglik == pytest.approx(dense.loglik, rel=1e-14)
+    for key in ("u_beta", "u_w", "a", "b", "f_diag", "share_sum", "s0"):
+        np.testing.assert_allclose(getattr(fast, key), getattr(dense, key), rtol=1e-12, atol=0, err_msg=key)
+    v = rng.normal(size=n_clusters)
+    np.testing.assert_allclose(
+        fast.share_sum * v - frailty._share_cross(prob, fast, v), dense.f_full @ v, rtol=1e-12, atol=1e-14
+    )
+    if not prob.sparse:
+        np.testing.assert_allclose(fast.f_full, dense.f_full, rtol=1e-12, atol=1e-15)
+    pen2 = np.exp(w) / theta
+    u = np.concatenate((dense.u_beta, dense.u_w - np.expm1(w) / theta))
+    np.testing.assert_allclose(  # exact Newton step (conjugate gradients in sparse mode) vs a dense solve
+        frailty._exact_newton_step(prob, fast, pen2, u),
+        _dense_information(dense, pen2, sparse=False).solve(u),
+        rtol=1e-11,
+        atol=1e-13,
+    )
+    info, dense_info = frailty._r_information(fast, pen2, prob.sparse), _dense_information(dense, pen2, prob.sparse)
+    np.testing.assert_allclose(info.solve(u), dense_info.solve(u), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(info.fixed_effect_var(), dense_info.fixed_effect_var(), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("n_clusters", [4, 13])
+def test_fits_match_dense_oracle(n_clusters: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole fits (R's search, the profile maximum, a fixed theta) equal those of the dense implementation."""
+    t, e, x, g = _random_data(3 * n_clusters, n_clusters, n=140)
+    kinds = [dict(fit="r_default"), dict(fit="profile"), dict(theta=0.8)]
+    fast = [gamma_frailty_cox(t, e, x, g, **kw) for kw in kinds]
+    monkeypatch.setattr(frailty, "_evaluate", _dense_oracle)
+    monkeypatch.setattr(frailty, "_r_information", _dense_information)
+    monkeypatch.setattr(
+        frailty, "_exact_newton_step", lambda prob, ev, pen2, u, rtol=0.0: _dense_information(ev, pen2, False).solve(u)
+    )
+    slow = [gamma_frailty_cox(t, e, x, g, **kw) for kw in kinds]
+    assert fast[1].theta > 0.05 and fast[0].theta > 0.05  # heterogeneity: the frailties matter
+    for a, b in zip(fast, slow, strict=True):
+        assert a.theta == pytest.approx(b.theta, rel=1e-11)
+        for key in ("coef", "se", "frailty"):
+            np.testing.assert_allclose(getattr(a, key), getattr(b, key), rtol=1e-10, atol=1e-12, err_msg=key)
+        assert a.c_loglik == pytest.approx(b.c_loglik, rel=1e-13)
+        assert a.loglik == pytest.approx(b.loglik, rel=1e-13)
+    assert (fast[0].iterations, fast[0].newton_iterations) == (slow[0].iterations, slow[0].newton_iterations)
+    np.testing.assert_allclose(fast[0].history, slow[0].history, rtol=1e-10)
