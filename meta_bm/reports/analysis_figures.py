@@ -24,6 +24,12 @@ __all__ = ["FIGURE_KINDS", "write_analysis_figures"]
 FIGURE_KINDS = ("km", "forest", "leave1out", "cumulative", "funnel")
 # The pooled models a forest plot shows: the headline random-effects model, its HKSJ interval, fixed effect.
 FOREST_MODELS = ("REML", "REML+HKSJ", "FE")
+# The KM plot's y axis names the endpoint, as journals label it.
+_Y_LABELS = {
+    "os": "Overall survival",
+    "pfs": "Progression-free survival",
+    "local_pfs": "Local progression-free survival",
+}
 
 
 def _egger_text(tests) -> tuple[str, tuple[float, float] | None]:
@@ -72,7 +78,7 @@ def write_analysis_figures(result, figs_dir: str | Path) -> dict[str, Path]:
         written[stem] = save_figure(fig, figs / stem)[0]
 
     if result.groups:
-        save(km_figure(result, title=a.title), f"km_{a.id}")
+        save(km_figure(result, title=a.title, ylabel=_Y_LABELS.get(a.endpoint, "Survival probability")), f"km_{a.id}")
     for contrast, models in result.meta.items():
         eff = result.per_study.filter(pl.col("group") == contrast)
         group_label = labels.get(contrast, contrast)
