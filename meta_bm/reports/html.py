@@ -964,6 +964,15 @@ def _flow(
     }
 
 
+def _by_study(df: pl.DataFrame | None) -> dict[str, list[dict]]:
+    """The rows of ``df`` as dicts, grouped by ``study_id`` (empty when ``df`` has none)."""
+    out: dict[str, list[dict]] = {}
+    if _col(df, "study_id"):
+        for r in _rows(df):
+            out.setdefault(r["study_id"], []).append(r)
+    return out
+
+
 def _characteristics(
     doc: _Doc,
     studies: pl.DataFrame,
@@ -991,25 +1000,31 @@ def _characteristics(
             "Read from figure",
         )
     )
+    # every source grouped by study once (a filter per study would make this quadratic in the studies)
+    arms_by = _by_study(arms)
+    cohort_by = _by_study(cohort)
+    fid_by = _by_study(fidelity)
+    curves_by = _by_study(curves)
+    fu_by = followup.partition_by("study_id", as_dict=True) if _col(followup, "time_months") and followup.height else {}
     for s in _rows(studies):
         sid = s["study_id"]
         inst = s.get("source") == "institutional"
         design = "Institutional IPD" if inst else "KM curves → IPD"
         if s.get("synthetic"):
             design += " (synthetic)"
-        arm_names = [r["label"] for r in _rows(arms) if r["study_id"] == sid and r.get("label")]
+        arm_names = [r["label"] for r in arms_by.get(sid, []) if r.get("label")]
         if not arm_names and _col(cohort, "arm_label"):
-            arm_names = sorted({r["arm_label"] for r in _rows(cohort) if r["study_id"] == sid and r.get("arm_label")})
+            arm_names = sorted({r["arm_label"] for r in cohort_by.get(sid, []) if r.get("arm_label")})
         cells: list[Cell | str] = [labels.get(sid, sid), design, "; ".join(arm_names) or DASH]
         for e in endpoints:
-            sub = [r for r in _rows(cohort) if r["study_id"] == sid and r["endpoint"] == e]
+            sub = [r for r in cohort_by.get(sid, []) if r["endpoint"] == e]
             cells.append(f"{sum(r['n'] for r in sub)} ({sum(r['events'] or 0 for r in sub)})" if sub else DASH)
         if not endpoints:
             cells.append(fmt_int(_g(s, "cohort_rows")))
         fu = DASH
-        if _col(followup, "time_months") and followup.height:
-            own = followup.filter(pl.col("study_id") == sid)
-            eps = set(own["endpoint"].to_list())
+        if fu_by:
+            own = fu_by.get((sid,))
+            eps = set(own["endpoint"].to_list()) if own is not None else set()
             ep = "os" if "os" in eps else (sorted(eps)[0] if eps else None)
             if ep is not None:
                 own = own.filter(pl.col("endpoint") == ep)
@@ -1019,10 +1034,10 @@ def _characteristics(
                 if ep != "os":
                     fu += f" {_endpoint_short(ep)}"
         elif _col(cohort, "max_time_months"):
-            mx = [r["max_time_months"] for r in _rows(cohort) if r["study_id"] == sid]
+            mx = [r["max_time_months"] for r in cohort_by.get(sid, [])]
             fu = f"max {fmt_months(max(mx))}" if mx else DASH
         cells.append(fu)
-        fid = [r for r in _rows(fidelity) if r["study_id"] == sid]
+        fid = fid_by.get(sid, [])
         if inst or not fid:
             cells.append("not applicable" if inst else DASH)
         else:
@@ -1032,7 +1047,7 @@ def _characteristics(
         if inst:
             cells.append("not applicable")
         elif _col(curves, "digitized"):
-            own = [r for r in _rows(curves) if r["study_id"] == sid]
+            own = curves_by.get(sid, [])
             k = sum(bool(r["digitized"]) for r in own)
             cells.append("yes" if own and k == len(own) else "no" if k == 0 else f"{k} of {len(own)} curves")
         else:

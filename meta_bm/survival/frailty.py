@@ -87,7 +87,8 @@ _R_ITER_MAX = 20
 _R_OUTER_MAX = 10
 _R_FRAILTY_EPS = 1e-5
 _SPARSE_MIN_CLUSTERS = 6  # frailty.gamma(sparse = nclass > 5)
-_PROFILE_GRID = np.concatenate(([0.0], np.geomspace(1e-4, 20.0, 27)))
+_PROFILE_GRID = np.concatenate(([0.0], np.geomspace(1e-4, 20.0, 14)))
+_PROFILE_FALLS = 3
 _PROFILE_MAX_THETA = 1e4
 _PCG_RTOL = 1e-14  # exact Newton steps in sparse mode: conjugate-gradient residual relative to the score
 _PCG_MAX_ITER = 200
@@ -689,8 +690,14 @@ def _profile(prob: _Problem, p: int) -> tuple[_Fit, float, np.ndarray, int, int,
         )
         return float(res.x)
 
-    grid = list(_PROFILE_GRID)
-    values = [c_loglik(t) for t in grid]
+    # the grid in increasing theta, stopped once c.loglik has fallen _PROFILE_FALLS times in a row past its
+    # best value (the fits at large theta are the slow ones, and a gamma-frailty profile is unimodal in practice)
+    grid, values = [], []
+    for t in _PROFILE_GRID:
+        grid.append(float(t))
+        values.append(c_loglik(float(t)))
+        if len(values) - 1 - int(np.argmax(values)) >= _PROFILE_FALLS:
+            break
     while int(np.argmax(values)) == len(grid) - 1 and grid[-1] < _PROFILE_MAX_THETA:
         grid.append(grid[-1] * 2.0)
         values.append(c_loglik(grid[-1]))
