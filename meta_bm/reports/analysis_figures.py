@@ -15,11 +15,13 @@ never shows a figure of a contrast that no longer exists.
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import polars as pl
 
-__all__ = ["FIGURE_KINDS", "write_analysis_figures"]
+__all__ = ["FIGURE_KINDS", "FigurePool", "draw_figure", "figure_jobs", "write_analysis_figures"]
 
 FIGURE_KINDS = ("km", "forest", "leave1out", "cumulative", "funnel")
 # The pooled models a forest plot shows: the headline random-effects model, its HKSJ interval, fixed effect.
@@ -55,8 +57,26 @@ def _p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def write_analysis_figures(result, figs_dir: str | Path) -> dict[str, Path]:
-    """Draw and save every figure of ``result``; return ``{stem: png path}`` of what was written."""
+def figure_jobs(result) -> list[tuple[str, str, str | None]]:
+    """The figures ``result`` gets, as ``(stem, kind, contrast)`` (contrast None for the KM plot)."""
+    a = result.analysis
+    jobs: list[tuple[str, str, str | None]] = [(f"km_{a.id}", "km", None)] if result.groups else []
+    for contrast in result.meta:
+        jobs.append((f"forest_{a.id}_{contrast}", "forest", contrast))
+        if contrast in result.leave1out:
+            jobs.append((f"leave1out_{a.id}_{contrast}", "leave1out", contrast))
+        if contrast in result.cumulative:
+            jobs.append((f"cumulative_{a.id}_{contrast}", "cumulative", contrast))
+        if contrast in result.egger:
+            jobs.append((f"funnel_{a.id}_{contrast}", "funnel", contrast))
+    return jobs
+
+
+def draw_figure(result, kind: str, contrast: str | None, figs_dir: str | Path) -> Path:
+    """Draw one figure of :func:`figure_jobs` and save it (PNG, SVG, PDF); return the PNG path.
+
+    A module-level function of picklable arguments, so a worker process can run it (:class:`FigurePool`).
+    """
     from meta_bm.reports.figures import save_figure
     from meta_bm.reports.km_plot import km_figure
     from meta_bm.reports.meta_plots import (
@@ -68,22 +88,18 @@ def write_analysis_figures(result, figs_dir: str | Path) -> dict[str, Path]:
     )
 
     figs = Path(figs_dir)
-    figs.mkdir(parents=True, exist_ok=True)
     a = result.analysis
+    if kind == "km":
+        fig = km_figure(result, title=a.title, ylabel=_Y_LABELS.get(a.endpoint, "Survival probability"))
+        return save_figure(fig, figs / f"km_{a.id}")[0]
     labels = {g.id: g.label for g in a.group_defs()}
     ref_label = labels[a.reference]
-    written: dict[str, Path] = {}
-
-    def save(fig, stem: str) -> None:
-        written[stem] = save_figure(fig, figs / stem)[0]
-
-    if result.groups:
-        save(km_figure(result, title=a.title, ylabel=_Y_LABELS.get(a.endpoint, "Survival probability")), f"km_{a.id}")
-    for contrast, models in result.meta.items():
-        eff = result.per_study.filter(pl.col("group") == contrast)
-        group_label = labels.get(contrast, contrast)
-        title = a.title if len(result.meta) == 1 else f"{a.title}: {group_label} vs {ref_label}"
-        sides = {"group_label": group_label, "reference_label": ref_label}
+    models = result.meta[contrast]
+    eff = result.per_study.filter(pl.col("group") == contrast)
+    group_label = labels.get(contrast, contrast)
+    title = a.title if len(result.meta) == 1 else f"{a.title}: {group_label} vs {ref_label}"
+    sides = {"group_label": group_label, "reference_label": ref_label}
+    if kind == "forest":
         rows = [
             ForestRow(
                 r["study_label"], r["events_group"], r["n_group"], r["events_reference"], r["n_reference"],
@@ -92,36 +108,87 @@ def write_analysis_figures(result, figs_dir: str | Path) -> dict[str, Path]:
             for r in eff.iter_rows(named=True)
         ]  # fmt: skip
         pooled = {k: models[k] for k in FOREST_MODELS if k in models}
-        save(forest_figure(rows, pooled, title=title, **sides), f"forest_{a.id}_{contrast}")
-        loo = result.leave1out.get(contrast)
-        if loo is not None:
-            save(
-                leave_one_out_figure(loo.labels, loo.fits, models["REML"], title=f"{title}: leave-one-out", **sides),
-                f"leave1out_{a.id}_{contrast}",
-            )
-        cum = result.cumulative.get(contrast)
-        if cum is not None:
-            save(
-                cumulative_figure(cum.labels, cum.fits, title=f"{title}: cumulative, {_order(eff)}", **sides),
-                f"cumulative_{a.id}_{contrast}",
-            )
-        if contrast in result.egger:
-            text, line = _egger_text(result.egger[contrast])
-            fig = funnel_figure(
-                eff["log_hr"].to_numpy(),
-                eff["se"].to_numpy(),
-                eff["study_label"].to_list(),
-                models["REML"],
-                egger_text=text,
-                egger_line=line,
-                title=f"{title}: funnel plot",
-            )
-            save(fig, f"funnel_{a.id}_{contrast}")
-    # stale files of this analysis only: exact stems (another analysis id may share this one's prefix), the
-    # per-contrast names and the single forest_<aid> of earlier versions
+        fig = forest_figure(rows, pooled, title=title, **sides)
+    elif kind == "leave1out":
+        loo = result.leave1out[contrast]
+        fig = leave_one_out_figure(loo.labels, loo.fits, models["REML"], title=f"{title}: leave-one-out", **sides)
+    elif kind == "cumulative":
+        cum = result.cumulative[contrast]
+        fig = cumulative_figure(cum.labels, cum.fits, title=f"{title}: cumulative, {_order(eff)}", **sides)
+    elif kind == "funnel":
+        text, line = _egger_text(result.egger[contrast])
+        fig = funnel_figure(
+            eff["log_hr"].to_numpy(),
+            eff["se"].to_numpy(),
+            eff["study_label"].to_list(),
+            models["REML"],
+            egger_text=text,
+            egger_line=line,
+            title=f"{title}: funnel plot",
+        )
+    else:
+        raise ValueError(f"unknown figure kind {kind!r}")
+    return save_figure(fig, figs / f"{kind}_{a.id}_{contrast}")[0]
+
+
+def _remove_stale(result, figs: Path, stems: set[str]) -> None:
+    """Delete this analysis's figure files that ``stems`` does not include: exact stems only (another analysis
+    id may share this one's prefix), the per-contrast names and the single ``forest_<aid>`` of earlier versions."""
+    a = result.analysis
     ours = {f"km_{a.id}", f"forest_{a.id}"} | {f"{k}_{a.id}_{g.id}" for k in FIGURE_KINDS[1:] for g in a.group_defs()}
-    for stem in ours - set(written):
+    for stem in ours - stems:
         for old in figs.glob(f"{stem}.*"):
             if old.suffix in (".png", ".svg", ".pdf"):
                 old.unlink()
-    return written
+
+
+def write_analysis_figures(result, figs_dir: str | Path) -> dict[str, Path]:
+    """Draw and save every figure of ``result`` here, one after the other; return ``{stem: png path}``."""
+    figs = Path(figs_dir)
+    figs.mkdir(parents=True, exist_ok=True)
+    jobs = figure_jobs(result)
+    _remove_stale(result, figs, {stem for stem, _, _ in jobs})
+    return {stem: draw_figure(result, kind, contrast, figs) for stem, kind, contrast in jobs}
+
+
+class FigurePool:
+    """The figures of several analyses drawn by worker processes while the caller goes on computing.
+
+    Rendering and saving three formats is most of a pooled step's time (seconds per analysis), and the
+    statistics leave a core idle; ``submit`` returns at once, ``wait`` collects every figure (re-raising a
+    worker's error). Workers are started with ``spawn``: the caller's process may hold threads (Dagster's,
+    polars' pool) that ``fork`` would copy in an undefined state. They start on the first ``submit`` only.
+
+    >>> with FigurePool(workers=1) as pool:  # doctest: +SKIP
+    ...     pool.submit(result, "output/figures")
+    ...     written = pool.wait()  # {analysis_id: {stem: png path}}
+    """
+
+    def __init__(self, workers: int = 2) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict[str, dict[str, Future]] = {}
+
+    def submit(self, result, figs_dir: str | Path) -> None:
+        figs = Path(figs_dir)
+        figs.mkdir(parents=True, exist_ok=True)
+        jobs = figure_jobs(result)
+        _remove_stale(result, figs, {stem for stem, _, _ in jobs})
+        if self._pool is None and jobs:
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
+        self._futures[result.analysis.id] = {
+            stem: self._pool.submit(draw_figure, result, kind, contrast, figs) for stem, kind, contrast in jobs
+        }
+
+    def wait(self) -> dict[str, dict[str, Path]]:
+        """Every submitted figure, ``{analysis_id: {stem: png path}}``, once all are written."""
+        return {aid: {stem: f.result() for stem, f in futs.items()} for aid, futs in self._futures.items()}
+
+    def __enter__(self) -> FigurePool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=exc[0] is not None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 from PIL import Image
 
 from meta_bm.analysis.adhoc import analyze_table
@@ -51,3 +52,23 @@ def test_twelve_studies_get_every_figure_and_stale_files_go(tmp_path):
     )
     assert set(write_analysis_figures(few, figs)) == stems - {"funnel_adhoc_re_resection"}
     assert not list(figs.glob("funnel_adhoc_re_resection.*"))
+
+
+def test_worker_pool_writes_the_same_figures_and_reraises_a_workers_error(tmp_path):
+    from meta_bm.reports.analysis_figures import FigurePool
+
+    df = pl.read_csv(DATA / "os_many_studies.csv")
+    res = analyze_table(df, "time", "event", "group", study="study_id", reference="non_surgical", rmst_horizon=24)
+    inline = write_analysis_figures(res, tmp_path / "inline")
+    with FigurePool(workers=2) as pool:
+        pool.submit(res, tmp_path / "pool")
+        written = pool.wait()
+    assert set(written) == {"adhoc"} and set(written["adhoc"]) == set(inline)
+    for stem, path in inline.items():  # drawn by another process, byte for byte the same image
+        assert written["adhoc"][stem].read_bytes() == path.read_bytes(), stem
+    # a worker that cannot save (a folder where the PNG goes) fails the wait, naming the file
+    (tmp_path / "bad" / "km_adhoc.png").mkdir(parents=True)
+    with FigurePool(workers=1) as pool:
+        pool.submit(res, tmp_path / "bad")
+        with pytest.raises(OSError, match=r"km_adhoc\.png"):
+            pool.wait()

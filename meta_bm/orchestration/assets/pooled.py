@@ -31,6 +31,7 @@ from meta_bm.orchestration.metadata import png_metadata, table_metadata
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
 from meta_bm.orchestration.resources import DuckDBStore, OutputDir
 from meta_bm.pipeline.pooled import COHORT_SUMMARY, POOLED_REPORT, pooled_state
+from meta_bm.reports.analysis_figures import FigurePool
 
 # Refresh after study partitions change, without waiting for missing or failed studies (plain eager()
 # would hold the whole cohort back while one study is broken).
@@ -146,16 +147,24 @@ def build_pooled_asset(analyses: AnalysesConfig) -> dg.AssetsDefinition:
         )
         yield check
         changed = []
-        for a in analyses.analyses:
-            name = a.id
-            if not config.force and state.is_current(name):
-                context.log.info(f"{name}: its cohort rows and config are unchanged; not recomputed")
-                continue
-            metadata = _analysis(context, a, store, output, {name: state.current[name]})
-            changed.append(name)
-            yield dg.MaterializeResult(
-                asset_key=name, metadata=metadata, data_version=dg.DataVersion(state.current[name])
-            )
+        # each analysis's figures are drawn by worker processes while the next analysis computes
+        with FigurePool() as figures:
+            for a in analyses.analyses:
+                name = a.id
+                if not config.force and state.is_current(name):
+                    context.log.info(f"{name}: its cohort rows and config are unchanged; not recomputed")
+                    continue
+                metadata = _analysis(context, a, store, output, {name: state.current[name]}, figures)
+                changed.append(name)
+                yield dg.MaterializeResult(
+                    asset_key=name, metadata=metadata, data_version=dg.DataVersion(state.current[name])
+                )
+            try:
+                figures.wait()
+            except BaseException:
+                # results are stored but their figures are not all drawn: recompute them next run
+                store.set_pooled_versions(dict.fromkeys(changed, "figures not drawn"))
+                raise
         if config.force or changed or not state.is_current(POOLED_REPORT):
             path, synthetic = build_report(store, analyses, output)
             store.set_pooled_versions({POOLED_REPORT: state.current[POOLED_REPORT]})
@@ -202,9 +211,10 @@ def _cohort_summary(context, store, current: set[str]) -> tuple[dict, dg.AssetCh
     return metadata, check
 
 
-def _analysis(context, a: Analysis, store, output: OutputDir, versions: dict[str, str]) -> dict:
+def _analysis(context, a: Analysis, store, output: OutputDir, versions: dict[str, str], figures) -> dict:
     from meta_bm.analysis.pooled import run_analysis
-    from meta_bm.reports.analysis_figures import write_analysis_figures
+    from meta_bm.reports.figures import png_bytes
+    from meta_bm.reports.km_plot import km_figure
 
     cohort = store.cohort(a.endpoint)
     context.log.info(f"analysis {a.id}: {cohort.height} rows of endpoint {a.endpoint}")
@@ -219,10 +229,9 @@ def _analysis(context, a: Analysis, store, output: OutputDir, versions: dict[str
         ),
         "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in result.notes) or "none"),
     }
-    written = write_analysis_figures(result, output.figures())
-    km = written.get(f"km_{a.id}")
-    if km is not None:
-        metadata["km_plot"] = png_metadata(_small_png(km), a.title)
+    figures.submit(result, output.figures())
+    if result.groups:  # the UI's thumbnail, drawn here at screen resolution (the files come from the pool)
+        metadata["km_plot"] = png_metadata(png_bytes(km_figure(result, title=a.title), dpi=70), a.title)
     for contrast, models in result.meta.items():
         reml = models["REML"]
         metadata[f"pooled_hr_reml_{contrast}"] = float(np.exp(reml.estimate))
@@ -232,20 +241,6 @@ def _analysis(context, a: Analysis, store, output: OutputDir, versions: dict[str
             metadata[f"hr_{name}"] = float(cox.hr[i])
             metadata[f"wald_p_{name}"] = float(cox.p[i])
     return metadata
-
-
-def _small_png(path: Path, width: int = 700) -> bytes:
-    """The 300-dpi PNG scaled down for the UI's metadata panel."""
-    import io
-
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        im.thumbnail((width, width * 4))
-        buf = io.BytesIO()
-        im.save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
 
 
 def build_report(store, config: AnalysesConfig, output: OutputDir) -> tuple[Path, bool]:
