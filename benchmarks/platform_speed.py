@@ -45,13 +45,16 @@ def _make_studies(root: Path, n: int, start: int = 0) -> None:
 
 def _run(env: dict, args: list[str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "meta_bm.cli", "run", "-q", *args],
         env=env,
-        check=True,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    if done.returncode:  # say why, not only that it failed
+        tail = "\n".join(done.stderr.splitlines()[-40:])
+        raise SystemExit(f"meta-bm run {' '.join(args)} exited {done.returncode}:\n{tail}")
     return time.perf_counter() - t0
 
 

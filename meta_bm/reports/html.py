@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import math
 import platform
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -847,9 +848,11 @@ class _Comparison:
                 }.get(r.get("model"), _human(r.get("model")))
                 stat = fmt_num(_g(r, "statistic"), 2)
                 stat = f"t = {stat} ({fmt_int(_g(r, 'df'))} df)" if _g(r, "df") is not None else f"z = {stat}"
+                # metafor's limit estimate is on the log-HR scale (the intercept as SE -> 0): shown as an HR
+                est, lo, hi = (_g(r, k) for k in ("limit_estimate", "limit_lower", "limit_upper"))
                 lim = (
-                    fmt_hr(_g(r, "limit_estimate"), _g(r, "limit_lower"), _g(r, "limit_upper"))
-                    if _g(r, "limit_estimate")
+                    fmt_hr(*(math.exp(v) if v is not None else None for v in (est, lo, hi)))
+                    if est is not None
                     else DASH
                 )
                 b.add([name, fmt_int(_g(r, "k")), stat, fmt_p(_g(r, "p_value")), lim])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html as html_lib
 import math
+import re
 from pathlib import Path
 
 import polars as pl
@@ -248,3 +249,34 @@ def test_text_from_the_data_is_escaped(tmp_path):
     text = _write(tmp_path, rejected=rejected).read_text(encoding="utf-8")
     assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "Rejected studies (1)" in text
+
+
+def test_report_from_real_results_of_twelve_studies(tmp_path):
+    """Real (not hand-made) result tables with every method, Egger's test included, render without a gap."""
+    from meta_bm.analysis.adhoc import analyze_table
+    from meta_bm.analysis.config import AnalysesConfig
+    from meta_bm.reports.analysis_figures import write_analysis_figures
+
+    data = Path(__file__).parents[1] / "analysis" / "data" / "os_many_studies.csv"
+    res = analyze_table(
+        pl.read_csv(data), "time", "event", "group", study="study_id", reference="non_surgical", rmst_horizon=24
+    )
+    assert res.egger["re_resection"][0].limit_lower < 0  # a log HR: negative limits must not break the report
+    write_analysis_figures(res, tmp_path / "figures")
+    ids = sorted(res.data.studies)
+    path = write_report(
+        tmp_path / "report",
+        AnalysesConfig(analyses=[res.analysis]),
+        res.tables(),
+        pl.DataFrame({"study_id": ids, "year": [2010 + i for i in range(len(ids))], "synthetic": [True] * len(ids)}),
+        pl.DataFrame(schema={"study_id": pl.String, "curve_id": pl.String}),
+        tmp_path / "figures",
+        "1.1.0",
+        1e-6,
+        True,
+    )
+    text = path.read_text(encoding="utf-8")
+    for caption in ("Small-study effects (Egger", "Leave-one-out meta-analysis", "Cumulative meta-analysis", "Funnel"):
+        assert caption in text, caption
+    body = html_lib.unescape(re.sub(r"<[^>]+>", " ", text.split("<body", 1)[1]))
+    assert not re.search(r"\b(nan|None|True|False)\b", body)

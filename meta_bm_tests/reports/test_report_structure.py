@@ -455,9 +455,10 @@ def contract_tables() -> dict[str, pl.DataFrame]:
                 "statistic": -1.234,
                 "df": None,
                 "p_value": 0.217,
-                "limit_estimate": 0.71,
-                "limit_lower": 0.5,
-                "limit_upper": 1.01,
+                # log-HR scale, as metafor's regtest reports it (the report shows exp: 0.71 [0.50–1.01])
+                "limit_estimate": math.log(0.71),
+                "limit_lower": math.log(0.5),
+                "limit_upper": math.log(1.01),
             },
             {
                 "analysis_id": A,
@@ -467,9 +468,9 @@ def contract_tables() -> dict[str, pl.DataFrame]:
                 "statistic": -1.5,
                 "df": 9,
                 "p_value": 0.168,
-                "limit_estimate": 0.7,
-                "limit_lower": 0.49,
-                "limit_upper": 1.0,
+                "limit_estimate": -0.3567,
+                "limit_lower": -0.7133,
+                "limit_upper": 0.0,
             },
         ]
     )
@@ -1238,3 +1239,14 @@ def test_store_report_inputs_have_what_the_report_reads(tmp_path):
     for name, cols in expected.items():
         assert cols <= set(inputs[name].columns), name
     check_structure(parse(render(tmp_path, tables={}, inputs=inputs)))
+
+
+def test_egger_limit_estimate_is_shown_as_a_hazard_ratio(report):
+    """regtest's limit estimate is a log HR (negative below HR 1): the report exponentiates it."""
+    _, parsed = report
+    t = _table(parsed, f"tab-{A}-re_resection-egger")
+    cells = {row[0]: row for row, _ in t["rows"]}
+    assert cells["Random-effects meta-regression on SE (metafor regtest)"][1:] == [
+        "11", "z = \u22121.23", "0.217", "0.71 [0.50–1.01]"
+    ]  # fmt: skip
+    assert cells["Classic Egger (weighted linear regression)"][4] == "0.70 [0.49–1.00]"
