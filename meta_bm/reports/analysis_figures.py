@@ -159,9 +159,11 @@ class FigurePool:
     worker's error). Workers are started with ``spawn``: the caller's process may hold threads (Dagster's,
     polars' pool) that ``fork`` would copy in an undefined state. They start on the first ``submit`` only.
 
-    >>> with FigurePool(workers=1) as pool:  # doctest: +SKIP
-    ...     pool.submit(result, "output/figures")
-    ...     written = pool.wait()  # {analysis_id: {stem: png path}}
+    Use (a worker is a separate process, so this is shown rather than run as a doctest)::
+
+        with FigurePool(workers=2) as pool:
+            pool.submit(result, "output/figures")   # returns at once
+            written = pool.wait()                    # {analysis_id: {stem: png path}}
     """
 
     def __init__(self, workers: int = 2) -> None:
