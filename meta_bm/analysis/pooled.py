@@ -121,6 +121,7 @@ class GroupSummary:
     landmarks: list[SurvivalAt]
     rmst: RMST | None
     followup_median: float = float("nan")  # reverse Kaplan–Meier median follow-up, months
+    median_note: str = ""  # why the median is not reached ("" when it is; meta_bm.analysis.guards.median_note)
 
 
 # The two-stage models computed per contrast, by key: metafor's estimator, "+HKSJ" for test="knha".
@@ -222,13 +223,13 @@ def analyze(data: AnalysisData, level: float = 0.95) -> PooledResult:
                 landmarks=survival_at(km, analysis.landmarks_months, level=level),
                 rmst=rmst(km, horizon, level=level) if km.time.size and km.time[-1] >= horizon else None,
                 followup_median=median_followup(t_g, e_g),
+                median_note=median_note(km),
             )
         )
         if km.time.size and km.time[-1] < horizon:
             notes.append(f"{labels[gid]}: follow-up ends before the RMST horizon {horizon:g} months; RMST not given")
-        why = median_note(km)
-        if why:
-            flags.append(Flag("median_not_reached", "info", f"{labels[gid]}: median {why}", gid))
+        if summaries[-1].median_note:
+            flags.append(Flag("median_not_reached", "info", f"{labels[gid]}: median {summaries[-1].median_note}", gid))
     missing = [g.id for g in analysis.group_defs() if g.id not in present]
     if missing:
         notes.append(f"no patients in group(s) {', '.join(missing)}")

@@ -31,6 +31,20 @@ def _frame(rows: list[dict], schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
 
 
+def _term(fit, i: int, robust: bool = False) -> dict:
+    """Coefficient ``i`` of a Cox or frailty fit: log HR, its SE (and robust SE), the HR and its CI."""
+    se = {"se": float(fit.se[i])}
+    if robust:
+        se["robust_se"] = float(fit.robust_se[i]) if fit.robust_se is not None else None
+    return {
+        "coef": float(fit.coef[i]),
+        **se,
+        "hr": float(fit.hr[i]),
+        "hr_lower": float(fit.hr_lower[i]),
+        "hr_upper": float(fit.hr_upper[i]),
+    }
+
+
 def _meta_row(m) -> dict:
     return {
         "k": m.k,
@@ -81,7 +95,7 @@ def result_tables(result) -> dict[str, pl.DataFrame]:
                     for b in ("lower", "upper")
                 },
                 "median_spss_se": g.medians["spss"].se,
-                "median_note": _median_note(g),
+                "median_note": g.median_note,
                 "rmst_horizon": g.rmst.horizon if g.rmst else None,
                 "rmst": g.rmst.estimate if g.rmst else None,
                 "rmst_se": g.rmst.se if g.rmst else None,
@@ -145,12 +159,7 @@ def result_tables(result) -> dict[str, pl.DataFrame]:
                     "model": model,
                     "group": name,
                     "reference": analysis.reference,
-                    "coef": float(fit.coef[i]),
-                    "se": float(fit.se[i]),
-                    "robust_se": float(fit.robust_se[i]) if fit.robust_se is not None else None,
-                    "hr": float(fit.hr[i]),
-                    "hr_lower": float(fit.hr_lower[i]),
-                    "hr_upper": float(fit.hr_upper[i]),
+                    **_term(fit, i, robust=True),
                     "wald_p": float(fit.p[i]),
                     "lr_chisq": fit.lr_chisq,
                     "lr_p": fit.lr_p,
@@ -170,11 +179,7 @@ def result_tables(result) -> dict[str, pl.DataFrame]:
                     "fit": fit_name,
                     "group": name,
                     "reference": analysis.reference,
-                    "coef": float(fit.coef[i]),
-                    "se": float(fit.se[i]),
-                    "hr": float(fit.hr[i]),
-                    "hr_lower": float(fit.hr_lower[i]),
-                    "hr_upper": float(fit.hr_upper[i]),
+                    **_term(fit, i),
                     "p": float(fit.p[i]),
                     "theta": float(fit.theta),
                     "c_loglik": float(fit.c_loglik),
@@ -291,9 +296,3 @@ def result_tables(result) -> dict[str, pl.DataFrame]:
         "analysis_flags": _frame(flag_rows, {"analysis_id": s, "group": s, "severity": s, "flag": s, "message": s}),
         "analysis_studies": studies,
     }
-
-
-def _median_note(g) -> str:
-    from meta_bm.analysis.guards import median_note
-
-    return median_note(g.km)

@@ -142,12 +142,18 @@ def _remove_stale(result, figs: Path, stems: set[str]) -> None:
                 old.unlink()
 
 
-def write_analysis_figures(result, figs_dir: str | Path) -> dict[str, Path]:
-    """Draw and save every figure of ``result`` here, one after the other; return ``{stem: png path}``."""
+def _prepare(result, figs_dir: str | Path) -> tuple[Path, list[tuple[str, str, str | None]]]:
+    """The folder (created) and the figure jobs of ``result``, its stale files removed."""
     figs = Path(figs_dir)
     figs.mkdir(parents=True, exist_ok=True)
     jobs = figure_jobs(result)
     _remove_stale(result, figs, {stem for stem, _, _ in jobs})
+    return figs, jobs
+
+
+def write_analysis_figures(result, figs_dir: str | Path) -> dict[str, Path]:
+    """Draw and save every figure of ``result`` here, one after the other; return ``{stem: png path}``."""
+    figs, jobs = _prepare(result, figs_dir)
     return {stem: draw_figure(result, kind, contrast, figs) for stem, kind, contrast in jobs}
 
 
@@ -174,10 +180,7 @@ class FigurePool:
         self._futures: dict[str, dict[str, Future]] = {}
 
     def submit(self, result, figs_dir: str | Path) -> None:
-        figs = Path(figs_dir)
-        figs.mkdir(parents=True, exist_ok=True)
-        jobs = figure_jobs(result)
-        _remove_stale(result, figs, {stem for stem, _, _ in jobs})
+        figs, jobs = _prepare(result, figs_dir)
         if self._pool is None and jobs:
             self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
         self._futures[result.analysis.id] = {
