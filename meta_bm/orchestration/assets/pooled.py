@@ -231,15 +231,15 @@ def _analysis(context, a: Analysis, store, output: OutputDir, versions: dict[str
     }
     figures.submit(result, output.figures())
     if result.groups:  # the UI's thumbnail, drawn here at screen resolution (the files come from the pool)
-        metadata["km_plot"] = png_metadata(png_bytes(km_figure(result, title=a.title), dpi=70), a.title)
+        metadata["km_plot"] = png_metadata(png_bytes(km_figure(result, title=a.title), dpi=100), a.title)
     for contrast, models in result.meta.items():
         reml = models["REML"]
-        metadata[f"pooled_hr_reml_{contrast}"] = float(np.exp(reml.estimate))
+        metadata[f"pooled_hr_reml_{contrast}"] = round(float(np.exp(reml.estimate)), 4)
     cox = result.cox.get("unstratified")
     if cox is not None:
         for i, name in enumerate(cox.names):
-            metadata[f"hr_{name}"] = float(cox.hr[i])
-            metadata[f"wald_p_{name}"] = float(cox.p[i])
+            metadata[f"hr_{name}"] = round(float(cox.hr[i]), 4)
+            metadata[f"wald_p_{name}"] = float(f"{cox.p[i]:.4g}")  # 4 significant digits for the UI
     return metadata
 
 
