@@ -37,7 +37,7 @@ ui: $(STAMP) $(INSTANCE)
 # The suite, then the reconstruction and survival tests again on the pure-Python reference
 # (NUMBA_DISABLE_JIT=1: every kernel runs as plain Python and must give the same outputs).
 test: $(STAMP)
-	$(BIN)/ruff check meta_bm meta_bm_tests benchmarks scripts
+	$(BIN)/ruff check meta_bm meta_bm_tests benchmarks scripts deploy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 	$(MAKE) --no-print-directory test-reference

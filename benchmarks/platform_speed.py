@@ -14,7 +14,12 @@ equals what DuckDB holds for that study (per-study metadata in a single-run back
 Targets (issue 14): 13 studies <= 15 s after the first compile; no-op <= 4 s; 1,000 studies full
 refresh <= 5 min; add one study at 1,000 <= 15 s.
 
-Run:  .venv/bin/python benchmarks/platform_speed.py [--sizes 10 1000]
+``--deployment shared`` times the same three steps on the shared deployment too (``deploy/stack.py``:
+PostgreSQL, a Dask scheduler and 2 workers, the code server and dagster-daemon on this machine; runs of
+``META_BM_STUDIES_PER_RUN`` studies queued, their steps on the workers) and prints both side by side, with
+a check that both cohorts hold the same number of rows.
+
+Run:  .venv/bin/python benchmarks/platform_speed.py [--sizes 10 1000] [--deployment shared]
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from meta_bm.orchestration.runner import dagster_yaml_template
 from meta_bm.simulation.study_folders import ArmSpec, write_literature_study
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # (deploy/ is not part of the installed package)
 
 
 def _make_studies(root: Path, n: int, start: int = 0) -> None:
@@ -100,10 +106,62 @@ def run_size(n: int) -> dict:
         return {"n": n, "patients": patients, "generate": gen, "full": full, "noop": noop, "add": add, "meta": check}
 
 
+def run_size_shared(n: int, per_run: int) -> dict:
+    """The three steps on the shared stack (started here, stopped by its PIDs afterwards)."""
+    from deploy import stack
+    from deploy.postgres import free_port
+    from meta_bm.store.postgres_store import PostgresCohortStore
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="meta_bm_bench_"))
+    tmp_path.chmod(0o755)  # (PostgreSQL runs as nobody when this runs as root)
+    studies, state = tmp_path / "studies", tmp_path / "stack"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("META_BM_")} | {
+        "META_BM_STUDIES": str(studies),
+        "META_BM_OUTPUT": str(tmp_path / "out"),
+        "META_BM_PG_HOST": "127.0.0.1",
+        "META_BM_PG_PORT": str(free_port()),
+        "META_BM_PG_USER": "meta_bm",
+        "META_BM_PG_PASSWORD": os.urandom(9).hex(),
+        "META_BM_PG_DATABASE": "cohort",
+        "META_BM_DAGSTER_PG_DATABASE": "dagster",
+        "META_BM_DASK_SCHEDULER": f"tcp://127.0.0.1:{free_port()}",
+        "META_BM_CODE_SERVER_PORT": str(free_port()),
+        "META_BM_WEBSERVER_PORT": str(free_port()),
+        "META_BM_STUDIES_PER_RUN": str(per_run),
+    }
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        t0 = time.perf_counter()
+        _make_studies(studies, n)
+        gen = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        env |= stack.start(state)
+        up = time.perf_counter() - t0
+        full = _run(env, [])
+        noop = _run(env, [])
+        _make_studies(studies, 1, start=n)
+        add = _run(env, [])
+        store = PostgresCohortStore(
+            "127.0.0.1", int(env["META_BM_PG_PORT"]), "meta_bm", env["META_BM_PG_PASSWORD"], "cohort"
+        )
+        patients = store.query("SELECT count(*) n FROM cohort")["n"][0]
+        return {"n": n, "patients": patients, "generate": gen, "full": full, "noop": noop, "add": add, "up": up}
+    finally:
+        stack.stop(state)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 1000])
+    ap.add_argument("--deployment", choices=["embedded", "shared"], default="embedded",
+                    help="shared: time the shared stack too, side by side with the embedded default")
+    ap.add_argument("--studies-per-run", type=int, default=25, help="shared: studies per queued run")
     args = ap.parse_args(argv)
+    if args.deployment == "shared":
+        return _side_by_side(args.sizes, args.studies_per_run)
     rows = [run_size(n) for n in args.sizes]
     hdr = (
         f"{'studies':>8} {'patients':>9} {'full refresh s':>15} {'per study ms':>13} {'no-op rerun s':>14} "
@@ -120,6 +178,27 @@ def main(argv: list[str] | None = None) -> int:
         "\n(wall clock of `meta-bm run -q`, process start included; study folders generated beforehand, not timed: "
         + ", ".join(f"{r['generate']:.0f} s" for r in rows)
         + ")"
+    )
+    return 0
+
+
+def _side_by_side(sizes: list[int], per_run: int) -> int:
+    rows = [(run_size(n), run_size_shared(n, per_run)) for n in sizes]
+    hdr = (
+        f"{'studies':>8} {'patients':>9} | {'full refresh s':>23} | {'no-op rerun s':>21} | {'add one study s':>21}"
+        f" | {'stack start s':>13}"
+    )
+    print(hdr + "\n" + " " * 20 + "| embedded      shared  | embedded    shared    | embedded    shared    |")
+    print("-" * len(hdr))
+    for e, sh in rows:
+        same = "" if e["patients"] == sh["patients"] else f"  PATIENTS DIFFER: {sh['patients']}"
+        print(
+            f"{e['n']:>8} {e['patients']:>9} | {e['full']:>10.1f} {sh['full']:>12.1f} | {e['noop']:>9.2f} "
+            f"{sh['noop']:>11.2f} | {e['add']:>9.2f} {sh['add']:>11.2f} | {sh['up']:>13.1f}{same}"
+        )
+    print(
+        f"\n(wall clock of `meta-bm run -q`; shared: {per_run} studies per queued run, steps on 2 Dask workers of "
+        "this machine, PostgreSQL, dagster-daemon; the stack's start is not in the other columns)"
     )
     return 0
 

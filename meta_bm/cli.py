@@ -246,18 +246,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from meta_bm import settings
 
     paths = settings.resolve(args.studies, args.database, args.output)  # (a missing setting: before any import)
-    import dagster as dg
 
-    from meta_bm.orchestration.runner import prepare_dagster_home, refresh
+    from meta_bm.orchestration.runner import open_instance, prepare_dagster_home, refresh
 
     home = prepare_dagster_home(log=lambda m: print(f"meta-bm: {m}", file=sys.stderr))
     studies, database, output = paths.studies, paths.database, paths.output
+    where = database or _postgres_label()
     print(
-        f"studies: {studies}\ndatabase: {database}\noutput: {output}\nanalyses: {paths.analyses}\n"
+        f"studies: {studies}\ndatabase: {where}\noutput: {output}\nanalyses: {paths.analyses}\n"
         f"Dagster instance: {home}",
         file=sys.stderr,
     )
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         report = refresh(
             instance,
             studies,
@@ -269,10 +269,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
     import polars as pl
 
+    from meta_bm.orchestration.resources import open_store
     from meta_bm.reports.html import results_layout
-    from meta_bm.store import CohortStore
 
-    store = CohortStore(database)
+    store = open_store(database=database)
     overview = store.cohort_overview()
     results = store.analysis_results()
 
@@ -310,10 +310,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(
         f"\n{len(stored)} studies refreshed, {len(report.unchanged)} unchanged, "
         f"{len(report.rejected)} rejected or failed (rows of their last valid version kept), "
-        f"in {report.seconds:.1f} s. Cohort: {database}",
+        f"in {report.seconds:.1f} s. Cohort: {where}",
         file=sys.stderr,
     )
     return 0 if report.success else 1
+
+
+def _postgres_label() -> str:
+    """The shared deployment's cohort database in words (never the password)."""
+    from meta_bm import settings
+
+    pg = settings.postgres_settings()
+    return f"PostgreSQL database {pg.database!r} on {pg.host}:{pg.port} (user {pg.user})"
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
@@ -322,17 +330,28 @@ def _cmd_query(args: argparse.Namespace) -> int:
     import duckdb
     import polars as pl
 
-    from meta_bm.settings import database_file
+    from meta_bm.settings import current_deployment, database_file
 
-    database = database_file(args.database)
-    if not database.exists():
-        print(f"meta-bm: {database}: no cohort store yet (run `meta-bm run` first)", file=sys.stderr)
-        return 2
-    from meta_bm.store import CohortStore
+    if current_deployment() == "shared":
+        import psycopg2
 
+        from meta_bm.orchestration.resources import open_store
+
+        store = open_store()
+        store.lock_timeout = args.timeout
+        query_errors: tuple[type[Exception], ...] = (psycopg2.Error,)
+    else:
+        database = database_file(args.database)
+        if not database.exists():
+            print(f"meta-bm: {database}: no cohort store yet (run `meta-bm run` first)", file=sys.stderr)
+            return 2
+        from meta_bm.store import CohortStore
+
+        store = CohortStore(database, lock_timeout=args.timeout)
+        query_errors = (duckdb.Error,)
     try:
-        df = CohortStore(database, lock_timeout=args.timeout).read(args.sql)
-    except duckdb.Error as exc:
+        df = store.read(args.sql)
+    except query_errors as exc:
         print(f"meta-bm: query failed: {exc}", file=sys.stderr)
         return 2
     if args.csv:
@@ -556,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (InputError, SettingsError) as exc:
+    except (InputError, SettingsError) as exc:  # (a StoreUnavailable is a SettingsError: it names the setting)
         print(f"meta-bm: error: {exc}", file=sys.stderr)
         return 2
 

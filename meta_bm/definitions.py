@@ -13,11 +13,12 @@ import dagster as dg
 
 from meta_bm import settings
 from meta_bm.analysis.config import load_analyses
-from meta_bm.orchestration.assets import build_pooled_asset, study_unit
-from meta_bm.orchestration.constants import GROUP_ANALYSIS
+from meta_bm.orchestration.assets import build_pooled_asset, build_study_unit
+from meta_bm.orchestration.constants import GROUP_ANALYSIS, POOLED_RUN_TAG
+from meta_bm.orchestration.executors import make_executor
 from meta_bm.orchestration.jobs import cohort_refresh_job, refresh_job, study_refresh_job
 from meta_bm.orchestration.resources import make_resources
-from meta_bm.orchestration.schedules import weekly_refresh
+from meta_bm.orchestration.schedules import build_weekly_refresh
 from meta_bm.orchestration.sensors import pooled_after_failed_study_run, study_folder_sensor
 
 cohort_automation_sensor = dg.AutomationConditionSensorDefinition(
@@ -26,25 +27,29 @@ cohort_automation_sensor = dg.AutomationConditionSensorDefinition(
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=10,
     description="Refreshes the pooled assets after study partitions are materialized from the UI.",
+    run_tags={POOLED_RUN_TAG: "1"},  # (one run writing the pooled results at a time: see dagster.yaml)
 )
 
 
-def build_defs(resources: dict | None = None, analyses: str | Path | None = None) -> dg.Definitions:
+def build_defs(
+    resources: dict | None = None, analyses: str | Path | None = None, deployment: str | None = None
+) -> dg.Definitions:
     """Build the code location's definitions (a factory so tests can swap resources and the analyses config).
 
     The pooled-analysis assets come from the analyses config (``analyses``, else ``$META_BM_ANALYSES``,
     else the packaged one); a bad config fails loading with a message naming the file, the analysis
-    and the key. Every run executes in one process (see ``jobs``),
-    automation runs included.
+    and the key. ``deployment`` (else ``$META_BM_DEPLOYMENT``) chooses the resources, the executor of
+    every run, automation runs included (in process, or Dask: :mod:`meta_bm.orchestration.executors`) and
+    how many studies a run takes (:func:`meta_bm.settings.studies_per_run`).
     """
     config = load_analyses(settings.analyses_file(analyses))
     return dg.Definitions(
-        assets=[study_unit, build_pooled_asset(config)],
+        assets=[build_study_unit(settings.studies_per_run(deployment)), build_pooled_asset(config)],
         jobs=[refresh_job, study_refresh_job, cohort_refresh_job],
         sensors=[study_folder_sensor, pooled_after_failed_study_run, cohort_automation_sensor],
-        schedules=[weekly_refresh],
-        resources=resources or make_resources(),
-        executor=dg.in_process_executor,
+        schedules=[build_weekly_refresh(settings.studies_per_run(deployment))],
+        resources=resources or make_resources(deployment),
+        executor=make_executor(deployment),
     )
 
 

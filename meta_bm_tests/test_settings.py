@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ VARIABLES = ("META_BM_STUDIES", "META_BM_DATABASE", "META_BM_OUTPUT", "META_BM_A
 @pytest.fixture()
 def clean_env(monkeypatch, tmp_path):
     """No META_BM_* or DAGSTER_HOME set, working directory ``tmp_path/cwd``."""
-    for name in (*VARIABLES, "DAGSTER_HOME"):
+    for name in {*VARIABLES, "DAGSTER_HOME", *(k for k in os.environ if k.startswith("META_BM_"))}:
         monkeypatch.delenv(name, raising=False)
     cwd = tmp_path / "cwd"
     cwd.mkdir()
@@ -106,7 +107,7 @@ def test_cli_reports_a_missing_shared_setting(clean_env, monkeypatch, capsys):
 
     monkeypatch.setenv("META_BM_DEPLOYMENT", "shared")
     assert main(["query", "select 1"]) == 2
-    assert "meta-bm: error: META_BM_DATABASE is not set" in capsys.readouterr().err
+    assert "meta-bm: error: META_BM_PG_HOST is not set" in capsys.readouterr().err  # (the store is PostgreSQL)
     assert not any(clean_env.iterdir())  # nothing created
 
 
@@ -130,3 +131,54 @@ def test_importing_the_package_has_no_side_effects(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
     assert not any(cwd.iterdir()) and not (tmp_path / "home").exists()
+
+
+SHARED = {
+    "META_BM_PG_HOST": "db.example",
+    "META_BM_PG_PORT": "5433",
+    "META_BM_PG_USER": "meta_bm",
+    "META_BM_PG_PASSWORD": "s3cret",
+    "META_BM_PG_DATABASE": "cohort",
+}
+
+
+def test_postgres_settings_name_the_first_missing_or_bad_variable(clean_env, monkeypatch):
+    for name, value in SHARED.items():
+        with pytest.raises(settings.SettingsError, match=f"{name} is not set"):
+            settings.postgres_settings()
+        monkeypatch.setenv(name, value)
+    pg = settings.postgres_settings()
+    assert (pg.host, pg.port, pg.user, pg.password, pg.database) == ("db.example", 5433, "meta_bm", "s3cret", "cohort")
+    assert "s3cret" not in repr(pg)
+    monkeypatch.setenv("META_BM_PG_PASSWORD", "")  # an empty password is a setting, not a missing one
+    assert settings.postgres_settings().password == ""
+    for bad in ("0", "65536", "54x"):
+        monkeypatch.setenv("META_BM_PG_PORT", bad)
+        with pytest.raises(settings.SettingsError, match=f"META_BM_PG_PORT must be a port number.*{bad}"):
+            settings.postgres_settings()
+
+
+def test_dask_scheduler_and_studies_per_run(clean_env, monkeypatch):
+    with pytest.raises(settings.SettingsError, match="META_BM_DASK_SCHEDULER is not set"):
+        settings.dask_scheduler()
+    for bad in ("127.0.0.1:8786", "http://h:8786", "tcp://:8786", "tcp://h:99999"):
+        monkeypatch.setenv("META_BM_DASK_SCHEDULER", bad)
+        with pytest.raises(settings.SettingsError, match="META_BM_DASK_SCHEDULER"):
+            settings.dask_scheduler()
+    monkeypatch.setenv("META_BM_DASK_SCHEDULER", "tcp://sched.example:8786")
+    assert settings.dask_scheduler() == "tcp://sched.example:8786"
+    assert settings.studies_per_run("local") is None  # one run, one writer
+    assert settings.studies_per_run("shared") == 25
+    monkeypatch.setenv("META_BM_STUDIES_PER_RUN", "7")
+    assert settings.studies_per_run("shared") == 7
+    for bad in ("0", "10001", "many"):
+        monkeypatch.setenv("META_BM_STUDIES_PER_RUN", bad)
+        with pytest.raises(settings.SettingsError, match="META_BM_STUDIES_PER_RUN"):
+            settings.studies_per_run("shared")
+
+
+def test_shared_paths_need_no_duckdb_file(clean_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("META_BM_DEPLOYMENT", "shared")
+    s = settings.resolve(studies=tmp_path / "s", output=tmp_path / "o")
+    assert s.database is None
+    assert "META_BM_DATABASE" not in settings.environment(s)

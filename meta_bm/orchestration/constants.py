@@ -12,8 +12,11 @@ GROUP_RECONSTRUCTION = "reconstruction"
 GROUP_COHORT = "cohort"
 GROUP_ANALYSIS = "analysis"
 
-# Every step touching the DuckDB file runs in this pool; dagster.yaml limits it to 1 slot.
-DUCKDB_POOL = "duckdb"
+# Every step writing the cohort store runs in this pool: 1 slot in the embedded default (one DuckDB writer), as many
+# as Dask workers in the shared deployment (PostgreSQL takes many writers; deploy/dagster.yaml).
+STORE_POOL = "cohort_store"
+# Runs that write the pooled results carry this tag; dagster.yaml lets one such run execute at a time.
+POOLED_RUN_TAG = "meta_bm/pooled"
 OWNERS = ["team:meta-bm"]
 SYNTHETIC_BANNER = "Example studies shipped in data/studies are SYNTHETIC (simulated), not evidence."
 

@@ -1,12 +1,12 @@
-"""Asset jobs. Every job runs its steps in one process: the study step and the pooled step each
-touch DuckDB, and spawning a process per step costs seconds for no gain on one writer."""
+"""Asset jobs. Their executor is the deployment's (``Definitions(executor=...)``, see
+:mod:`meta_bm.orchestration.executors`); jobs that write the pooled results carry :data:`POOLED_RUN_TAG`."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from meta_bm.orchestration.assets.studies import STUDY_SPECS
-from meta_bm.orchestration.constants import GROUP_ANALYSIS
+from meta_bm.orchestration.constants import GROUP_ANALYSIS, POOLED_RUN_TAG
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -16,19 +16,18 @@ STUDY_UNIT = dg.AssetSelection.assets(*(spec.key for spec in STUDY_SPECS))
 refresh_job = dg.define_asset_job(
     "refresh",
     selection=STUDY_UNIT | dg.AssetSelection.groups(GROUP_ANALYSIS),
-    executor_def=dg.in_process_executor,
+    tags={POOLED_RUN_TAG: "1"},
     description="The selected studies (one, or a range in one run), then the pooled assets that changed.",
 )
 study_refresh_job = dg.define_asset_job(
     "study_refresh",
     selection=STUDY_UNIT,
-    executor_def=dg.in_process_executor,
     description="Ingest, reconstruct and harmonize the selected studies (one, or a range in one run).",
 )
 cohort_refresh_job = dg.define_asset_job(
     "cohort_refresh",
     selection=dg.AssetSelection.groups(GROUP_ANALYSIS),
-    executor_def=dg.in_process_executor,
+    tags={POOLED_RUN_TAG: "1"},
     description="The pooled assets: cohort summary (drops rows of deleted studies), changed analyses, report.",
 )
 

@@ -34,15 +34,16 @@ import dagster as dg
 from filelock import FileLock
 
 from meta_bm import settings
+from meta_bm.orchestration.executors import check_scheduler
 from meta_bm.orchestration.jobs import cohort_refresh_job, partition_kwargs, refresh_job, study_refresh_job
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
-from meta_bm.orchestration.resources import make_resources
+from meta_bm.orchestration.resources import StudyFolders, open_store
 from meta_bm.orchestration.study_sync import apply_partitions, plan_sync, processed_versions, run_ranges
 
 if TYPE_CHECKING:
     from dagster._core.workspace.load_target import WorkspaceLoadTarget
 
-    from meta_bm.store import CohortStore
+    from meta_bm.store import StoreBase
 
 RUNNER_TAG = "meta_bm/launched_by"
 LOCATION = "meta_bm"
@@ -77,7 +78,7 @@ class RefreshReport:
 
 def dagster_yaml_template() -> str:
     """The packaged ``dagster.yaml`` of a new instance: queued runs dequeued every second, the
-    ``duckdb`` pool limited to one step at a time, run monitoring, retention."""
+    ``cohort_store`` pool limited to one step at a time, run monitoring, retention."""
     return importlib.resources.files("meta_bm").joinpath(*DAGSTER_YAML_TEMPLATE).read_text(encoding="utf-8")
 
 
@@ -89,8 +90,16 @@ def prepare_dagster_home(log: Callable[[str], None] = print) -> Path:
     for ``DagsterInstance.get()`` and the processes the runs start.
     """
     home = settings.dagster_home()
-    home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
+    if settings.current_deployment() == "shared":  # (its instance is the deployment's, never a new local one)
+        if not config.is_file():
+            raise settings.SettingsError(
+                f"{settings.DAGSTER_HOME_VAR}={home} has no dagster.yaml: the shared deployment's instance "
+                "settings are deploy/dagster.yaml (see deploy/README.md)"
+            )
+        os.environ[settings.DAGSTER_HOME_VAR] = str(home)
+        return home
+    home.mkdir(parents=True, exist_ok=True)
     try:
         with open(config, "x", encoding="utf-8") as f:  # ("x": two first runs at once write it once)
             f.write(dagster_yaml_template())
@@ -99,6 +108,27 @@ def prepare_dagster_home(log: Callable[[str], None] = print) -> Path:
         pass
     os.environ[settings.DAGSTER_HOME_VAR] = str(home)
     return home
+
+
+@contextmanager
+def open_instance() -> Iterator[dg.DagsterInstance]:
+    """``DagsterInstance.get()`` (``$DAGSTER_HOME``), failing at once with the setting to fix when its storage
+    (PostgreSQL in the shared deployment) cannot be reached or refuses the credentials."""
+    try:
+        instance = dg.DagsterInstance.get()
+    except Exception as exc:
+        if settings.current_deployment() != "shared":
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        names = ", ".join(
+            [settings.PG_HOST_VAR, settings.PG_PORT_VAR, settings.PG_USER_VAR, settings.PG_PASSWORD_VAR,
+             settings.DAGSTER_PG_DATABASE_VAR]
+        )  # fmt: skip
+        raise settings.SettingsError(
+            f"the Dagster instance in {settings.dagster_home()} cannot open its PostgreSQL storage ({names}): {first}"
+        ) from exc
+    with instance:
+        yield instance
 
 
 def workspace_target() -> tuple[WorkspaceLoadTarget, str]:
@@ -143,7 +173,7 @@ def recover_abandoned_runs(instance: dg.DagsterInstance, wait_seconds: float = 6
     """Runs an earlier ``meta-bm run`` left unfinished: wait for those still alive, fail the dead ones.
 
     Only called while holding the runner lock. A run whose worker died (the runner was killed) would
-    keep its ``duckdb`` pool slot and every later run would wait forever, so its slots are freed.
+    keep its ``cohort_store`` pool slot and every later run would wait forever, so its slots are freed.
     """
     failed = []
     deadline = time.monotonic() + wait_seconds
@@ -171,7 +201,8 @@ def refresh(
 ) -> RefreshReport:
     """Bring every asset up to date with the study folders (see the module docstring)."""
     with FileLock(str(Path(instance.root_directory) / "meta_bm_runner.lock")):
-        abandoned = recover_abandoned_runs(instance)
+        # (shared: the daemon owns the runs and its run monitoring fails the dead ones)
+        abandoned = [] if settings.current_deployment() == "shared" else recover_abandoned_runs(instance)
         if abandoned:
             log(f"marked {len(abandoned)} abandoned run(s) as failed: {', '.join(abandoned)}")
         return _refresh(instance, studies, database, force, log, quiet_dagster, output)
@@ -202,9 +233,13 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
     from meta_bm.pipeline.pooled import pooled_state
 
     t0 = time.perf_counter()
+    shared = settings.current_deployment() == "shared"
     paths = settings.resolve(studies, database, output)  # absolute: the code server may run elsewhere
-    resources = make_resources(studies=paths.studies, database=paths.database, output=paths.output)
-    folders, store = resources["folders"], resources["duckdb"].store()
+    folders = StudyFolders(root=str(paths.studies))
+    store = open_store(database=paths.database)  # (shared: checks the PostgreSQL settings first)
+    if shared:
+        check_scheduler()
+    per_run = settings.studies_per_run()
     report = RefreshReport()
 
     known = instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME)
@@ -214,7 +249,7 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
     report.added, report.removed, report.unchanged = plan.added, plan.removed, plan.unchanged
     if plan.removed:
         log(f"removed studies {', '.join(plan.removed)} (their rows are deleted by the pooled step)")
-    ranges = run_ranges(plan.to_refresh, order)
+    ranges = run_ranges(plan.to_refresh, order, max_len=per_run)
     versions = analyses_versions(load_analyses(paths.analyses))
     pooled = pooled_state(store, versions, POOLED_CODE_VERSIONS)
     report.pooled = pooled.outdated
@@ -230,27 +265,43 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
         log_level = "WARNING"
         # The first run on a machine compiles the reconstruction kernels: in worker processes,
         # while the code server starts, so the runs load them from the cache.
-        warm = _warm_up_in_background(log) if ranges else None
-        with _exported(settings.environment(paths)), launcher(instance, log) as launch:
+        # (shared: the kernels compile on the Dask workers, once per worker)
+        warm = _warm_up_in_background(log) if ranges and not shared else None
+        with _exported(settings.environment(paths)), launcher(instance, log, queued=shared) as launch:
             if warm is not None:
                 warm.join()
             ok = True
+            queued: list[tuple[list[str], str]] = []
+
+            def finished(keys: list[str], run_id: str) -> bool:
+                done = _wait(instance, run_id, log, quiet_dagster)
+                # a run fails on purpose when none of its studies could be stored (they are rejected)
+                report.success &= done or _all_rejected(store, keys)
+                report.refreshed += [k for k in keys if k in plan.to_refresh or force]
+                return done
+
             for i, keys in enumerate(ranges):
-                job = refresh_job if i == len(ranges) - 1 else study_refresh_job
+                # embedded default: one run after the other, the last one with the pooled step; shared: every
+                # run queued at once (the daemon starts them, their steps spread over the Dask workers), the
+                # pooled step once they are all done
+                job = refresh_job if i == len(ranges) - 1 and not shared else study_refresh_job
                 label = keys[0] if len(keys) == 1 else f"{keys[0]} … {keys[-1]} ({len(keys)} studies)"
-                log(f"refreshing {label}" + (" and the pooled assets" if job is refresh_job else ""))
+                and_pooled = " and the pooled assets" if job is refresh_job else ""
+                log(f"{'queued' if shared else 'refreshing'} {label}{and_pooled}")
                 kw = partition_kwargs(keys)
                 tags = {RUNNER_TAG: "cli", **kw.get("tags", {})}
                 if "partition_key" in kw:
                     tags["dagster/partition"] = kw["partition_key"]
                 run = launch(job.name, tags, _run_config(job.name, force, log_level))
                 report.runs.append(run.run_id)
-                ok = _wait(instance, run.run_id, log, quiet_dagster)
-                # a run fails on purpose when none of its studies could be stored (they are rejected)
-                report.success &= ok or _all_rejected(store, keys)
-                report.refreshed += [k for k in keys if k in plan.to_refresh or force]
+                if shared:
+                    queued.append((keys, run.run_id))
+                else:
+                    ok = finished(keys, run.run_id)
+            for keys, run_id in queued:
+                ok = finished(keys, run_id) and ok
             if ranges:  # the last run did the pooled step, unless it failed (then do it from what is stored)
-                pooled_again = not ok and bool(pooled_state(store, versions, POOLED_CODE_VERSIONS).outdated)
+                pooled_again = (shared or not ok) and bool(pooled_state(store, versions, POOLED_CODE_VERSIONS).outdated)
             else:
                 pooled_again = pooled_needed
             if pooled_again:
@@ -274,7 +325,7 @@ def _warm_up_in_background(log: Callable[[str], None]) -> threading.Thread:
     return thread
 
 
-def _all_rejected(store: CohortStore, keys: list[str]) -> bool:
+def _all_rejected(store: StoreBase, keys: list[str]) -> bool:
     """Every study of a run is recorded as rejected or failed: the run's failure is theirs, not the platform's."""
     return len(store.study_problems(keys)) == len(keys)
 
@@ -288,10 +339,11 @@ def _run_config(job_name: str, force: bool, log_level: str) -> dict:
 
 @contextmanager
 def launcher(
-    instance: dg.DagsterInstance, log: Callable[[str], None] = print
+    instance: dg.DagsterInstance, log: Callable[[str], None] = print, queued: bool = False
 ) -> Iterator[Callable[[str, dict, dict], dg.DagsterRun]]:
     """Load the code location (a gRPC code server, as ``dagster dev`` does; see :func:`workspace_target`)
-    and yield a function that creates and submits a run of a job there through the instance."""
+    and yield a function that creates a run of a job there and launches it (embedded default) or
+    submits it to the instance's run queue (``queued``: the shared deployment's daemon dequeues it)."""
     from dagster._core.definitions.selector import JobSubsetSelector
     from dagster._core.workspace.context import WorkspaceProcessContext
 
@@ -336,7 +388,9 @@ def launcher(
                 asset_check_selection=None,
                 asset_graph=repo.asset_graph,
             )
-            # Launched directly (not queued): without a daemon nothing would dequeue it; the DuckDB pool
+            if queued:  # the daemon starts it within the queue's limits (deploy/dagster.yaml)
+                return instance.submit_run(run.run_id, workspace)
+            # Launched directly (not queued): without a daemon nothing would dequeue it; the store's pool
             # still serializes its steps with any other run.
             return instance.launch_run(run.run_id, workspace)
 

@@ -21,7 +21,16 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from meta_bm.orchestration.jobs import cohort_refresh_job, partition_kwargs, refresh_job, study_refresh_job
+from meta_bm import settings
+from meta_bm.orchestration.constants import PIPELINE_VERSION
+from meta_bm.orchestration.jobs import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    cohort_refresh_job,
+    partition_kwargs,
+    refresh_job,
+    study_refresh_job,
+)
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
 from meta_bm.orchestration.resources import StudyFolders
 from meta_bm.orchestration.study_sync import SyncPlan, partition_requests, processed_versions, run_ranges
@@ -73,8 +82,32 @@ def _settled(seen: dict, sid: str, fp: str, now: float, folders: StudyFolders, n
     return now - first[1] >= SETTLE_SECONDS or now - _last_change(folders.path(sid)) >= SETTLE_SECONDS
 
 
+_UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def studies_in_unfinished_runs(instance: dg.DagsterInstance, order: list[str]) -> set[str]:
+    """The studies that a queued or running study run covers (its partition, or its range in ``order``)."""
+    pos = {k: i for i, k in enumerate(order)}
+    covered: set[str] = set()
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=_UNFINISHED), limit=1000):  # (a bounded queue)
+        if run.job_name not in (refresh_job.name, study_refresh_job.name, "__ASSET_JOB"):
+            continue
+        tags = run.tags
+        if tags.get("dagster/partition") in pos:
+            covered.add(tags["dagster/partition"])
+        first, last = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
+        if first in pos and last in pos:
+            covered.update(order[pos[first] : pos[last] + 1])
+    return covered
+
+
 @dg.sensor(
-    jobs=[refresh_job, cohort_refresh_job],
+    jobs=[refresh_job, study_refresh_job, cohort_refresh_job],
     minimum_interval_seconds=INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="New, changed and removed study folders (picked up once they stop changing).",
@@ -94,8 +127,22 @@ def study_folder_sensor(context: dg.SensorEvaluationContext, folders: StudyFolde
     known_set = set(known)
     plan = SyncPlan(removed=[k for k in known if k not in fingerprints])
     waiting = []
+    pending = [sid for sid, fp in fingerprints.items() if sid in known_set and launched.get(sid) != fp]
+    if pending:
+        # Launched by someone else (`meta-bm run`, a UI backfill): already processed with this folder and code,
+        # or in a run still queued or running. Such a study is not launched again; a run still going is
+        # looked at again on the next tick.
+        for sid, (fp, version) in processed_versions(context.instance, pending).items():
+            if fp == fingerprints[sid] and version == PIPELINE_VERSION:
+                launched[sid] = fp
+        busy = studies_in_unfinished_runs(context.instance, known)
+    else:
+        busy = set()
     for sid, fp in fingerprints.items():
         if launched.get(sid) == fp and sid in known_set:
+            continue
+        if sid in busy:
+            waiting.append(sid)
             continue
         if not _settled(seen, sid, fp, now, folders, sid not in known_set):
             waiting.append(sid)
@@ -113,9 +160,13 @@ def study_folder_sensor(context: dg.SensorEvaluationContext, folders: StudyFolde
         return dg.SensorResult(skip_reason=reason, cursor=new_cursor)
     order = [k for k in known if k not in plan.removed] + plan.added
     requests = []
-    for keys in run_ranges(plan.to_refresh, order):
+    per_run = settings.studies_per_run()
+    # embedded default: one run, studies then pooled results; shared: runs of per_run studies spread over the
+    # Dask workers, the pooled results refreshed once after them (automation sensor)
+    job = refresh_job if per_run is None else study_refresh_job
+    for keys in run_ranges(plan.to_refresh, order, max_len=per_run):
         key = hashlib.sha256("".join(f"{k}:{fingerprints[k]}" for k in keys).encode()).hexdigest()[:20]
-        requests.append(dg.RunRequest(job_name=refresh_job.name, run_key=f"refresh:{key}", **partition_kwargs(keys)))
+        requests.append(dg.RunRequest(job_name=job.name, run_key=f"refresh:{key}", **partition_kwargs(keys)))
     if plan.removed:
         key = hashlib.sha256((str(now) + ",".join(plan.removed)).encode()).hexdigest()[:20]
         requests.append(dg.RunRequest(job_name=cohort_refresh_job.name, run_key=f"removed:{key}"))

@@ -89,8 +89,11 @@ def plan_sync(
     return plan
 
 
-def run_ranges(keys: list[str], order: list[str], max_gap: int = MAX_GAP) -> list[list[str]]:
-    """Group ``keys`` into ranges of the partition order (a range run covers everything in between)."""
+def run_ranges(
+    keys: list[str], order: list[str], max_gap: int = MAX_GAP, max_len: int | None = None
+) -> list[list[str]]:
+    """Group ``keys`` into ranges of the partition order (a range run covers everything in between), each
+    at most ``max_len`` studies long when given (the shared deployment's runs per backfill chunk)."""
     pos = {k: i for i, k in enumerate(order)}
     ranges: list[list[str]] = []
     for k in sorted(keys, key=pos.__getitem__):
@@ -98,7 +101,10 @@ def run_ranges(keys: list[str], order: list[str], max_gap: int = MAX_GAP) -> lis
             ranges[-1].append(k)
         else:
             ranges.append([k])
-    return [order[pos[r[0]] : pos[r[-1]] + 1] for r in ranges]
+    spans = [order[pos[r[0]] : pos[r[-1]] + 1] for r in ranges]
+    if max_len is None:
+        return spans
+    return [span[i : i + max_len] for span in spans for i in range(0, len(span), max_len)]
 
 
 def partition_requests(plan: SyncPlan) -> list:

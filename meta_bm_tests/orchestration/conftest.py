@@ -20,7 +20,7 @@ def resources(studies_root, tmp_path):
 
 @pytest.fixture()
 def store(resources) -> CohortStore:
-    return resources["duckdb"].store()
+    return resources["cohort_store"].store()
 
 
 @pytest.fixture()

@@ -98,9 +98,9 @@ def test_abandoned_runs_release_their_pool_slots():
                 dagster_event=dg.DagsterEvent(dg.DagsterEventType.RUN_START.value, run.job_name),
             )
         )
-        instance.event_log_storage.set_concurrency_slots("duckdb", 1)
-        instance.event_log_storage.claim_concurrency_slot("duckdb", run.run_id, "x")
-        assert instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots
+        instance.event_log_storage.set_concurrency_slots("cohort_store", 1)
+        instance.event_log_storage.claim_concurrency_slot("cohort_store", run.run_id, "x")
+        assert instance.event_log_storage.get_concurrency_info("cohort_store").claimed_slots
         assert recover_abandoned_runs(instance) == [run.run_id]
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
-        assert not instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots
+        assert not instance.event_log_storage.get_concurrency_info("cohort_store").claimed_slots

@@ -1,4 +1,5 @@
-"""The DuckDB store: atomic per-study replace, deletion everywhere, one writer across processes."""
+"""The cohort store, on both backends (the ``store`` fixture): atomic per-study replace, deletion everywhere,
+the cohort's types; and the DuckDB file's own rules: one writer across processes, older files upgraded."""
 
 from __future__ import annotations
 
@@ -24,21 +25,19 @@ def _clicks(study: str, n: int, offset: float = 0.0) -> pl.DataFrame:
     )
 
 
-def test_replace_only_touches_the_given_studies(tmp_path):
-    store = CohortStore(tmp_path / "x.duckdb")
+def test_replace_only_touches_the_given_studies(store):
     store.replace_studies(["a", "b"], {"raw_clicks": pl.concat([_clicks("a", 3), _clicks("b", 4)])})
     store.replace_studies(["a"], {"raw_clicks": _clicks("a", 5, offset=10)})
     got = store.query("SELECT study_id, count(*) n, min(time) t FROM raw_clicks GROUP BY 1 ORDER BY 1").rows()
     assert got == [("a", 5, 10.0), ("b", 4, 0.0)]
 
 
-def test_failed_replace_leaves_everything_as_it_was(tmp_path):
-    store = CohortStore(tmp_path / "x.duckdb")
+def test_failed_replace_leaves_everything_as_it_was(store):
     store.replace_studies(
         ["a"], {"raw_clicks": _clicks("a", 3), "arms": pl.DataFrame({"study_id": ["a"], "arm_id": ["r"]})}
     )
     bad = pl.DataFrame({"study_id": ["a"], "curve_id": ["c"], "row": ["not a number"]})
-    with pytest.raises(Exception):  # noqa: B017 - DuckDB's conversion error type is not part of our contract
+    with pytest.raises(Exception):  # noqa: B017 - the backend's conversion error type is not part of our contract
         store.replace_studies(["a"], {"arms": pl.DataFrame({"study_id": ["a"], "arm_id": ["new"]}), "raw_clicks": bad})
     assert store.query("SELECT count(*) n FROM raw_clicks")["n"][0] == 3
     assert store.query("SELECT arm_id FROM arms")["arm_id"].to_list() == ["r"]
@@ -48,8 +47,7 @@ def test_failed_replace_leaves_everything_as_it_was(tmp_path):
         store.replace_studies(["a"], {"patients": _clicks("a", 1)})
 
 
-def test_delete_studies_everywhere(tmp_path):
-    store = CohortStore(tmp_path / "x.duckdb")
+def test_delete_studies_everywhere(store):
     store.replace_studies(
         ["a", "b"],
         {
@@ -82,8 +80,7 @@ def _cohort_rows(study: str, endpoint: str, n: int) -> pl.DataFrame:
     )
 
 
-def test_cohort_reads_every_row_or_one_endpoint(tmp_path):
-    store = CohortStore(tmp_path / "x.duckdb")
+def test_cohort_reads_every_row_or_one_endpoint(store):
     empty = store.cohort()
     assert empty.height == 0 and empty.schema == pl.Schema(COHORT_SCHEMA)
     rows = pl.concat([_cohort_rows("a", "os", 3), _cohort_rows("a", "local_pfs", 2), _cohort_rows("b", "os", 4)])
@@ -120,16 +117,14 @@ STATUS = [
 ]
 
 
-def test_failed_attempts_name_the_folder_and_code_version_of_each_unstored_study(tmp_path):
-    store = CohortStore(tmp_path / "x.duckdb")
+def test_failed_attempts_name_the_folder_and_code_version_of_each_unstored_study(store):
     assert store.failed_attempts() == {}
     store.replace_studies([r[0] for r in STATUS], {"study_status": _status(STATUS)})
     # ok studies are not attempts that failed; a folder without a fingerprint cannot be matched again
     assert store.failed_attempts() == {"rej_2": ("f2", "v1"), "fail_3": ("f3", "v2")}
 
 
-def test_study_problems_of_the_given_studies_in_id_order(tmp_path):
-    store = CohortStore(tmp_path / "x.duckdb")
+def test_study_problems_of_the_given_studies_in_id_order(store):
     store.replace_studies([r[0] for r in STATUS], {"study_status": _status(STATUS)})
     got = store.study_problems(["rej_2", "ok_1", "gone_4", "never_seen"])
     assert got == {"gone_4": "the study folder does not exist", "rej_2": STATUS[1][5]}

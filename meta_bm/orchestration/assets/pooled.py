@@ -21,15 +21,15 @@ from meta_bm.orchestration.checks import INVARIANTS_CHECK, cohort_row_problems
 from meta_bm.orchestration.constants import (
     ANALYSIS_CODE_VERSION,
     COHORT_SUMMARY_CODE_VERSION,
-    DUCKDB_POOL,
     GROUP_ANALYSIS,
     OWNERS,
     REPORT_CODE_VERSION,
+    STORE_POOL,
     SYNTHETIC_BANNER,
 )
 from meta_bm.orchestration.metadata import png_metadata, table_metadata
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
-from meta_bm.orchestration.resources import DuckDBStore, OutputDir
+from meta_bm.orchestration.resources import OutputDir, StoreResource
 from meta_bm.pipeline.pooled import COHORT_SUMMARY, POOLED_REPORT, pooled_state
 from meta_bm.reports.analysis_figures import FigurePool
 
@@ -133,11 +133,11 @@ def build_pooled_asset(analyses: AnalysesConfig) -> dg.AssetsDefinition:
                 "every row's study still a study partition",
             )
         ],
-        pool=DUCKDB_POOL,
+        pool=STORE_POOL,
         can_subset=False,
     )
-    def pooled(context: dg.AssetExecutionContext, config: PooledConfig, duckdb: DuckDBStore, output: OutputDir):
-        store = duckdb.store()
+    def pooled(context: dg.AssetExecutionContext, config: PooledConfig, cohort_store: StoreResource, output: OutputDir):
+        store = cohort_store.store()
         current = set(context.instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME))
         summary_meta, check = _cohort_summary(context, store, current)
         state = pooled_state(store, analyses_versions(analyses), POOLED_CODE_VERSIONS)

@@ -30,18 +30,18 @@ from meta_bm.orchestration.checks import (
     rows_evaluation,
 )
 from meta_bm.orchestration.constants import (
-    DUCKDB_POOL,
     GROUP_COHORT,
     GROUP_INGEST,
     GROUP_RECONSTRUCTION,
     OWNERS,
     PIPELINE_VERSION,
+    STORE_POOL,
     STUDY_CODE_VERSIONS,
     SYNTHETIC_BANNER,
 )
 from meta_bm.orchestration.metadata import md_list, png_metadata, progress, table_metadata
 from meta_bm.orchestration.partitions import study_partitions
-from meta_bm.orchestration.resources import DuckDBStore, FidelityTolerance, OutputDir, StudyFolders
+from meta_bm.orchestration.resources import FidelityTolerance, OutputDir, StoreResource, StudyFolders
 from meta_bm.store import CohortStore
 
 if TYPE_CHECKING:
@@ -107,20 +107,30 @@ STUDY_SPECS = [
 ]
 
 
-@dg.multi_asset(
-    name="study_unit",
-    specs=STUDY_SPECS,
-    check_specs=STUDY_CHECK_SPECS,
-    partitions_def=study_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=DUCKDB_POOL,
-    can_subset=False,
-    description="Load, reconstruct and harmonize each study of the run; commit each study as one unit.",
-)
-def study_unit(
+def build_study_unit(studies_per_run: int | None = None) -> dg.AssetsDefinition:
+    """The study unit: all studies of a run in one step (``None``, the embedded default: one single-run
+    backfill), or ``studies_per_run`` per run (shared deployment: a backfill becomes runs spread over workers)."""
+    policy = (
+        dg.BackfillPolicy.single_run()
+        if studies_per_run is None
+        else dg.BackfillPolicy.multi_run(max_partitions_per_run=studies_per_run)
+    )
+    return dg.multi_asset(
+        name="study_unit",
+        specs=STUDY_SPECS,
+        check_specs=STUDY_CHECK_SPECS,
+        partitions_def=study_partitions,
+        backfill_policy=policy,
+        pool=STORE_POOL,
+        can_subset=False,
+        description="Load, reconstruct and harmonize each study of the run; commit each study as one unit.",
+    )(_study_unit)
+
+
+def _study_unit(
     context: dg.AssetExecutionContext,
     folders: StudyFolders,
-    duckdb: DuckDBStore,
+    cohort_store: StoreResource,
     tolerance: FidelityTolerance,
     output: OutputDir,
 ):
@@ -136,7 +146,7 @@ def study_unit(
         progress(context, "study", i, len(keys), sid)
         if not outcome.ok:
             context.log.warning(f"{sid} {outcome.status}: {outcome.message}")
-    store = duckdb.store()
+    store = cohort_store.store()
     store.commit_studies(
         {sid: o.tables for sid, o in outcomes.items() if o.ok}, _status_frame(outcomes), STUDY_UNIT_TABLES
     )
@@ -462,3 +472,7 @@ def _figure(sid: str, stored: dict) -> bytes | None:
         if r["curve_id"] in c_by and r["curve_id"] in i_by
     ]
     return study_figure_png(overlay, title=sid) if overlay else None
+
+
+# the embedded default's study unit (tests and tools that build definitions by hand use it)
+study_unit = build_study_unit()
