@@ -83,6 +83,23 @@ def run_scoped_dask_executor(init_context):
     return _dask_executor_class()("existing", {"address": init_context.executor_config["scheduler"]})
 
 
+def where_running() -> str:
+    """Where this step executes, for its log: the Dask worker (name and address), else this process and host."""
+    import os
+    import socket
+    import sys
+
+    if "distributed" in sys.modules:  # (only imported on a Dask worker or by the Dask executor)
+        from distributed import get_worker
+
+        try:
+            worker = get_worker()
+            return f"Dask worker {worker.name} ({worker.address}, pid {os.getpid()})"
+        except ValueError:  # not inside a Dask task
+            pass
+    return f"process {os.getpid()} on {socket.gethostname()}"
+
+
 def check_scheduler(address: str | None = None, timeout: float = 5.0) -> str:
     """The Dask scheduler's address (``$META_BM_DASK_SCHEDULER`` unless given) once it answers on TCP.
 

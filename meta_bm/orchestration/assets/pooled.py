@@ -27,6 +27,7 @@ from meta_bm.orchestration.constants import (
     STORE_POOL,
     SYNTHETIC_BANNER,
 )
+from meta_bm.orchestration.executors import where_running
 from meta_bm.orchestration.metadata import png_metadata, table_metadata
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
 from meta_bm.orchestration.resources import OutputDir, StoreResource
@@ -138,6 +139,7 @@ def build_pooled_asset(analyses: AnalysesConfig) -> dg.AssetsDefinition:
     )
     def pooled(context: dg.AssetExecutionContext, config: PooledConfig, cohort_store: StoreResource, output: OutputDir):
         store = cohort_store.store()
+        context.log.info(f"pooled step on {where_running()}")
         current = set(context.instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME))
         summary_meta, check = _cohort_summary(context, store, current)
         state = pooled_state(store, analyses_versions(analyses), POOLED_CODE_VERSIONS)

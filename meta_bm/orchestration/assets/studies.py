@@ -39,6 +39,7 @@ from meta_bm.orchestration.constants import (
     STUDY_CODE_VERSIONS,
     SYNTHETIC_BANNER,
 )
+from meta_bm.orchestration.executors import where_running
 from meta_bm.orchestration.metadata import md_list, png_metadata, progress, table_metadata
 from meta_bm.orchestration.partitions import study_partitions
 from meta_bm.orchestration.resources import FidelityTolerance, OutputDir, StoreResource, StudyFolders
@@ -137,6 +138,7 @@ def _study_unit(
     from meta_bm.pipeline.study import STUDY_UNIT_TABLES, process_studies  # the science core, loaded to run
 
     keys = list(context.partition_keys)
+    context.log.info(f"{len(keys)} studies, on {where_running()}")
     gate = tolerance.gate()
     outcomes: dict[str, StudyOutcome] = {}
     paths = [folders.path(sid) for sid in keys]
