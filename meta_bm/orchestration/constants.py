@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import hashlib
 
+import dagster as dg
+
 from meta_bm.digitizing import DIGITIZER_VERSION
 from meta_bm.reconstruction import RECONSTRUCTION_VERSION
+
+# a run in one of these states may still write (queued runs included: the daemon will start them)
+UNFINISHED_RUN_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 GROUP_INGEST = "ingest"
 GROUP_RECONSTRUCTION = "reconstruction"

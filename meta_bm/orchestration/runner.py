@@ -34,6 +34,7 @@ import dagster as dg
 from filelock import FileLock
 
 from meta_bm import settings
+from meta_bm.orchestration.constants import UNFINISHED_RUN_STATUSES
 from meta_bm.orchestration.executors import check_scheduler
 from meta_bm.orchestration.jobs import cohort_refresh_job, partition_kwargs, refresh_job, study_refresh_job
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
@@ -47,12 +48,6 @@ if TYPE_CHECKING:
 
 RUNNER_TAG = "meta_bm/launched_by"
 LOCATION = "meta_bm"
-_UNFINISHED = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 _POLL_SECONDS = 0.5  # (the run worker shares the two cores; the runner only prints its progress)
 DEFINITIONS_MODULE = "meta_bm.definitions"
 WORKSPACE_VAR = "META_BM_WORKSPACE"
@@ -177,7 +172,7 @@ def recover_abandoned_runs(instance: dg.DagsterInstance, wait_seconds: float = 6
     """
     failed = []
     deadline = time.monotonic() + wait_seconds
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=_UNFINISHED, tags={RUNNER_TAG: "cli"})):
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED_RUN_STATUSES, tags={RUNNER_TAG: "cli"})):
         while _alive(_run_pid(instance, run.run_id)) and time.monotonic() < deadline:
             time.sleep(1.0)
             if instance.get_run_by_id(run.run_id).is_finished:

@@ -22,7 +22,7 @@ import dagster as dg
 import yaml
 
 from meta_bm import settings
-from meta_bm.orchestration.constants import PIPELINE_VERSION
+from meta_bm.orchestration.constants import PIPELINE_VERSION, UNFINISHED_RUN_STATUSES
 from meta_bm.orchestration.jobs import (
     RANGE_END_TAG,
     RANGE_START_TAG,
@@ -82,19 +82,13 @@ def _settled(seen: dict, sid: str, fp: str, now: float, folders: StudyFolders, n
     return now - first[1] >= SETTLE_SECONDS or now - _last_change(folders.path(sid)) >= SETTLE_SECONDS
 
 
-_UNFINISHED = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 
 def studies_in_unfinished_runs(instance: dg.DagsterInstance, order: list[str]) -> set[str]:
     """The studies that a queued or running study run covers (its partition, or its range in ``order``)."""
     pos = {k: i for i, k in enumerate(order)}
     covered: set[str] = set()
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=_UNFINISHED), limit=1000):  # (a bounded queue)
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED_RUN_STATUSES), limit=1000):
         if run.job_name not in (refresh_job.name, study_refresh_job.name, "__ASSET_JOB"):
             continue
         tags = run.tags

@@ -110,19 +110,20 @@ class CohortStore(StoreBase):
     def _in(self, param: str) -> str:
         return f"IN (SELECT unnest(${param}))"
 
-    def _insert(self, con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    @staticmethod
+    def _with_frame(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, sql: str) -> None:
+        """Run ``sql`` with ``frame`` registered as the view ``_incoming``."""
         con.register("_incoming", frame.to_arrow())
         try:
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
+            con.execute(sql)
         finally:
             con.unregister("_incoming")
 
+    def _insert(self, con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+        self._with_frame(con, frame, f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
+
     def _create_from(self, con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-        con.register("_incoming", frame.to_arrow())
-        try:
-            con.execute(f"CREATE TABLE {table} AS SELECT * FROM _incoming LIMIT 0")
-        finally:
-            con.unregister("_incoming")
+        self._with_frame(con, frame, f"CREATE TABLE {table} AS SELECT * FROM _incoming LIMIT 0")
 
     def _hash_sql(self, sql: str) -> str:
         return f"SELECT count(*), coalesce(sum(hash(q)::HUGEINT), 0) FROM ({sql}) AS q"

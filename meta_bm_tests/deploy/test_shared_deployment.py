@@ -181,10 +181,10 @@ def _wait_idle(instance, timeout: float = 600.0) -> None:
     """Until no run is queued or running (the daemon's sensor may have launched runs of its own)."""
     import dagster as dg
 
-    unfinished = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-                  dg.DagsterRunStatus.STARTED]  # fmt: skip
+    from meta_bm.orchestration.constants import UNFINISHED_RUN_STATUSES
+
     deadline = time.monotonic() + timeout
-    while instance.get_runs(filters=dg.RunsFilter(statuses=unfinished), limit=1):
+    while instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED_RUN_STATUSES), limit=1):
         assert time.monotonic() < deadline, f"runs still unfinished after {timeout:.0f} s"
         time.sleep(0.5)
 
