@@ -7,7 +7,7 @@
   (``meta_bm/analysis/default_analyses.yaml``);
 * ``META_BM_DEPLOYMENT``: ``local`` (default), or ``shared``: studies and output must then come from the
   environment, the cohort store is PostgreSQL (``META_BM_PG_*``) and steps run on Dask
-  (``META_BM_DASK_SCHEDULER``); see deploy/README.md;
+  (``META_BM_DASK_SCHEDULER``); see README.md, "Shared deployment";
 * ``DAGSTER_HOME``: the Dagster instance ``meta-bm run`` uses; default ``./.dagster_home``.
 
 Everything is resolved when a function is called (importing this module reads nothing), and an

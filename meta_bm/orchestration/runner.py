@@ -39,7 +39,13 @@ from meta_bm.orchestration.executors import check_scheduler
 from meta_bm.orchestration.jobs import cohort_refresh_job, partition_kwargs, refresh_job, study_refresh_job
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
 from meta_bm.orchestration.resources import StudyFolders, open_store
-from meta_bm.orchestration.study_sync import apply_partitions, plan_sync, processed_versions, run_ranges
+from meta_bm.orchestration.study_sync import (
+    apply_partitions,
+    plan_sync,
+    processed_versions,
+    run_ranges,
+    studies_in_unfinished_runs,
+)
 
 if TYPE_CHECKING:
     from dagster._core.workspace.load_target import WorkspaceLoadTarget
@@ -90,7 +96,7 @@ def prepare_dagster_home(log: Callable[[str], None] = print) -> Path:
         if not config.is_file():
             raise settings.SettingsError(
                 f"{settings.DAGSTER_HOME_VAR}={home} has no dagster.yaml: the shared deployment's instance "
-                "settings are deploy/dagster.yaml (see deploy/README.md)"
+                "settings are deploy/dagster.yaml (see README.md, \"Shared deployment\")"
             )
         os.environ[settings.DAGSTER_HOME_VAR] = str(home)
         return home
@@ -244,7 +250,11 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
     report.added, report.removed, report.unchanged = plan.added, plan.removed, plan.unchanged
     if plan.removed:
         log(f"removed studies {', '.join(plan.removed)} (their rows are deleted by the pooled step)")
-    ranges = run_ranges(plan.to_refresh, order, max_len=per_run)
+    # shared: the daemon's sensor (or a UI backfill) may already have queued some of them: wait for those runs
+    # rather than run the studies twice
+    others = studies_in_unfinished_runs(instance, order) if shared else {}
+    ranges = run_ranges([k for k in plan.to_refresh if k not in others], order, max_len=per_run)
+    others = {k: others[k] for k in plan.to_refresh if k in others}
     versions = analyses_versions(load_analyses(paths.analyses))
     pooled = pooled_state(store, versions, POOLED_CODE_VERSIONS)
     report.pooled = pooled.outdated
@@ -253,7 +263,7 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
         + (f", {len(plan.added)} new" if plan.added else "")
         + (f"; pooled assets out of date: {', '.join(pooled.outdated)}" if pooled.outdated and not ranges else "")
     )
-    pooled_needed = bool(ranges or plan.removed or pooled.outdated or force)
+    pooled_needed = bool(ranges or others or plan.removed or pooled.outdated or force)
     if ranges or pooled_needed:
         # The run worker shares this terminal: its console logger shows only warnings, since the
         # runner prints the run's progress lines itself (and nothing with -q).
@@ -293,9 +303,13 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
                     queued.append((keys, run.run_id))
                 else:
                     ok = finished(keys, run.run_id)
+            for run_id in sorted(set(others.values())):
+                keys = [k for k, r in others.items() if r == run_id]
+                log(f"waiting for run {run_id} (launched elsewhere) of {len(keys)} studies")
+                queued.append((keys, run_id))
             for keys, run_id in queued:
                 ok = finished(keys, run_id) and ok
-            if ranges:  # the last run did the pooled step, unless it failed (then do it from what is stored)
+            if ranges or others:  # the last run did the pooled step, unless it failed (then from what is stored)
                 pooled_again = (shared or not ok) and bool(pooled_state(store, versions, POOLED_CODE_VERSIONS).outdated)
             else:
                 pooled_again = pooled_needed

@@ -22,10 +22,8 @@ import dagster as dg
 import yaml
 
 from meta_bm import settings
-from meta_bm.orchestration.constants import PIPELINE_VERSION, UNFINISHED_RUN_STATUSES
+from meta_bm.orchestration.constants import PIPELINE_VERSION
 from meta_bm.orchestration.jobs import (
-    RANGE_END_TAG,
-    RANGE_START_TAG,
     cohort_refresh_job,
     partition_kwargs,
     refresh_job,
@@ -33,7 +31,13 @@ from meta_bm.orchestration.jobs import (
 )
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
 from meta_bm.orchestration.resources import StudyFolders
-from meta_bm.orchestration.study_sync import SyncPlan, partition_requests, processed_versions, run_ranges
+from meta_bm.orchestration.study_sync import (
+    SyncPlan,
+    partition_requests,
+    processed_versions,
+    run_ranges,
+    studies_in_unfinished_runs,
+)
 
 _clock = time.time  # tests replace it: settling is judged on this clock, never by sleeping
 
@@ -84,22 +88,6 @@ def _settled(seen: dict, sid: str, fp: str, now: float, folders: StudyFolders, n
 
 
 
-def studies_in_unfinished_runs(instance: dg.DagsterInstance, order: list[str]) -> set[str]:
-    """The studies that a queued or running study run covers (its partition, or its range in ``order``)."""
-    pos = {k: i for i, k in enumerate(order)}
-    covered: set[str] = set()
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED_RUN_STATUSES), limit=1000):
-        if run.job_name not in (refresh_job.name, study_refresh_job.name, "__ASSET_JOB"):
-            continue
-        tags = run.tags
-        if tags.get("dagster/partition") in pos:
-            covered.add(tags["dagster/partition"])
-        first, last = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
-        if first in pos and last in pos:
-            covered.update(order[pos[first] : pos[last] + 1])
-    return covered
-
-
 @dg.sensor(
     jobs=[refresh_job, study_refresh_job, cohort_refresh_job],
     minimum_interval_seconds=INTERVAL_SECONDS,
@@ -129,7 +117,7 @@ def study_folder_sensor(context: dg.SensorEvaluationContext, folders: StudyFolde
         for sid, (fp, version) in processed_versions(context.instance, pending).items():
             if fp == fingerprints[sid] and version == PIPELINE_VERSION:
                 launched[sid] = fp
-        busy = studies_in_unfinished_runs(context.instance, known)
+        busy = set(studies_in_unfinished_runs(context.instance, known))
     else:
         busy = set()
     for sid, fp in fingerprints.items():

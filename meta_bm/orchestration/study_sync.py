@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from meta_bm.orchestration.constants import PIPELINE_VERSION
+from meta_bm.orchestration.constants import PIPELINE_VERSION, UNFINISHED_RUN_STATUSES
+from meta_bm.orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG, refresh_job, study_refresh_job
 from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
 
 STUDY_SOURCES = dg.AssetKey("study_sources")
@@ -105,6 +106,23 @@ def run_ranges(
     if max_len is None:
         return spans
     return [span[i : i + max_len] for span in spans for i in range(0, len(span), max_len)]
+
+
+def studies_in_unfinished_runs(instance: dg.DagsterInstance, order: list[str]) -> dict[str, str]:
+    """``{study: run id}`` of the studies a queued or running study run covers (its partition, or its range in
+    ``order``): work someone else (the sensor, ``meta-bm run``, a UI backfill) has already launched."""
+    pos = {k: i for i, k in enumerate(order)}
+    covered: dict[str, str] = {}
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED_RUN_STATUSES), limit=1000):
+        if run.job_name not in (refresh_job.name, study_refresh_job.name, "__ASSET_JOB"):
+            continue
+        tags = run.tags
+        keys = [tags["dagster/partition"]] if tags.get("dagster/partition") in pos else []
+        first, last = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
+        if first in pos and last in pos:
+            keys += order[pos[first] : pos[last] + 1]
+        covered |= dict.fromkeys(keys, run.run_id)
+    return covered
 
 
 def partition_requests(plan: SyncPlan) -> list:

@@ -69,3 +69,23 @@ def test_the_shared_schedule_requests_runs_of_n_studies():
               for r in requests if "dagster/asset_partition_range_start" in r.tags]  # fmt: skip
     assert ranges == [("s0", "s3"), ("s4", "s7")]
     assert [r.partition_key for r in requests if r.partition_key] == ["s8"]
+
+
+def test_studies_in_unfinished_runs_are_the_partitions_and_ranges_of_unfinished_study_runs():
+    from meta_bm.orchestration.study_sync import studies_in_unfinished_runs
+
+    order = [f"s{i}" for i in range(8)]
+    runs = [
+        ("study_refresh", dg.DagsterRunStatus.NOT_STARTED, {"dagster/asset_partition_range_start": "s1",
+                                                      "dagster/asset_partition_range_end": "s3"}),
+        ("refresh", dg.DagsterRunStatus.STARTED, {"dagster/partition": "s6"}),
+        ("study_refresh", dg.DagsterRunStatus.SUCCESS, {"dagster/partition": "s0"}),  # finished: not covered
+        ("cohort_refresh", dg.DagsterRunStatus.STARTED, {"dagster/partition": "s7"}),  # not a study job
+    ]  # fmt: skip
+    with dg.instance_for_test() as instance:
+        ids = []
+        for job, status, tags in runs:
+            run = instance.add_run(dg.DagsterRun(job_name=job, run_id=f"run{len(ids)}", tags=tags, status=status))
+            ids.append(run.run_id)
+        covered = studies_in_unfinished_runs(instance, order)
+    assert covered == {"s1": ids[0], "s2": ids[0], "s3": ids[0], "s6": ids[1]}
