@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 1000])
     ap.add_argument("--deployment", choices=["embedded", "shared"], default="embedded",
                     help="shared: time the shared stack too, side by side with the embedded default")
-    ap.add_argument("--studies-per-run", type=int, default=25, help="shared: studies per queued run")
+    ap.add_argument("--studies-per-run", type=int, default=50, help="shared: studies per queued run")
     args = ap.parse_args(argv)
     if args.deployment == "shared":
         return _side_by_side(args.sizes, args.studies_per_run)

@@ -45,7 +45,7 @@ PG_DATABASE_VAR = "META_BM_PG_DATABASE"  # the cohort store's database
 DAGSTER_PG_DATABASE_VAR = "META_BM_DAGSTER_PG_DATABASE"  # the Dagster instance's (runs, events, schedules)
 DASK_SCHEDULER_VAR = "META_BM_DASK_SCHEDULER"  # tcp://host:port of the Dask scheduler
 STUDIES_PER_RUN_VAR = "META_BM_STUDIES_PER_RUN"  # shared: studies per run of a backfill (runs spread over workers)
-DEFAULT_STUDIES_PER_RUN = 25
+DEFAULT_STUDIES_PER_RUN = 50  # (a run costs ~12 s to queue, start and reach a worker)
 
 DEFAULT_STUDIES = Path("data", "studies")
 DEFAULT_DATABASE = Path("data", "warehouse", "meta_bm.duckdb")
@@ -167,7 +167,7 @@ def dask_scheduler() -> str:
 
 def studies_per_run(deployment: str | None = None) -> int | None:
     """How many studies one run processes: no limit in the embedded default (one run, one writer), else
-    ``$META_BM_STUDIES_PER_RUN`` (default 25, 1-10,000): a backfill becomes that many runs, spread over the
+    ``$META_BM_STUDIES_PER_RUN`` (default 50, 1-10,000): a backfill becomes that many runs, spread over the
     Dask workers. Every process of a deployment must see the same value (it shapes the definitions)."""
     if current_deployment(deployment) == "local":
         return None

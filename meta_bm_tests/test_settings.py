@@ -168,7 +168,7 @@ def test_dask_scheduler_and_studies_per_run(clean_env, monkeypatch):
     monkeypatch.setenv("META_BM_DASK_SCHEDULER", "tcp://sched.example:8786")
     assert settings.dask_scheduler() == "tcp://sched.example:8786"
     assert settings.studies_per_run("local") is None  # one run, one writer
-    assert settings.studies_per_run("shared") == 25
+    assert settings.studies_per_run("shared") == 50
     monkeypatch.setenv("META_BM_STUDIES_PER_RUN", "7")
     assert settings.studies_per_run("shared") == 7
     for bad in ("0", "10001", "many"):

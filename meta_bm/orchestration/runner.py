@@ -21,6 +21,7 @@ inherits them, as absolute ``META_BM_*`` variables; the instance is ``$DAGSTER_H
 from __future__ import annotations
 
 import importlib.resources
+import json
 import os
 import threading
 import time
@@ -41,10 +42,12 @@ from meta_bm.orchestration.partitions import STUDY_PARTITIONS_NAME
 from meta_bm.orchestration.resources import StudyFolders, open_store
 from meta_bm.orchestration.study_sync import (
     apply_partitions,
+    mark_runner_launching,
     plan_sync,
     processed_versions,
     run_ranges,
     studies_in_unfinished_runs,
+    wait_for_sensor_tick,
 )
 
 if TYPE_CHECKING:
@@ -206,7 +209,10 @@ def refresh(
         abandoned = [] if settings.current_deployment() == "shared" else recover_abandoned_runs(instance)
         if abandoned:
             log(f"marked {len(abandoned)} abandoned run(s) as failed: {', '.join(abandoned)}")
-        return _refresh(instance, studies, database, force, log, quiet_dagster, output)
+        try:
+            return _refresh(instance, studies, database, force, log, quiet_dagster, output)
+        finally:
+            mark_runner_launching(instance, active=False)
 
 
 @contextmanager
@@ -243,6 +249,9 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
     per_run = settings.studies_per_run()
     report = RefreshReport()
 
+    mark_runner_launching(instance)  # (the folder sensor waits while the runs are launched: see study_sync)
+    if shared and not wait_for_sensor_tick(instance, "study_folder_sensor"):
+        log("the study folder sensor's tick is still launching runs after 120 s; going on")
     known = instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME)
     rejected = store.failed_attempts()
     plan = plan_sync(known, folders.fingerprints(), processed_versions(instance, known), force, rejected)
@@ -303,6 +312,7 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
                     queued.append((keys, run.run_id))
                 else:
                     ok = finished(keys, run.run_id)
+            mark_runner_launching(instance, active=False)  # every run is launched or queued: the sensor sees them
             for run_id in sorted(set(others.values())):
                 keys = [k for k, r in others.items() if r == run_id]
                 log(f"waiting for run {run_id} (launched elsewhere) of {len(keys)} studies")
@@ -367,6 +377,7 @@ def launcher(
             raise RuntimeError(f"the code location {LOCATION!r} failed to load:\n{errors.to_string()}")
         location = workspace.get_code_location(LOCATION)
         repo = next(iter(location.get_repositories().values()))
+        plans: dict = {}
 
         def launch(job_name: str, tags: dict, run_config: dict) -> dg.DagsterRun:
             remote_job = location.get_job(
@@ -374,9 +385,14 @@ def launcher(
                     location_name=LOCATION, repository_name=repo.name, job_name=job_name, op_selection=None
                 )
             )
-            plan = location.get_execution_plan(
-                remote_job, run_config, step_keys_to_execute=None, known_state=None, instance=instance
-            )
+            # (one plan per job and run config: it does not depend on the partitions, and asking the code
+            # server for it takes seconds; 40 runs of a backfill are queued in one go)
+            key = (job_name, json.dumps(run_config, sort_keys=True))
+            if key not in plans:
+                plans[key] = location.get_execution_plan(
+                    remote_job, run_config, step_keys_to_execute=None, known_state=None, instance=instance
+                )
+            plan = plans[key]
             run = instance.create_run(
                 job_name=job_name,
                 run_id=None,

@@ -36,6 +36,7 @@ from meta_bm.orchestration.study_sync import (
     partition_requests,
     processed_versions,
     run_ranges,
+    runner_launching,
     studies_in_unfinished_runs,
 )
 
@@ -96,6 +97,8 @@ def _settled(seen: dict, sid: str, fp: str, now: float, folders: StudyFolders, n
 )
 def study_folder_sensor(context: dg.SensorEvaluationContext, folders: StudyFolders) -> dg.SensorResult:
     now = _clock()
+    if runner_launching(context.instance):  # (it adds the partitions and launches their runs itself)
+        return dg.SensorResult(skip_reason="meta-bm run is launching runs", cursor=context.cursor)
     cursor = json.loads(context.cursor) if context.cursor else {}
     known = context.instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME)
     if "launched" in cursor:

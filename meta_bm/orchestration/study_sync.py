@@ -10,6 +10,7 @@ place that purges, once their partition is gone.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -123,6 +124,47 @@ def studies_in_unfinished_runs(instance: dg.DagsterInstance, order: list[str]) -
             keys += order[pos[first] : pos[last] + 1]
         covered |= dict.fromkeys(keys, run.run_id)
     return covered
+
+
+# `meta-bm run` marks, in the instance's storage (seen by every host), that it is adding partitions and launching
+# runs; the folder sensor launches nothing meanwhile, so the two never both launch the same new studies. A mark
+# older than RUNNER_MARK_SECONDS is ignored (a runner that died).
+RUNNER_MARK = "meta_bm/runner_launching"
+RUNNER_MARK_SECONDS = 300.0
+
+
+def mark_runner_launching(instance: dg.DagsterInstance, active: bool = True) -> None:
+    """Set (the current time) or clear the runner's launching mark."""
+    instance.run_storage.set_cursor_values({RUNNER_MARK: f"{time.time():.3f}" if active else ""})
+
+
+def runner_launching(instance: dg.DagsterInstance, now: float | None = None) -> bool:
+    """Whether a ``meta-bm run`` is adding partitions and launching runs right now (a fresh mark)."""
+    value = instance.run_storage.get_cursor_values({RUNNER_MARK}).get(RUNNER_MARK) or ""
+    try:
+        since = float(value)
+    except ValueError:
+        return False
+    return 0 <= (time.time() if now is None else now) - since < RUNNER_MARK_SECONDS
+
+
+def wait_for_sensor_tick(
+    instance: dg.DagsterInstance, sensor_name: str, timeout: float = 120.0, poll: float = 0.5
+) -> bool:
+    """Wait while a tick of the sensor ``sensor_name`` is in progress (the daemon creates a tick's runs one by
+    one, seconds apart, and only then ends the tick); True when none is, False after ``timeout``."""
+    from dagster._core.scheduler.instigation import InstigatorType, TickStatus
+
+    states = [s for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+              if s.instigator_name == sensor_name]  # fmt: skip
+    deadline = time.monotonic() + timeout
+    for state in states:
+        while any(t.status == TickStatus.STARTED
+                  for t in instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)):  # fmt: skip
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(poll)
+    return True
 
 
 def partition_requests(plan: SyncPlan) -> list:
