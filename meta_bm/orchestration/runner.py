@@ -251,7 +251,7 @@ def _refresh(instance, studies, database, force, log, quiet_dagster, output) -> 
 
     mark_runner_launching(instance)  # (the folder sensor waits while the runs are launched: see study_sync)
     if shared and not wait_for_sensor_tick(instance, "study_folder_sensor"):
-        log("the study folder sensor's tick is still launching runs after 120 s; going on")
+        log("the study folder sensor's tick is still launching runs after 30 s; going on")
     known = instance.get_dynamic_partitions(STUDY_PARTITIONS_NAME)
     rejected = store.failed_attempts()
     plan = plan_sync(known, folders.fingerprints(), processed_versions(instance, known), force, rejected)

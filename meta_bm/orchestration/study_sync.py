@@ -149,17 +149,18 @@ def runner_launching(instance: dg.DagsterInstance, now: float | None = None) -> 
 
 
 def wait_for_sensor_tick(
-    instance: dg.DagsterInstance, sensor_name: str, timeout: float = 120.0, poll: float = 0.5
+    instance: dg.DagsterInstance, sensor_name: str, timeout: float = 30.0, poll: float = 0.5
 ) -> bool:
-    """Wait while a tick of the sensor ``sensor_name`` is in progress (the daemon creates a tick's runs one by
-    one, seconds apart, and only then ends the tick); True when none is, False after ``timeout``."""
+    """Wait while a tick of the sensor ``sensor_name`` that started in the last minute is in progress (the
+    daemon creates a tick's runs one by one, seconds apart, and only then ends the tick; an older unfinished
+    tick is a daemon's that died); True when none is, False after ``timeout``."""
     from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 
     states = [s for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
               if s.instigator_name == sensor_name]  # fmt: skip
     deadline = time.monotonic() + timeout
     for state in states:
-        while any(t.status == TickStatus.STARTED
+        while any(t.status == TickStatus.STARTED and time.time() - t.timestamp < 60
                   for t in instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)):  # fmt: skip
             if time.monotonic() > deadline:
                 return False
