@@ -109,26 +109,13 @@ def run_size(n: int) -> dict:
 def run_size_shared(n: int, per_run: int) -> dict:
     """The three steps on the shared stack (started here, stopped by its PIDs afterwards)."""
     from deploy import stack
-    from deploy.postgres import free_port
     from meta_bm.store.postgres_store import PostgresCohortStore
 
     tmp_path = Path(tempfile.mkdtemp(prefix="meta_bm_bench_"))
     tmp_path.chmod(0o755)  # (PostgreSQL runs as nobody when this runs as root)
     studies, state = tmp_path / "studies", tmp_path / "stack"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("META_BM_")} | {
-        "META_BM_STUDIES": str(studies),
-        "META_BM_OUTPUT": str(tmp_path / "out"),
-        "META_BM_PG_HOST": "127.0.0.1",
-        "META_BM_PG_PORT": str(free_port()),
-        "META_BM_PG_USER": "meta_bm",
-        "META_BM_PG_PASSWORD": os.urandom(9).hex(),
-        "META_BM_PG_DATABASE": "cohort",
-        "META_BM_DAGSTER_PG_DATABASE": "dagster",
-        "META_BM_DASK_SCHEDULER": f"tcp://127.0.0.1:{free_port()}",
-        "META_BM_CODE_SERVER_PORT": str(free_port()),
-        "META_BM_WEBSERVER_PORT": str(free_port()),
-        "META_BM_STUDIES_PER_RUN": str(per_run),
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("META_BM_")}
+    env |= stack.throwaway_settings(studies, tmp_path / "out", per_run)
     saved = dict(os.environ)
     os.environ.update(env)
     try:

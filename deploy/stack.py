@@ -88,6 +88,26 @@ def _config() -> dict[str, str]:
     return dict(os.environ)
 
 
+def throwaway_settings(studies: Path, output: Path, studies_per_run: int) -> dict[str, str]:
+    """Settings of a stack for tests and benchmarks on this machine: free ports, a made-up password."""
+    from deploy.postgres import free_port
+
+    return {
+        settings.STUDIES_VAR: str(studies),
+        settings.OUTPUT_VAR: str(output),
+        settings.PG_HOST_VAR: "127.0.0.1",
+        settings.PG_PORT_VAR: str(free_port()),
+        settings.PG_USER_VAR: "meta_bm",
+        settings.PG_PASSWORD_VAR: os.urandom(9).hex(),
+        settings.PG_DATABASE_VAR: "cohort",
+        settings.DAGSTER_PG_DATABASE_VAR: "dagster",
+        settings.DASK_SCHEDULER_VAR: f"tcp://127.0.0.1:{free_port()}",
+        CODE_SERVER_PORT_VAR: str(free_port()),
+        WEBSERVER_PORT_VAR: str(free_port()),
+        settings.STUDIES_PER_RUN_VAR: str(studies_per_run),
+    }
+
+
 def _pids_file(state: Path) -> Path:
     return state / "pids.json"
 

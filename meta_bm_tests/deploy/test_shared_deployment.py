@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from deploy import stack
 from deploy.postgres import free_port
 
 pytestmark = pytest.mark.shared_deployment
@@ -69,20 +70,7 @@ def reference(studies):
 def shared(studies):
     """The stack, up for the module: ``(environment for meta-bm, state folder)``; stopped by its PIDs after."""
     state = studies / "stack"
-    env = dict(os.environ) | {
-        "META_BM_STUDIES": str(studies / "studies"),
-        "META_BM_OUTPUT": str(studies / "shared_output"),
-        "META_BM_PG_HOST": "127.0.0.1",
-        "META_BM_PG_PORT": str(free_port()),
-        "META_BM_PG_USER": "meta_bm",
-        "META_BM_PG_PASSWORD": os.urandom(9).hex(),
-        "META_BM_PG_DATABASE": "cohort",
-        "META_BM_DAGSTER_PG_DATABASE": "dagster",
-        "META_BM_DASK_SCHEDULER": f"tcp://127.0.0.1:{free_port()}",
-        "META_BM_CODE_SERVER_PORT": str(free_port()),
-        "META_BM_WEBSERVER_PORT": str(free_port()),
-        "META_BM_STUDIES_PER_RUN": str(STUDIES_PER_RUN),
-    }
+    env = dict(os.environ) | stack.throwaway_settings(studies / "studies", studies / "shared_output", STUDIES_PER_RUN)
     env.pop("META_BM_DATABASE", None)
     started = subprocess.run(
         [sys.executable, str(REPO / "deploy" / "stack.py"), "start", "--state", str(state)],
