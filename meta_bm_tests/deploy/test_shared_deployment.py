@@ -137,16 +137,10 @@ def _instance(env: dict[str, str]):
     """The deployment's Dagster instance (PostgreSQL storage), opened in this process."""
     import dagster as dg
 
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    from meta_bm.orchestration.runner import _exported
+
+    with _exported(env):
         return dg.DagsterInstance.get()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _step_pids(instance, run_ids: list[str]) -> set[int]:
@@ -248,7 +242,7 @@ def test_two_runs_of_the_same_studies_at_once_lose_and_duplicate_nothing(shared,
     import dagster as dg
 
     from meta_bm.orchestration.jobs import partition_kwargs
-    from meta_bm.orchestration.runner import RUNNER_TAG, launcher
+    from meta_bm.orchestration.runner import RUNNER_TAG, _exported, launcher
     from meta_bm.store import TABLES
 
     env, _state = shared
@@ -256,14 +250,8 @@ def test_two_runs_of_the_same_studies_at_once_lose_and_duplicate_nothing(shared,
     _wait_idle(instance)
     keys = instance.get_dynamic_partitions("study")[:STUDIES_PER_RUN]
     tags = {RUNNER_TAG: "test", **partition_kwargs(keys)["tags"]}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with launcher(instance, log=lambda _m: None, queued=True) as launch:
-            runs = [launch("study_refresh", tags, {}) for _ in range(2)]
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    with _exported(env), launcher(instance, log=lambda _m: None, queued=True) as launch:
+        runs = [launch("study_refresh", tags, {}) for _ in range(2)]
     deadline = time.monotonic() + 600
     while not all(instance.get_run_by_id(r.run_id).is_finished for r in runs):
         assert time.monotonic() < deadline, "the two runs did not finish within 600 s"
